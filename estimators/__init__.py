@@ -1,0 +1,8 @@
+"""Gradient estimators: one estimate per call, vmapped by the harness."""
+
+from estimators.base import Estimator, State, batched_noise
+from estimators.measure_valued import MeasureValued
+from estimators.pathwise import Pathwise
+from estimators.score_function import ScoreFunction
+
+__all__ = ["Estimator", "MeasureValued", "Pathwise", "ScoreFunction", "State", "batched_noise"]

@@ -1,0 +1,64 @@
+"""The Estimator interface: ONE gradient estimate from ``(problem, params, state, key)``.
+
+Estimators are unbatched, like rlax's functions; the harness vmaps them over keys. Each estimator states the
+noise one estimate consumes (:meth:`Estimator.noise`) and computes the estimate as a deterministic function of it
+(:meth:`Estimator.estimate_from_noise`), so Monte Carlo and exact (quadrature) modes evaluate the same function.
+Stateful estimators carry a pytree ``state`` with optax-style ``init``/``update``; stateless ones use ``()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import jax
+
+from problems.base import Params, Problem
+from varbench.noise import Noise, is_noise, sample_noise
+
+State = Any
+
+
+class Estimator:
+    """Base class of gradient estimators. Subclasses are decorated with ``@pytree_dataclass``."""
+
+    name: ClassVar[str] = "estimator"
+    summary: ClassVar[str] = ""
+    #: ``E[estimate] = ∇F`` holds exactly (checked by the project's statistical tests)
+    unbiased: ClassVar[bool] = True
+    #: the estimator carries state updated by :meth:`update`
+    stateful: ClassVar[bool] = False
+
+    def check_applies(self, problem: Problem) -> None:
+        """Raise :class:`varbench.errors.NotApplicableError` if this estimator does not apply to ``problem``."""
+
+    def evaluations_per_estimate(self, problem: Problem) -> int:
+        """Cost (integrand) evaluations one estimate uses, for work-normalized comparisons."""
+        raise NotImplementedError
+
+    def noise(self, problem: Problem, params: Params) -> Any:
+        """Pytree of :class:`varbench.noise.Noise` consumed by one estimate."""
+        raise NotImplementedError
+
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
+        """The estimate, shaped like ``params``, as a deterministic function of ``noise``."""
+        raise NotImplementedError
+
+    def estimate(self, problem: Problem, params: Params, state: State, key: jax.Array) -> Params:
+        """One gradient estimate of ``∇_θ E_q[f]`` using fresh noise drawn from ``key``."""
+        dtype = jax.tree_util.tree_leaves(params)[0].dtype
+        noise = sample_noise(self.noise(problem, params), key, dtype)
+        return self.estimate_from_noise(problem, params, state, noise)
+
+    def init(self, problem: Problem, params: Params, key: jax.Array) -> State:
+        return ()
+
+    def update(self, problem: Problem, params: Params, state: State, key: jax.Array) -> State:
+        return state
+
+    def validate(self) -> None:
+        """Check option combinations; raise :class:`varbench.errors.VarbenchError` naming the valid choices."""
+
+
+def batched_noise(spec: Any, batch: int) -> Any:
+    """``spec`` with every :class:`Noise` leaf given a leading axis of size ``batch``."""
+    return jax.tree_util.tree_map(lambda n: Noise(n.kind, (batch,) + n.shape), spec, is_leaf=is_noise)

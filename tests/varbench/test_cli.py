@@ -1,0 +1,91 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+import varbench
+from varbench.cli import main
+
+
+def test_run_json_prints_exactly_one_object(capsys):
+    rc = main(["run", "--problem", "gaussian:cost=square,k=0", "--estimator", "score_function",
+               "--param", "mean=1", "--param", "log_scale=0", "--samples", "20000", "--format", "json"])
+    out = capsys.readouterr().out
+    assert rc == 0 and out.count("\n") == 1
+    d = json.loads(out)
+    assert tuple(d) == varbench.RESULT_FIELDS
+    assert d["num_samples"] == 20000 and d["grad_exact"]["mean"] == [2.0]
+
+
+def test_run_table_is_readable(capsys):
+    assert main(["run", "--problem", "gaussian:dim=2", "--estimator", "pathwise", "--samples", "1e4"]) == 0
+    out = capsys.readouterr().out
+    for fragment in ("pathwise:samples=1 on gaussian:cost=square,k=1,dim=2", "mean[1]", "log_scale[0]", "bias z",
+                     "variance 95% CI", "estimates/s", "total variance"):
+        assert fragment in out, fragment
+
+
+def test_run_exact_method(capsys):
+    assert main(["run", "--problem", "gaussian:cost=square,k=0", "--estimator", "pathwise", "--method", "exact",
+                 "--format", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["method"] == "exact" and d["bias_z"] is None
+    assert d["variance"]["mean"][0] == pytest.approx(4.0, rel=1e-12)
+    assert d["variance"]["log_scale"][0] == pytest.approx(12.0, rel=1e-12)
+
+
+def test_list_shows_options_and_labels(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for fragment in ("gaussian", "cost=square", "one of linear, square, exp_square, cos", "score_function",
+                     "baseline=none", "measure_valued", "(unbiased)"):
+        assert fragment in out
+    assert main(["list", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["estimators"]["pathwise"]["unbiased"] is True
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["run", "--problem", "gauss", "--estimator", "pathwise"], "valid problems: gaussian"),
+    (["run", "--problem", "gaussian", "--estimator", "magic"], "valid estimators:"),
+    (["run", "--problem", "gaussian:cost=tan", "--estimator", "pathwise"], "one of linear, square"),
+    (["run", "--problem", "gaussian:k=[1", "--estimator", "pathwise"], "unbalanced brackets"),
+    (["run", "--problem", "gaussian", "--estimator", "pathwise", "--samples", "0"], "positive integer"),
+    (["run", "--problem", "gaussian", "--estimator", "pathwise", "--samples", "many"], "positive integer"),
+    (["run", "--problem", "gaussian", "--estimator", "pathwise", "--param", "sd=1"], "valid parameters: mean"),
+    (["run", "--problem", "gaussian", "--estimator", "pathwise", "--param", "mean"], "NAME=VALUE"),
+    (["run", "--problem", "gaussian", "--estimator", "pathwise", "--method", "quad"], "invalid choice"),
+    (["run", "--problem", "gaussian", "--estimator", "pathwise", "--format", "xml"], "invalid choice"),
+    (["run", "--problem", "gaussian:dim=6", "--estimator", "pathwise", "--method", "exact"], "use method=mc"),
+    (["run", "--problem", "gaussian"], "required: --estimator"),
+    (["frobnicate"], "invalid choice"),
+    ([], "required"),
+])
+def test_bad_input_is_one_line_on_stderr(capsys, argv, fragment):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and captured.err.startswith("varbench: error: "), captured.err
+    assert fragment in captured.err
+
+
+def test_nonfinite_estimates_exit_nonzero_without_traceback(capsys):
+    # log_scale=100 makes sigma = inf in float32, so x = inf and cos(x) is NaN.
+    assert main(["run", "--problem", "gaussian:cost=cos", "--estimator", "pathwise", "--param", "log_scale=100",
+                 "--samples", "1000"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "NaN/inf" in err
+    # log_scale=60 keeps estimates finite but their squares overflow float32 moments: also refused.
+    assert main(["run", "--problem", "gaussian:cost=cos", "--estimator", "pathwise", "--param", "log_scale=60",
+                 "--samples", "1000"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "overflowed" in err
+
+
+def test_console_script_and_module_entry_points():
+    proc = subprocess.run([sys.executable, "-m", "varbench", "run", "--problem", "nope", "--estimator", "pathwise"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+    proc = subprocess.run([sys.executable, "-m", "varbench", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "run" in proc.stdout and "list" in proc.stdout

@@ -1,0 +1,156 @@
+import json
+import logging
+import resource
+
+import jax
+import numpy as np
+import pytest
+
+import varbench
+from estimators import Pathwise, ScoreFunction
+from problems import Gaussian
+from tests.helpers import OpaqueGaussian, SometimesNaN
+from varbench import harness
+from varbench.errors import NonFiniteEstimateError, NotApplicableError, VarbenchError
+
+SQUARE0 = "gaussian:cost=square,k=0"
+AT = {"mean": 1.0, "log_scale": 0.0}
+
+
+def _close_variance(res, name, expected, tol_z=5.0):
+    """|log var − log expected| within tol_z standard errors of log var (from the kurtosis-aware CI)."""
+    lo, hi = res.variance_ci[name][0]
+    se_log = (np.log(hi) - np.log(lo)) / (2 * 1.959964)
+    assert abs(np.log(res.variance[name][0]) - np.log(expected)) < tol_z * se_log, (res.variance[name], expected)
+
+
+@pytest.mark.parametrize("estimator, var_mean, var_log_scale", [
+    ("score_function", 30.0, 136.0),
+    ("pathwise", 4.0, 12.0),
+])
+def test_issue_reference_variances(estimator, var_mean, var_log_scale):
+    res = varbench.measure(SQUARE0, estimator, params=AT, num_samples=10 ** 6, seed=0)
+    _close_variance(res, "mean", var_mean)
+    _close_variance(res, "log_scale", var_log_scale)
+    for name in ("mean", "log_scale"):
+        assert abs(res.bias_z[name][0]) < 5
+        assert res.grad_exact[name][0] == pytest.approx(2.0)
+
+
+def test_result_has_exactly_the_contract_fields_and_is_json():
+    res = varbench.measure(SQUARE0, "pathwise", params=AT, num_samples=5000)
+    d = res.to_dict()
+    assert tuple(d) == varbench.RESULT_FIELDS
+    json.dumps(d, allow_nan=False)
+    assert d["problem"] == "gaussian:cost=square,k=0,dim=1" and d["estimator"] == "pathwise:samples=1" and d["method"] == "mc"
+    assert d["evaluations_per_estimate"] == 1 and d["num_samples"] == 5000
+    assert set(d["variance"]) == {"mean", "log_scale"} and len(d["variance_ci"]["mean"][0]) == 2
+    assert d["total_variance"] == pytest.approx(sum(v[0] for v in d["variance"].values()))
+    for name in ("mean", "log_scale"):
+        assert d["mse"][name][0] == pytest.approx(d["variance"][name][0] + d["bias"][name][0] ** 2)
+        assert d["snr"][name][0] == pytest.approx(abs(d["grad_mean"][name][0]) / np.sqrt(d["variance"][name][0]))
+        assert d["bias_z"][name][0] == pytest.approx(d["bias"][name][0] / d["grad_se"][name][0])
+    assert d["backend"] == jax.default_backend() and d["dtype"] == "float32" and d["version"] == varbench.__version__
+
+
+def test_second_call_does_not_recompile(caplog):
+    harness.clear_cache()
+    first = varbench.measure("gaussian:cost=cos,k=1", "score_function", params=AT, num_samples=3000, seed=1)
+    assert first.compile_seconds > 0
+    caplog.set_level(logging.DEBUG)
+    with jax.log_compiles(True):
+        # Other params, seed, sample count and option VALUES (k is a pytree leaf): same compiled kernel.
+        second = varbench.measure("gaussian:cost=cos,k=2.5", "score_function", params={"mean": -0.3},
+                                  num_samples=7777, seed=9)
+    compiles = [r.getMessage() for r in caplog.records if "ompil" in r.getMessage()]
+    assert compiles == [], compiles
+    assert second.compile_seconds == 0.0 and second.num_samples == 7777
+
+
+def test_structural_changes_do_compile():
+    harness.clear_cache()
+    varbench.measure("gaussian:cost=cos", "pathwise", num_samples=1000)
+    assert varbench.measure("gaussian:cost=square", "pathwise", num_samples=1000).compile_seconds > 0
+    assert varbench.measure("gaussian:cost=square,dim=2", "pathwise", num_samples=1000).compile_seconds > 0
+
+
+@pytest.mark.parametrize("num_samples, chunk", [(1000, 256), (256, 256), (1, 64), (700, 1024)])
+def test_sample_counts_that_are_not_multiples_of_the_chunk(num_samples, chunk):
+    problem, est = Gaussian(cost_name="linear", k=2.0), Pathwise()
+    params = {"mean": jax.numpy.ones(1), "log_scale": jax.numpy.zeros(1)}
+    moments, _, _ = harness.run_moments(problem, est, params, (), jax.random.key(0), num_samples, chunk)
+    assert float(moments["mean"].count) == num_samples
+    # d/dmean of E[2x] is exactly 2 for every estimate: the streaming mean must not be diluted by masked rows.
+    assert float(moments["mean"].mean[0]) == pytest.approx(2.0)
+    assert float(moments["mean"].m2[0]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_chunk_size_does_not_change_the_answer_in_distribution():
+    a = varbench.measure(SQUARE0, "score_function", params=AT, num_samples=200_000, chunk_size=512, seed=3)
+    b = varbench.measure(SQUARE0, "score_function", params=AT, num_samples=200_000, chunk_size=8192, seed=3)
+    for name in ("mean", "log_scale"):
+        diff = a.grad_mean[name][0] - b.grad_mean[name][0]
+        assert abs(diff) < 5 * np.hypot(a.grad_se[name][0], b.grad_se[name][0])
+
+
+def test_auto_chunk_size_depends_on_problem_size_only():
+    assert harness.auto_chunk_size(100, 200) == 4096
+    assert harness.auto_chunk_size(1, 2) == 2 ** 16
+    assert harness.auto_chunk_size(10 ** 7, 10 ** 7) == 256
+
+
+def test_memory_is_bounded_in_the_number_of_samples():
+    # Peak resident memory after a small run and after a run 30x larger, at dim 100: no growth beyond noise.
+    spec = "gaussian:cost=square,dim=100"
+    varbench.measure(spec, "score_function", num_samples=100_000)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    res = varbench.measure(spec, "score_function", num_samples=3_000_000)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert res.num_samples == 3_000_000
+    assert (after - before) / 1024 < 64, f"peak RSS grew by {(after - before) / 1024:.0f} MiB"
+
+
+def test_kernel_temporary_memory_is_modest_at_dim_100():
+    problem = Gaussian(dim=100)
+    params = {k: jax.numpy.asarray(v) for k, v in problem.default_params().items()}
+    compiled, _ = harness.compiled_kernel(problem, ScoreFunction(), params, (), jax.random.key(0), 4096)
+    analysis = compiled.memory_analysis()
+    if analysis is not None:
+        assert analysis.temp_size_in_bytes < 256 * 2 ** 20
+
+
+def test_nonfinite_estimates_are_an_error():
+    with pytest.raises(NonFiniteEstimateError, match="NaN/inf in"):
+        varbench.measure(SQUARE0, SometimesNaN(), num_samples=50_000)
+
+
+def test_not_applicable_estimator_is_refused():
+    with pytest.raises(NotApplicableError, match="reparameterizable"):
+        varbench.measure(OpaqueGaussian(), "pathwise", num_samples=100)
+    with pytest.raises(NotApplicableError, match="location-scale"):
+        varbench.measure(OpaqueGaussian(), "measure_valued", num_samples=100)
+    assert varbench.measure(OpaqueGaussian(), "score_function", num_samples=100).num_samples == 100
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    (dict(num_samples=0), "positive integer"),
+    (dict(num_samples=-5), "positive integer"),
+    (dict(num_samples=2.5), "positive integer"),
+    (dict(num_samples=None), "positive integer"),
+    (dict(num_samples=10, method="sampled"), "valid methods: mc, exact"),
+    (dict(num_samples=10, seed=-1), "non-negative"),
+    (dict(num_samples=10, chunk_size=0), "positive integer"),
+    (dict(num_samples=10, params={"scale": 1.0}), "valid parameters: mean, log_scale"),
+    (dict(num_samples=10, params={"mean": [1.0, 2.0]}), "shape"),
+    (dict(num_samples=10, params={"mean": "one"}), "number"),
+    (dict(num_samples=10, params={"mean": float("nan")}), "finite"),
+])
+def test_bad_arguments(kwargs, fragment):
+    with pytest.raises(VarbenchError, match=fragment):
+        varbench.measure(SQUARE0, "pathwise", **kwargs)
+
+
+def test_scalar_params_broadcast():
+    res = varbench.measure("gaussian:dim=3", "pathwise", params={"mean": 0.5}, num_samples=1000)
+    np.testing.assert_array_equal(res.params["mean"], [0.5, 0.5, 0.5])
+    np.testing.assert_array_equal(res.params["log_scale"], [0.0, 0.0, 0.0])

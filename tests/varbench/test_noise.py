@@ -1,0 +1,49 @@
+import jax
+import numpy as np
+import pytest
+from scipy import integrate, special
+
+from varbench.noise import Noise, gauss_rule, noise_dimension, sample_noise
+
+# Raw moments E[X^p] of each kind, from their densities (independent of the rules under test).
+def _moment(kind, p):
+    if kind == "normal":
+        return 0.0 if p % 2 else float(special.factorial2(p - 1)) if p else 1.0
+    if kind == "uniform":
+        return 1.0 / (p + 1)
+    if kind == "rayleigh":
+        return 2 ** (p / 2) * special.gamma(1 + p / 2)
+    if kind == "double_sided_maxwell":
+        return 0.0 if p % 2 else integrate.quad(lambda m: m ** (p + 2) * np.exp(-m * m / 2), -np.inf, np.inf)[0] / np.sqrt(2 * np.pi)
+    raise AssertionError
+
+
+@pytest.mark.parametrize("kind", ["normal", "uniform", "rayleigh", "double_sided_maxwell"])
+@pytest.mark.parametrize("n", [3, 8, 40])
+def test_gauss_rules_are_exact_for_polynomials_up_to_degree_2n_minus_1(kind, n):
+    x, w = gauss_rule(kind, n)
+    assert w.sum() == pytest.approx(1.0, abs=1e-13)
+    for p in range(0, min(2 * n, 12)):
+        assert np.sum(w * x ** p) == pytest.approx(_moment(kind, p), rel=1e-9, abs=1e-12 * np.sqrt(_moment(kind, 2 * p))), p
+
+
+@pytest.mark.parametrize("kind", ["normal", "uniform", "rayleigh", "double_sided_maxwell"])
+def test_samplers_are_finite_and_match_moments(kind):
+    x = np.asarray(Noise(kind, (400_000,)).sample(jax.random.key(3)), np.float64)
+    assert np.all(np.isfinite(x))
+    for p in (1, 2, 3, 4):
+        m = _moment(kind, p)
+        sd = np.sqrt(_moment(kind, 2 * p) - m * m)
+        assert abs(x.__pow__(p).mean() - m) < 5 * sd / np.sqrt(x.size), p
+
+
+def test_sample_noise_uses_independent_keys_per_leaf():
+    spec = {"a": Noise("normal", (1000,)), "b": Noise("normal", (1000,))}
+    draw = sample_noise(spec, jax.random.key(0))
+    assert draw["a"].shape == (1000,) and abs(np.corrcoef(draw["a"], draw["b"])[0, 1]) < 0.15
+    assert noise_dimension(spec) == 2000
+
+
+def test_unknown_kind_is_refused():
+    with pytest.raises(ValueError, match="valid kinds"):
+        Noise("cauchy", (1,))

@@ -1,0 +1,5 @@
+import sys
+
+from varbench.cli import main
+
+sys.exit(main())

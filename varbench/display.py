@@ -1,0 +1,82 @@
+"""Human-readable output for the CLI (rich tables)."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from varbench.registry import ESTIMATORS, PROBLEMS, describe, estimator_names, problem_names
+from varbench.result import Result
+
+
+def _fmt(x: Any, digits: int = 5) -> str:
+    if x is None:
+        return "-"
+    x = float(x)
+    if not np.isfinite(x):
+        return "inf" if x > 0 else ("-inf" if x < 0 else "nan")
+    return f"{x:.{digits}g}"
+
+
+def _console() -> Console:
+    # Wide enough for the result table even when stdout is not a terminal (rich would assume 80 columns).
+    return Console(highlight=False, width=max(shutil.get_terminal_size((120, 24)).columns, 120))
+
+
+def print_result(res: Result, console: Console | None = None) -> None:
+    console = console or _console()
+    console.print(f"[bold]{res.estimator}[/bold] on [bold]{res.problem}[/bold]  ({res.method}, "
+                  f"{res.num_samples:,} {'estimates' if res.method == 'mc' else 'quadrature nodes'}, seed {res.seed})")
+    table = Table(show_edge=False, header_style="bold")
+    for col in ("param", "grad mean", "± se", "exact", "bias z", "variance", "variance 95% CI", "SNR"):
+        table.add_column(col, justify="left" if col == "param" else "right")
+    for name, mean in res.grad_mean.items():
+        for idx in np.ndindex(mean.shape):
+            exact = None if res.grad_exact is None else res.grad_exact[name][idx]
+            z = None if res.bias_z is None else res.bias_z[name][idx]
+            lo, hi = res.variance_ci[name][idx]
+            label = name + (str(list(idx)) if mean.size > 1 else "")
+            table.add_row(label, _fmt(mean[idx]), _fmt(res.grad_se[name][idx], 2), _fmt(exact),
+                          _fmt(z, 3), _fmt(res.variance[name][idx]), f"[{_fmt(lo, 4)}, {_fmt(hi, 4)}]",
+                          _fmt(res.snr[name][idx], 4))
+    console.print(table)
+    console.print(f"total variance {_fmt(res.total_variance)} · objective (exact) {_fmt(res.objective_exact)} · "
+                  f"{res.evaluations_per_estimate} cost evaluations/estimate")
+    console.print(f"{_fmt(res.samples_per_second, 4)} estimates/s · run {res.run_seconds:.3f} s · compile "
+                  f"{res.compile_seconds:.3f} s · {res.backend} {res.dtype} · varbench {res.version}")
+
+
+def _flags(cls: type, names: tuple[str, ...]) -> list[str]:
+    return [n for n in names if getattr(cls, n, False)]
+
+
+def catalogue() -> dict[str, Any]:
+    """Problems and estimators with their options and properties, as plain data."""
+    problems = {n: dict(summary=PROBLEMS[n].summary, options=describe(PROBLEMS[n]),
+                        properties=_flags(PROBLEMS[n], ("discrete", "reparameterizable", "sequential", "amortized",
+                                                         "location_scale", "has_exact_objective")))
+                for n in problem_names()}
+    estimators = {n: dict(summary=ESTIMATORS[n].summary, options=describe(ESTIMATORS[n]),
+                          unbiased=bool(ESTIMATORS[n].unbiased), stateful=bool(ESTIMATORS[n].stateful))
+                  for n in estimator_names()}
+    return {"problems": problems, "estimators": estimators}
+
+
+def print_catalogue(console: Console | None = None) -> None:
+    console = console or _console()
+    data = catalogue()
+    for section in ("problems", "estimators"):
+        console.print(f"[bold underline]{section}[/bold underline]")
+        for name, info in data[section].items():
+            tags = info.get("properties") or []
+            if section == "estimators":
+                tags = ["unbiased" if info["unbiased"] else "BIASED"] + (["stateful"] if info["stateful"] else [])
+            console.print(f"  [bold]{name}[/bold]  ({', '.join(tags)})  {info['summary']}")
+            for opt in info["options"]:
+                choices = f" one of {', '.join(map(str, opt['choices']))};" if opt["choices"] else ""
+                console.print(f"      {opt['name']}={opt['default']}  ·{choices} {opt['doc']}")
+        console.print()

@@ -1,0 +1,13 @@
+"""Errors that varbench reports to people as one line, without a traceback."""
+
+
+class VarbenchError(ValueError):
+    """Bad input or an impossible request; the message names the valid choices."""
+
+
+class NotApplicableError(VarbenchError):
+    """An estimator (or method) does not apply to a problem."""
+
+
+class NonFiniteEstimateError(VarbenchError):
+    """An estimator produced NaN or inf."""
