@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import jax
 
 from problems.base import Params, Problem
-from varbench.noise import Noise, is_noise, sample_noise
+from varbench.noise import is_noise, sample_noise
 
 State = Any
 
@@ -60,5 +60,5 @@ class Estimator:
 
 
 def batched_noise(spec: Any, batch: int) -> Any:
-    """``spec`` with every :class:`Noise` leaf given a leading axis of size ``batch``."""
-    return jax.tree_util.tree_map(lambda n: Noise(n.kind, (batch,) + n.shape), spec, is_leaf=is_noise)
+    """``batch`` independent copies of ``spec``: every noise leaf gets a leading axis of size ``batch``."""
+    return jax.tree_util.tree_map(lambda n: n.repeated(batch), spec, is_leaf=is_noise)

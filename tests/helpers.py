@@ -51,3 +51,21 @@ class OpaqueGaussian(Gaussian):
     name = "opaque_gaussian"
     reparameterizable = False
     location_scale = False
+
+
+@pytree_dataclass
+class Decaying(Pathwise):
+    """Stateful test estimator: pathwise plus an offset that starts at 1 and halves at every update."""
+
+    name = "decaying"
+    stateful = True
+
+    def init(self, problem, params, key):
+        return jnp.ones(())
+
+    def update(self, problem, params, state, key):
+        return 0.5 * state
+
+    def estimate_from_noise(self, problem, params, state, noise):
+        g = super().estimate_from_noise(problem, params, state, noise)
+        return jax.tree_util.tree_map(lambda x: x + state, g)

@@ -1,10 +1,12 @@
-"""Exact mean and variance of a single estimate by Gauss quadrature over the estimator's noise.
+"""Exact mean and variance of a single estimate: quadrature over continuous noise, enumeration of discrete noise.
 
-An estimate is a deterministic function ``g(ε)`` of the noise it consumes (see :mod:`varbench.noise`). When ε
-has few scalar components, a tensor grid of one-dimensional Gauss rules (Gauss–Hermite for normals,
-Gauss–Legendre for uniforms, Gauss rules of the Rayleigh and Maxwell densities) integrates ``g`` and ``g²``
-against ε's law. The grid is evaluated at two resolutions and the answer is refused unless they agree, so a
-non-smooth or badly resolved integrand never passes silently as "exact".
+An estimate is a deterministic function ``g(ε)`` of the noise it consumes (see :mod:`varbench.noise`). Each
+noise block supplies a table of values and weights: a tensor grid of one-dimensional Gauss rules for continuous
+blocks (Gauss–Hermite for normals, Gauss–Legendre — piecewise at declared breakpoints — for uniforms, Gauss rules
+of the Rayleigh and Maxwell densities), and every configuration with its probability for discrete blocks. The
+tensor product of the tables integrates ``g`` and ``(g − E g)²`` against ε's law. When continuous noise is
+present the product is evaluated at two resolutions and the answer is refused unless they agree, so a non-smooth
+or badly resolved integrand never passes silently as "exact".
 """
 
 from __future__ import annotations
@@ -21,17 +23,21 @@ from varbench.noise import is_noise
 
 #: Largest number of continuous noise scalars integrated by a tensor grid.
 MAX_DIMS = 4
-#: Largest number of grid points at the finer resolution.
+#: Largest number of grid points of the continuous part at the finer resolution.
 MAX_POINTS = 2 ** 18
-#: Most nodes of a one-dimensional rule.
-MAX_NODES_PER_DIM = 200
+#: Default limit on discrete configurations enumerated.
+MAX_CONFIGURATIONS = 2 ** 20
+#: Limit on all points evaluated (discrete configurations × continuous grid).
+MAX_TOTAL_POINTS = 2 ** 22
+#: Most nodes of a one-dimensional rule; fewest accepted when the budget is shared with discrete configurations.
+MAX_NODES_PER_DIM, MIN_NODES_PER_DIM = 200, 8
 
 
 class ExactMoments(NamedTuple):
     mean: Any          # pytree like params, float64 numpy
     variance: Any      # pytree like params, float64 numpy
-    num_points: int    # grid points of the finer resolution
-    discrepancy: float  # largest relative change between the two resolutions
+    num_points: int    # points evaluated at the finer resolution
+    discrepancy: float  # largest relative change between the two resolutions (0 without continuous noise)
 
 
 def nodes_per_dim(dims: int, max_points: int = MAX_POINTS) -> int:
@@ -40,51 +46,48 @@ def nodes_per_dim(dims: int, max_points: int = MAX_POINTS) -> int:
     return int(min(MAX_NODES_PER_DIM, math.floor(max_points ** (1.0 / dims) + 1e-9)))
 
 
-def _grid(leaves: list, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Tensor-product nodes (P, D) and weights (P,) for the scalars of every noise leaf, in flatten order."""
-    rules = [leaf.rule(n) for leaf in leaves for _ in range(leaf.size)]
-    if not rules:
-        return np.zeros((1, 0)), np.ones(1)
-    nodes = np.stack([g.ravel() for g in np.meshgrid(*[r[0] for r in rules], indexing="ij")], axis=-1)
-    weights = np.ones(nodes.shape[0])
-    for g in np.meshgrid(*[r[1] for r in rules], indexing="ij"):
-        weights = weights * g.ravel()
-    return nodes, weights
-
-
 def _integrate(problem, estimator, params, state, leaves, treedef, n: int):
-    nodes, weights = _grid(leaves, n)
-    sizes = [leaf.size for leaf in leaves]
-    offsets = np.cumsum([0] + sizes)
+    tables = [leaf.table(n) for leaf in leaves]
+    sizes = [len(w) for _, w in tables]
+    total = int(np.prod(sizes, dtype=np.int64))
+    # Row p of the product uses row index[i][p] of block i's table; values are gathered inside the kernel so
+    # memory holds the small per-block tables, not a (points × noise) matrix.
+    index = np.unravel_index(np.arange(total), sizes)
+    weights = np.ones(total)
+    for (_, w), idx in zip(tables, index):
+        weights = weights * w[idx]
+    values = [jnp.asarray(v) for v, _ in tables]
 
-    def estimate_at(vector: jax.Array) -> Any:
-        parts = [vector[offsets[i]:offsets[i + 1]].reshape(leaf.shape) for i, leaf in enumerate(leaves)]
+    def estimate_at(rows: tuple) -> Any:
+        parts = [v[r] for v, r in zip(values, rows)]
         noise = jax.tree_util.tree_unflatten(treedef, parts)
         return estimator.estimate_from_noise(problem, params, state, noise)
 
     @jax.jit
-    def moments(nodes, weights):
-        values = jax.lax.map(estimate_at, nodes, batch_size=min(4096, nodes.shape[0]))
+    def moments(rows, weights):
+        estimates = jax.lax.map(estimate_at, rows, batch_size=min(4096, total))
 
         def leaf_moments(v):
             w = weights.reshape((-1,) + (1,) * (v.ndim - 1))
             mean = jnp.sum(w * v, 0)
             return mean, jnp.sum(w * (v - mean) ** 2, 0)
 
-        return jax.tree_util.tree_map(leaf_moments, values)
+        return jax.tree_util.tree_map(leaf_moments, estimates)
 
-    out = jax.device_get(moments(jnp.asarray(nodes), jnp.asarray(weights)))
+    out = jax.device_get(moments(tuple(jnp.asarray(i) for i in index), jnp.asarray(weights)))
     is_pair = lambda x: isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], np.ndarray)
     mean = jax.tree_util.tree_map(lambda mv: np.asarray(mv[0]), out, is_leaf=is_pair)
     var = jax.tree_util.tree_map(lambda mv: np.asarray(mv[1]), out, is_leaf=is_pair)
-    return mean, var, nodes.shape[0]
+    return mean, var, total
 
 
-def exact_moments(problem, estimator, params, state, *, rtol: float = 1e-6) -> ExactMoments:
+def exact_moments(problem, estimator, params, state, *, rtol: float = 1e-6,
+                  max_configurations: int = MAX_CONFIGURATIONS) -> ExactMoments:
     """Exact per-coordinate mean and variance of ``estimator``'s single estimate, in float64.
 
-    Raises :class:`NotApplicableError` when the noise has more than :data:`MAX_DIMS` scalars or when the two
-    quadrature resolutions disagree by more than ``rtol`` (relative to the estimate's scale).
+    Raises :class:`NotApplicableError` when the continuous noise has more than :data:`MAX_DIMS` scalars, when the
+    discrete noise has more than ``max_configurations`` configurations, or when the two quadrature resolutions
+    disagree by more than ``rtol`` (relative to the estimate's scale).
     """
     with jax.enable_x64(True):
         params64 = jax.tree_util.tree_map(lambda p: jnp.asarray(p, jnp.float64), params)
@@ -93,12 +96,23 @@ def exact_moments(problem, estimator, params, state, *, rtol: float = 1e-6) -> E
             state)
         spec = estimator.noise(problem, params64)
         leaves, treedef = jax.tree_util.tree_flatten(spec, is_leaf=is_noise)
-        dims = sum(leaf.size for leaf in leaves)
+        dims = sum(leaf.continuous_size for leaf in leaves)
+        where = f"estimator {estimator.name!r} on problem {problem.name!r}"
         if dims > MAX_DIMS:
             raise NotApplicableError(
-                f"method=exact integrates at most {MAX_DIMS} continuous noise dimensions by quadrature; estimator "
-                f"{estimator.name!r} on problem {problem.name!r} uses {dims} (use method=mc, or fewer dims/samples)")
-        n = nodes_per_dim(dims)
+                f"method=exact integrates at most {MAX_DIMS} continuous noise dimensions by quadrature; {where} "
+                f"uses {dims} (use method=mc, or fewer dims/samples)")
+        configurations = int(np.prod([leaf.num_points(1) for leaf in leaves if leaf.continuous_size == 0],
+                                     dtype=np.float64))
+        if configurations > max_configurations:
+            raise NotApplicableError(
+                f"method=exact would enumerate {configurations:.3g} discrete configurations for {where}, over the "
+                f"limit of {max_configurations}; use method=mc or a smaller problem")
+        n = nodes_per_dim(dims, min(MAX_POINTS, MAX_TOTAL_POINTS // max(configurations, 1)))
+        if dims and n < MIN_NODES_PER_DIM:
+            raise NotApplicableError(
+                f"method=exact: {configurations} discrete configurations leave too few quadrature nodes for {dims} "
+                f"continuous noise dimensions for {where}; use method=mc")
         mean, var, points = _integrate(problem, estimator, params64, state64, leaves, treedef, n)
         if dims == 0:
             return ExactMoments(mean, var, points, 0.0)
@@ -111,7 +125,6 @@ def exact_moments(problem, estimator, params, state, *, rtol: float = 1e-6) -> E
                           float(np.max(np.abs(v - vc) / (v + 1e-300 + 1e-12 * scale ** 2))))
     if not discrepancy <= rtol:
         raise NotApplicableError(
-            f"method=exact: quadrature did not converge for estimator {estimator.name!r} on problem "
-            f"{problem.name!r} (relative change {discrepancy:.2e} between {n_coarse} and {n} nodes per dimension); "
-            "use method=mc")
+            f"method=exact: quadrature did not converge for {where} (relative change {discrepancy:.2e} between "
+            f"{n_coarse} and {n} nodes per dimension); use method=mc")
     return ExactMoments(mean, var, points, discrepancy)

@@ -79,6 +79,28 @@ def _kernel(problem, estimator, params, state, key, num_full, remainder, *, chun
 _jitted_kernel = jax.jit(_kernel, static_argnames=("chunk_size",))
 
 
+@jax.jit
+def _init_state(problem, estimator, params, key):
+    return estimator.init(problem, params, key)
+
+
+@jax.jit
+def _warm_up(problem, estimator, params, state, key, steps):
+    """``steps`` updates of a stateful estimator at fixed params; ``steps`` is traced (no recompile)."""
+    def body(i, s):
+        return estimator.update(problem, params, s, jax.random.fold_in(key, i))
+    return jax.lax.fori_loop(0, steps, body, state)
+
+
+def prepare_state(problem, estimator, params, key, warmup: int) -> Any:
+    """Initial state of ``estimator`` after ``warmup`` updates at ``params`` (then frozen while measuring)."""
+    key_init, key_warmup = jax.random.split(key)
+    state = _init_state(problem, estimator, params, key_init)
+    if warmup and estimator.stateful:
+        state = _warm_up(problem, estimator, params, state, key_warmup, np.int32(warmup))
+    return state
+
+
 def _signature(args: tuple, chunk_size: int) -> Any:
     leaves, treedef = jax.tree_util.tree_flatten(args)
     return (treedef, tuple(jax.typeof(x) for x in leaves), chunk_size, jax.default_backend())
@@ -129,7 +151,7 @@ def run_moments(problem, estimator, params, state, key, num_samples: int, chunk_
 
 def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = None,
             num_samples: int | None = None, seed: int = 0, method: str = "mc",
-            chunk_size: int | None = None) -> Result:
+            chunk_size: int | None = None, warmup: int = 0) -> Result:
     """Measure the bias, variance and cost of one gradient estimator on one problem.
 
     Args:
@@ -143,6 +165,8 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
       method: ``"mc"`` (Monte Carlo, streaming) or ``"exact"`` (quadrature over the estimator's noise).
       chunk_size: estimates per vmapped chunk; by default chosen from the problem's size
         (:func:`auto_chunk_size`).
+      warmup: updates of a stateful estimator's state (running baselines, learned control variates) at
+        ``params`` before measuring; the state is then frozen, so the variance is that of a fixed estimator.
 
     Returns:
       A :class:`varbench.Result`.
@@ -158,15 +182,16 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
         raise VarbenchError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise VarbenchError(f"seed must be a non-negative integer; got {seed!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or not 0 <= warmup < 2 ** 31:
+        raise VarbenchError(f"warmup must be a non-negative integer number of steps; got {warmup!r}")
     estimator.check_applies(problem)
     # Exact mode works in float64 throughout; Monte Carlo in float32 (the harness's default dtype).
     params_np = prepare_params(problem, params, np.float64 if method == "exact" else np.float32)
     problem_arg = jax.tree_util.tree_map(_as_leaf_array, problem)
     estimator_arg = jax.tree_util.tree_map(_as_leaf_array, estimator)
     params_arg = {k: jnp.asarray(v) for k, v in params_np.items()}
-    key = jax.random.key(int(seed))
-    key_init, key_measure = jax.random.split(key)
-    state = estimator.init(problem_arg, params_arg, key_init)
+    key_state, key_measure = jax.random.split(jax.random.key(int(seed)))
+    state = prepare_state(problem_arg, estimator_arg, params_arg, key_state, int(warmup))
 
     if method == "mc":
         num_samples = _check_samples(num_samples)
@@ -216,6 +241,12 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
                           * 1.0 for k in grad_mean}
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = {k: np.abs(grad_mean[k]) / np.sqrt(variance[k]) for k in grad_mean}
+    # Report per-parameter fields in the problem's parameter order (pytrees come back with sorted keys).
+    order = list(params_np)
+    grad_mean, grad_se, variance, variance_ci, snr = (
+        {k: d[k] for k in order} for d in (grad_mean, grad_se, variance, variance_ci, snr))
+    grad_exact, bias, bias_z, mse = ({k: d[k] for k in order} if d is not None else None
+                                     for d in (grad_exact, bias, bias_z, mse))
 
     return Result(
         problem=spec_of(problem), estimator=spec_of(estimator), params=params_np, num_samples=int(count),

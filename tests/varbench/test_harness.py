@@ -154,3 +154,26 @@ def test_scalar_params_broadcast():
     res = varbench.measure("gaussian:dim=3", "pathwise", params={"mean": 0.5}, num_samples=1000)
     np.testing.assert_array_equal(res.params["mean"], [0.5, 0.5, 0.5])
     np.testing.assert_array_equal(res.params["log_scale"], [0.0, 0.0, 0.0])
+
+
+def test_warmup_updates_state_then_freezes_it(caplog):
+    from tests.helpers import Decaying
+    linear = "gaussian:cost=linear,k=2"  # pathwise gradient w.r.t. mean is exactly 2: bias = the state
+    assert varbench.measure(linear, Decaying(), num_samples=1000).bias["mean"][0] == pytest.approx(1.0)
+    assert varbench.measure(linear, Decaying(), num_samples=1000, warmup=3).bias["mean"][0] == pytest.approx(0.125)
+    caplog.set_level(logging.DEBUG)
+    with jax.log_compiles(True):
+        res = varbench.measure(linear, Decaying(), num_samples=1000, warmup=5)
+    assert res.bias["mean"][0] == pytest.approx(1 / 32)
+    assert [r for r in caplog.records if "ompil" in r.getMessage()] == []
+
+
+@pytest.mark.parametrize("warmup", [-1, 1.5, True])
+def test_bad_warmup(warmup):
+    with pytest.raises(VarbenchError, match="warmup"):
+        varbench.measure(SQUARE0, "pathwise", num_samples=10, warmup=warmup)
+
+
+def test_per_parameter_fields_follow_the_problem_order():
+    res = varbench.measure(SQUARE0, "pathwise", num_samples=100)
+    assert list(res.grad_mean) == list(res.variance) == list(res.bias_z) == ["mean", "log_scale"]

@@ -47,3 +47,49 @@ def test_sample_noise_uses_independent_keys_per_leaf():
 def test_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="valid kinds"):
         Noise("cauchy", (1,))
+
+
+def test_bernoulli_block_samples_and_enumerates():
+    from varbench.noise import Bernoulli
+    probs = np.array([0.2, 0.7, 0.5])
+    block = Bernoulli(jax.numpy.asarray(probs))
+    values, weights = block.enumerate()
+    assert values.shape == (8, 3) and block.num_configurations == 8
+    assert weights.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(np.sum(weights[:, None] * values, 0), probs)
+    draws = np.asarray(block.sample(jax.random.key(0)))
+    assert set(np.unique(draws)) <= {0.0, 1.0}
+    many = np.asarray(jax.vmap(block.sample)(jax.random.split(jax.random.key(1), 100_000)))
+    np.testing.assert_allclose(many.mean(0), probs, atol=0.01)
+    twice = block.repeated(2)
+    assert twice.shape == (2, 3) and twice.num_configurations == 64
+
+
+def test_categorical_block_samples_and_enumerates():
+    from varbench.noise import Categorical
+    logits = np.log(np.array([[0.1, 0.3, 0.6], [0.5, 0.25, 0.25]]))
+    block = Categorical(jax.numpy.asarray(logits))
+    values, weights = block.enumerate()
+    assert values.shape == (9, 2, 3) and weights.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(np.sum(weights[:, None, None] * values, 0), np.exp(logits))
+    many = np.asarray(jax.vmap(block.sample)(jax.random.split(jax.random.key(2), 100_000)))
+    np.testing.assert_allclose(many.mean(0), np.exp(logits), atol=0.01)
+
+
+def test_piecewise_uniform_rule_is_exact_for_step_functions():
+    from varbench.noise import piecewise_uniform_rule
+    x, w = piecewise_uniform_rule(np.array([0.3, 0.8]), 12)
+    step = lambda u: np.where(u < 0.3, 1.0, 0.0) + np.where(u > 0.8, u ** 3, 0.0)
+    assert np.sum(w * step(x)) == pytest.approx(0.3 + (1 - 0.8 ** 4) / 4, rel=1e-12)
+    block = Noise("uniform", (2,), breakpoints=np.array([[0.3], [0.6]]))
+    values, weights = block.table(10)
+    assert values.shape[1:] == (2,) and weights.sum() == pytest.approx(1.0)
+
+
+def test_repeated_block_of_a_discrete_block():
+    from varbench.noise import Bernoulli, Repeated
+    rep = Repeated(Bernoulli(jax.numpy.asarray([0.25])), 3)
+    values, weights = rep.table(1)
+    assert values.shape == (8, 3, 1) and weights.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(np.sum(weights[:, None, None] * values, 0), 0.25)
+    assert rep.sample(jax.random.key(0)).shape == (3, 1)
