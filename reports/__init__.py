@@ -1,5 +1,9 @@
-"""Tidy records of measurements for pandas; never imports JAX (figures and pages arrive with the suite)."""
+"""Tidy results, the result store, figures and report pages. Never imports JAX.
+
+``reports.load(DIR)`` returns a suite's results as one tidy pandas DataFrame.
+"""
 
 from reports.records import records, to_frame
+from reports.store import load
 
-__all__ = ["records", "to_frame"]
+__all__ = ["load", "records", "to_frame"]

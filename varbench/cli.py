@@ -45,7 +45,8 @@ def _non_negative_int(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="varbench", description="Bias, variance and cost of Monte Carlo gradient "
                             "estimators.")
-    sub = parser.add_subparsers(dest="command", parser_class=_OneLineParser, metavar="{run,list}")
+    sub = parser.add_subparsers(dest="command", parser_class=_OneLineParser,
+                                metavar="{run,list,suite,results,report}")
     sub.required = True
 
     run = sub.add_parser("run", help="measure one estimator on one problem")
@@ -63,6 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="problems and estimators with their options")
     lst.add_argument("--format", choices=FORMATS, default="table")
+
+    suite = sub.add_parser("suite", help="run (or resume) a sweep into a result store, then write its report")
+    suite.add_argument("--config", metavar="FILE", default=None, help="TOML sweep (default: the packaged suite)")
+    suite.add_argument("--out", metavar="DIR", default="varbench-results", help="result store (default: %(default)s)")
+    suite.add_argument("--quick", action="store_true", help="the config's quick variant (fewer samples and points)")
+    suite.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                       help="skip cells already finished in DIR (default); --no-resume starts over")
+
+    results = sub.add_parser("results", help="summary table of a result store")
+    results.add_argument("dir", metavar="DIR")
+    results.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    report = sub.add_parser("report", help="figures, HTML and Markdown pages from a result store")
+    report.add_argument("dir", metavar="DIR")
+    report.add_argument("--out", metavar="DIR", default=None, help="where to write (default: DIR/report)")
     return parser
 
 
@@ -89,11 +105,41 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_suite(args: argparse.Namespace) -> int:
+    from varbench.suite import run_suite
+    manifest = run_suite(args.config, args.out, quick=args.quick, resume=args.resume)
+    failed = manifest.get("cells_failed") or {}
+    print(f"varbench suite: {manifest['cells_done']} of {manifest['cells_total']} cells finished, "
+          f"{len(manifest.get('cells_skipped') or {})} not applicable, {len(failed)} failed; results in "
+          f"{args.out}, report in {os.path.join(args.out, 'report', 'report.html')}")
+    return 1 if failed else 0
+
+
+def _cmd_results(args: argparse.Namespace) -> int:
+    from reports import store
+    table = store.summary(store.load(args.dir))
+    if args.format == "csv":
+        print(table.to_csv(index=False), end="")
+    elif args.format == "json":
+        print(table.to_json(orient="records"))
+    else:
+        print(table.to_string(index=False) if not table.empty else "(no finished cells)")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from reports.page import write_report
+    print(write_report(args.dir, args.out))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from reports.store import StoreError
     try:
         args = build_parser().parse_args(argv)
-        return {"run": _cmd_run, "list": _cmd_list}[args.command](args)
-    except VarbenchError as err:
+        return {"run": _cmd_run, "list": _cmd_list, "suite": _cmd_suite, "results": _cmd_results,
+                "report": _cmd_report}[args.command](args)
+    except (VarbenchError, StoreError) as err:
         print(f"varbench: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -79,6 +79,16 @@ def _kernel(problem, estimator, params, state, key, num_full, remainder, *, chun
 _jitted_kernel = jax.jit(_kernel, static_argnames=("chunk_size",))
 
 
+def _batched_kernel(problems, estimator, params, states, keys, num_full, remainder, *, chunk_size: int):
+    """:func:`_kernel` vmapped over grid points that differ only in values (option leaves, params, keys)."""
+    def one(problem, p, state, key):
+        return _kernel(problem, estimator, p, state, key, num_full, remainder, chunk_size=chunk_size)
+    return jax.vmap(one)(problems, params, states, keys)
+
+
+_jitted_batched_kernel = jax.jit(_batched_kernel, static_argnames=("chunk_size",))
+
+
 @jax.jit
 def _init_state(problem, estimator, params, key):
     return estimator.init(problem, params, key)
@@ -101,22 +111,31 @@ def prepare_state(problem, estimator, params, key, warmup: int) -> Any:
     return state
 
 
-def _signature(args: tuple, chunk_size: int) -> Any:
+def _signature(jitted: Any, args: tuple, chunk_size: int) -> Any:
     leaves, treedef = jax.tree_util.tree_flatten(args)
-    return (treedef, tuple(jax.typeof(x) for x in leaves), chunk_size, jax.default_backend())
+    return (id(jitted), treedef, tuple(jax.typeof(x) for x in leaves), chunk_size, jax.default_backend())
+
+
+def _compile(jitted: Any, args: tuple, chunk_size: int) -> tuple[Any, float]:
+    signature = _signature(jitted, args, chunk_size)
+    if signature in _COMPILED:
+        return _COMPILED[signature], 0.0
+    start = time.perf_counter()
+    compiled = jitted.lower(*args, chunk_size=chunk_size).compile()
+    seconds = time.perf_counter() - start
+    _COMPILED[signature] = compiled
+    return compiled, seconds
 
 
 def compiled_kernel(problem, estimator, params, state, key, chunk_size: int) -> tuple[Any, float]:
     """The compiled kernel for these argument structures and the seconds spent compiling it (0 if cached)."""
-    args = (problem, estimator, params, state, key, np.int32(0), np.int32(0))
-    signature = _signature(args, chunk_size)
-    if signature in _COMPILED:
-        return _COMPILED[signature], 0.0
-    start = time.perf_counter()
-    compiled = _jitted_kernel.lower(*args, chunk_size=chunk_size).compile()
-    seconds = time.perf_counter() - start
-    _COMPILED[signature] = compiled
-    return compiled, seconds
+    return _compile(_jitted_kernel, (problem, estimator, params, state, key, np.int32(0), np.int32(0)), chunk_size)
+
+
+def compile_count() -> int:
+    """Number of kernels compiled so far in this process (Monte Carlo kernels and exact-mode kernels)."""
+    from varbench import exact
+    return len(_COMPILED) + exact.compile_count()
 
 
 def clear_cache() -> None:
@@ -136,17 +155,103 @@ def _check_samples(num_samples: Any) -> int:
     return int(num_samples)
 
 
-def run_moments(problem, estimator, params, state, key, num_samples: int, chunk_size: int
-                ) -> tuple[Any, float, float]:
-    """Stream ``num_samples`` estimates; returns (moments pytree on host, compile seconds, run seconds)."""
-    compiled, compile_seconds = compiled_kernel(problem, estimator, params, state, key, chunk_size)
+def run_moments(problem, estimator, params, state, key, num_samples: int, chunk_size: int, *,
+                batched: bool = False) -> tuple[Any, float, float]:
+    """Stream ``num_samples`` estimates; returns (moments pytree on host, compile seconds, run seconds).
+
+    With ``batched=True`` every argument but ``estimator`` carries a leading grid axis and one kernel runs all
+    grid points (the moments then carry that axis too).
+    """
     num_full, remainder = divmod(num_samples, chunk_size)
     if num_full >= 2 ** 31:
-        raise VarbenchError(f"num_samples / chunk_size must be below 2^31; use a larger chunk_size")
+        raise VarbenchError("num_samples / chunk_size must be below 2^31; use a larger chunk_size")
+    args = (problem, estimator, params, state, key, np.int32(num_full), np.int32(remainder))
+    compiled, compile_seconds = _compile(_jitted_batched_kernel if batched else _jitted_kernel,
+                                         (problem, estimator, params, state, key, np.int32(0), np.int32(0)),
+                                         chunk_size)
     start = time.perf_counter()
-    out = compiled(problem, estimator, params, state, key, np.int32(num_full), np.int32(remainder))
-    out = jax.device_get(jax.block_until_ready(out))
+    out = jax.device_get(jax.block_until_ready(compiled(*args)))
     return out, compile_seconds, time.perf_counter() - start
+
+
+def _check_common(method: str, seed: Any, warmup: Any) -> None:
+    if method not in METHODS:
+        raise VarbenchError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise VarbenchError(f"seed must be a non-negative integer; got {seed!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or not 0 <= warmup < 2 ** 31:
+        raise VarbenchError(f"warmup must be a non-negative integer number of steps; got {warmup!r}")
+
+
+def _check_chunk_size(chunk_size: Any) -> None:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size <= 0:
+        raise VarbenchError(f"chunk_size must be a positive integer; got {chunk_size!r}")
+
+
+def _as_kernel_args(problem: Any, estimator: Any, params_np: Mapping[str, np.ndarray]) -> tuple[Any, Any, dict]:
+    return (jax.tree_util.tree_map(_as_leaf_array, problem), jax.tree_util.tree_map(_as_leaf_array, estimator),
+            {k: jnp.asarray(v) for k, v in params_np.items()})
+
+
+class _Stats(NamedTuple):
+    grad_mean: dict
+    grad_se: dict
+    variance: dict
+    variance_ci: dict
+
+
+def _mc_stats(moments: Mapping[str, stats.Moments], estimator: Any, num_samples: int) -> _Stats:
+    """Per-parameter statistics from streamed moments; non-finite estimates or overflowing moments are errors."""
+    bad = {k: int(np.sum(m.nonfinite)) for k, m in moments.items()}
+    if any(bad.values()):
+        worst = max(bad, key=bad.get)
+        raise NonFiniteEstimateError(
+            f"estimator {spec_of(estimator)!r} produced NaN/inf in {bad[worst]} of {num_samples} estimates of "
+            f"{worst!r} at these params; valid params keep the problem's costs finite")
+    summaries = {k: stats.summarize(m) for k, m in moments.items()}
+    overflow = [k for k, sm in summaries.items() if not (np.all(np.isfinite(sm.mean))
+                                                         and np.all(np.isfinite(sm.variance)))]
+    if overflow:
+        raise NonFiniteEstimateError(
+            f"estimator {spec_of(estimator)!r}: the moments of {overflow[0]!r} overflowed "
+            f"{moments[overflow[0]].mean.dtype} (estimates too large at these params); valid params keep the "
+            "estimates' squares finite")
+    return _Stats({k: sm.mean for k, sm in summaries.items()}, {k: sm.se for k, sm in summaries.items()},
+                  {k: sm.variance for k, sm in summaries.items()},
+                  {k: np.stack([sm.variance_lo, sm.variance_hi], -1) for k, sm in summaries.items()})
+
+
+def _make_result(problem: Any, estimator: Any, params_np: dict, seed: int, method: str, count: int,
+                 st: _Stats, compile_seconds: float, run_seconds: float) -> Result:
+    """Assemble a :class:`Result`: exact answers, bias, z-scores, SNR and MSE from the per-parameter stats."""
+    grad_mean, grad_se, variance, variance_ci = st
+    grad_exact = objective_exact = bias = bias_z = mse = None
+    if problem.has_exact_objective:
+        objective_exact, grad_exact = exact_objective_and_gradient(problem, params_np)
+        bias = {k: grad_mean[k] - grad_exact[k] for k in grad_mean}
+        mse = {k: variance[k] + bias[k] ** 2 for k in grad_mean}
+        if method == "mc":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                bias_z = {k: np.where(grad_se[k] > 0, bias[k] / grad_se[k], np.where(bias[k] == 0, 0.0, np.inf))
+                          * 1.0 for k in grad_mean}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = {k: np.abs(grad_mean[k]) / np.sqrt(variance[k]) for k in grad_mean}
+    # Report per-parameter fields in the problem's parameter order (pytrees come back with sorted keys).
+    order = list(params_np)
+    grad_mean, grad_se, variance, variance_ci, snr = (
+        {k: d[k] for k in order} for d in (grad_mean, grad_se, variance, variance_ci, snr))
+    grad_exact, bias, bias_z, mse = ({k: d[k] for k in order} if d is not None else None
+                                     for d in (grad_exact, bias, bias_z, mse))
+    return Result(
+        problem=spec_of(problem), estimator=spec_of(estimator), params=params_np, num_samples=int(count),
+        seed=int(seed), method=method, evaluations_per_estimate=int(estimator.evaluations_per_estimate(problem)),
+        grad_mean=grad_mean, grad_se=grad_se, variance=variance, variance_ci=variance_ci,
+        total_variance=float(sum(np.sum(v) for v in variance.values())), grad_exact=grad_exact,
+        objective_exact=objective_exact, bias=bias, bias_z=bias_z, snr=snr, mse=mse,
+        compile_seconds=float(compile_seconds), run_seconds=float(run_seconds),
+        samples_per_second=float(count / run_seconds) if run_seconds > 0 else float("inf"),
+        backend=jax.default_backend(), dtype=str(next(iter(params_np.values())).dtype),
+        version=_version())
 
 
 def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = None,
@@ -178,18 +283,11 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
     """
     problem = resolve_problem(problem)
     estimator = resolve_estimator(estimator)
-    if method not in METHODS:
-        raise VarbenchError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise VarbenchError(f"seed must be a non-negative integer; got {seed!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or not 0 <= warmup < 2 ** 31:
-        raise VarbenchError(f"warmup must be a non-negative integer number of steps; got {warmup!r}")
+    _check_common(method, seed, warmup)
     estimator.check_applies(problem)
     # Exact mode works in float64 throughout; Monte Carlo in float32 (the harness's default dtype).
     params_np = prepare_params(problem, params, np.float64 if method == "exact" else np.float32)
-    problem_arg = jax.tree_util.tree_map(_as_leaf_array, problem)
-    estimator_arg = jax.tree_util.tree_map(_as_leaf_array, estimator)
-    params_arg = {k: jnp.asarray(v) for k, v in params_np.items()}
+    problem_arg, estimator_arg, params_arg = _as_kernel_args(problem, estimator, params_np)
     key_state, key_measure = jax.random.split(jax.random.key(int(seed)))
     state = prepare_state(problem_arg, estimator_arg, params_arg, key_state, int(warmup))
 
@@ -198,66 +296,73 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
         if chunk_size is None:
             noise = noise_dimension(estimator.noise(problem_arg, params_arg))
             chunk_size = auto_chunk_size(noise, _flat_size(params_np))
-        elif isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size <= 0:
-            raise VarbenchError(f"chunk_size must be a positive integer; got {chunk_size!r}")
+        _check_chunk_size(chunk_size)
         moments, compile_seconds, run_seconds = run_moments(
             problem_arg, estimator_arg, params_arg, state, key_measure, num_samples, int(chunk_size))
-        is_moments = lambda x: isinstance(x, stats.Moments)
-        bad = {k: int(np.sum(m.nonfinite)) for k, m in moments.items()}
-        if any(bad.values()):
-            worst = max(bad, key=bad.get)
-            raise NonFiniteEstimateError(
-                f"estimator {spec_of(estimator)!r} produced NaN/inf in {bad[worst]} of {num_samples} estimates of "
-                f"{worst!r} at these params; valid params keep the problem's costs finite")
-        summaries = jax.tree_util.tree_map(stats.summarize, moments, is_leaf=is_moments)
-        overflow = [k for k, s in summaries.items() if not (np.all(np.isfinite(s.mean))
-                                                            and np.all(np.isfinite(s.variance)))]
-        if overflow:
-            raise NonFiniteEstimateError(
-                f"estimator {spec_of(estimator)!r}: the moments of {overflow[0]!r} overflowed {moments[overflow[0]].mean.dtype} "
-                "(estimates too large at these params); valid params keep the estimates' squares finite")
-        grad_mean = {k: s.mean for k, s in summaries.items()}
-        grad_se = {k: s.se for k, s in summaries.items()}
-        variance = {k: s.variance for k, s in summaries.items()}
-        variance_ci = {k: np.stack([s.variance_lo, s.variance_hi], -1) for k, s in summaries.items()}
-        count = num_samples
+        st, count = _mc_stats(moments, estimator, num_samples), num_samples
     else:
         start = time.perf_counter()
         exact = exact_moments(problem, estimator, params_np, state)
         run_seconds, compile_seconds = time.perf_counter() - start, 0.0
-        grad_mean, variance = exact.mean, exact.variance
-        grad_se = {k: np.zeros_like(v) for k, v in variance.items()}
-        variance_ci = {k: np.stack([v, v], -1) for k, v in variance.items()}
+        st = _Stats(exact.mean, {k: np.zeros_like(v) for k, v in exact.variance.items()}, exact.variance,
+                    {k: np.stack([v, v], -1) for k, v in exact.variance.items()})
         count = exact.num_points
+    return _make_result(problem, estimator, params_np, seed, method, count, st, compile_seconds, run_seconds)
 
-    grad_exact = objective_exact = bias = bias_z = mse = None
-    if problem.has_exact_objective:
-        objective_exact, grad_exact = exact_objective_and_gradient(problem, params_np)
-        bias = {k: grad_mean[k] - grad_exact[k] for k in grad_mean}
-        mse = {k: variance[k] + bias[k] ** 2 for k in grad_mean}
-        if method == "mc":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                bias_z = {k: np.where(grad_se[k] > 0, bias[k] / grad_se[k], np.where(bias[k] == 0, 0.0, np.inf))
-                          * 1.0 for k in grad_mean}
-    with np.errstate(divide="ignore", invalid="ignore"):
-        snr = {k: np.abs(grad_mean[k]) / np.sqrt(variance[k]) for k in grad_mean}
-    # Report per-parameter fields in the problem's parameter order (pytrees come back with sorted keys).
-    order = list(params_np)
-    grad_mean, grad_se, variance, variance_ci, snr = (
-        {k: d[k] for k in order} for d in (grad_mean, grad_se, variance, variance_ci, snr))
-    grad_exact, bias, bias_z, mse = ({k: d[k] for k in order} if d is not None else None
-                                     for d in (grad_exact, bias, bias_z, mse))
 
-    return Result(
-        problem=spec_of(problem), estimator=spec_of(estimator), params=params_np, num_samples=int(count),
-        seed=int(seed), method=method, evaluations_per_estimate=int(estimator.evaluations_per_estimate(problem)),
-        grad_mean=grad_mean, grad_se=grad_se, variance=variance, variance_ci=variance_ci,
-        total_variance=float(sum(np.sum(v) for v in variance.values())), grad_exact=grad_exact,
-        objective_exact=objective_exact, bias=bias, bias_z=bias_z, snr=snr, mse=mse,
-        compile_seconds=float(compile_seconds), run_seconds=float(run_seconds),
-        samples_per_second=float(count / run_seconds) if run_seconds > 0 else float("inf"),
-        backend=jax.default_backend(), dtype=str(next(iter(params_np.values())).dtype if method == "mc" else "float64"),
-        version=_version())
+def measure_batch(problems: Sequence[Any], estimator: Any, *, params: Sequence[Mapping[str, Any] | None],
+                  num_samples: int, seed: int = 0, chunk_size: int | None = None, warmup: int = 0) -> list[Result]:
+    """Monte Carlo measurements at many grid points in ONE compiled kernel (vmapped over the points).
+
+    Grid points may differ only in values: numeric option leaves (such as ``k``) and params, not in structure
+    (static options, shapes). Point ``i`` uses keys folded from ``seed`` and ``i``, so points are independent.
+    ``compile_seconds`` and ``run_seconds`` of each result are the batch's totals divided by the number of
+    points (so sums over points are the true totals).
+
+    Example:
+      >>> from problems import Gaussian
+      >>> grid = [Gaussian(cost_name="cos", k=k) for k in (0.5, 1.0, 2.0)]
+      >>> results = measure_batch(grid, "pathwise", params=[None] * 3, num_samples=10_000)
+      >>> len(results)
+      3
+    """
+    problems = [resolve_problem(p) for p in problems]
+    estimator = resolve_estimator(estimator)
+    if not problems or len(params) != len(problems):
+        raise VarbenchError("measure_batch needs one params entry (or None) per problem, and at least one point")
+    _check_common("mc", seed, warmup)
+    num_samples = _check_samples(num_samples)
+    structures = {jax.tree_util.tree_structure(p) for p in problems}
+    if len(structures) != 1:
+        raise VarbenchError("measure_batch grid points must differ only in option values, not in static options "
+                            f"(got {len(structures)} structures); group them by static options first")
+    for p in problems:
+        estimator.check_applies(p)
+    params_np = [prepare_params(p, q) for p, q in zip(problems, params)]
+    converted = [_as_kernel_args(p, estimator, q) for p, q in zip(problems, params_np)]
+    estimator_arg = converted[0][1]
+    stack = lambda *xs: jnp.stack([jnp.asarray(x) for x in xs])
+    problem_batch = jax.tree_util.tree_map(stack, *[c[0] for c in converted])
+    params_batch = jax.tree_util.tree_map(stack, *[c[2] for c in converted])
+    key_state, key_measure = jax.random.split(jax.random.key(int(seed)))
+    n = len(problems)
+    point_keys = lambda key: jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n))
+    states = jax.vmap(lambda pr, pa, k: prepare_state(pr, estimator_arg, pa, k, int(warmup)))(
+        problem_batch, params_batch, point_keys(key_state))
+    if chunk_size is None:
+        noise = noise_dimension(estimator.noise(converted[0][0], converted[0][2]))
+        chunk_size = auto_chunk_size(n * noise, n * _flat_size(params_np[0]))
+    _check_chunk_size(chunk_size)
+    moments, compile_seconds, run_seconds = run_moments(
+        problem_batch, estimator_arg, params_batch, states, point_keys(key_measure), num_samples, int(chunk_size),
+        batched=True)
+    results = []
+    for i, (problem, p_np) in enumerate(zip(problems, params_np)):
+        point = jax.tree_util.tree_map(lambda x: x[i], moments)
+        st = _mc_stats(point, estimator, num_samples)
+        results.append(_make_result(problem, estimator, p_np, seed, "mc", num_samples, st, compile_seconds / n,
+                                    run_seconds / n))
+    return results
 
 
 def _to_float64(x: Any) -> Any:

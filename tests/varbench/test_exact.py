@@ -78,7 +78,7 @@ def test_exact_refuses_too_many_noise_dimensions():
 
 def test_exact_refuses_when_quadrature_does_not_converge():
     # The leave-one-out optimal baseline is a ratio of noise-dependent sums: not a polynomial, and 4 noise
-    # dimensions leave too few nodes per dimension to resolve it to 1e-6.
+    # dimensions leave too few nodes per dimension to resolve it to 1e-5.
     with pytest.raises(NotApplicableError, match="did not converge"):
         varbench.measure("gaussian:cost=square,k=0", "score_function:baseline=optimal,samples=4", method="exact")
 

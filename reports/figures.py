@@ -1,0 +1,139 @@
+"""Seaborn figures of suite results. Every function takes the tidy frame of :func:`reports.store.load`.
+
+Confidence intervals are drawn as bands (95%, kurtosis-aware, from ``variance_lo``/``variance_hi``); variances
+spanning decades use log axes; axes carry units.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+sns.set_theme(style="whitegrid", context="paper", font_scale=1.0)
+PARAM_LABEL = {"mean": "∂/∂μ", "log_scale": "∂/∂log σ"}
+
+
+def _palette(labels: list[str]) -> dict[str, tuple]:
+    return dict(zip(labels, sns.color_palette("tab10", len(labels))))
+
+
+def _positive(series: pd.Series) -> pd.Series:
+    values = pd.to_numeric(series, errors="coerce")
+    return values.where(values > 0)
+
+
+def variance_vs(frame: pd.DataFrame, x: str, col: str | None = None, title: str = "") -> plt.Figure:
+    """Variance of one estimate vs a grid value; panels per ``col`` value × parameter; MC bands, exact lines."""
+    cols = sorted(frame[col].dropna().unique()) if col else [None]
+    params = list(dict.fromkeys(frame["param"]))
+    labels = list(dict.fromkeys(frame["estimator_label"]))
+    colors = _palette(labels)
+    fig, axes = plt.subplots(len(params), len(cols), figsize=(3.3 * len(cols), 2.6 * len(params)),
+                             squeeze=False, sharex="col")
+    labelled: set[str] = set()
+    for i, param in enumerate(params):
+        for j, c in enumerate(cols):
+            ax = axes[i][j]
+            sub = frame[(frame["param"] == param) & ((frame[col] == c) if col else True)]
+            for label in labels:
+                for method, style in (("mc", "-"), ("exact", "--")):
+                    d = sub[(sub["estimator_label"] == label) & (sub["method"] == method)]
+                    if d.empty:
+                        continue
+                    # First coordinate per point (the Gaussian sweeps are one-dimensional).
+                    d = d.sort_values(x).groupby(x, as_index=False).first()
+                    ax.plot(d[x], _positive(d["variance"]), style, color=colors[label],
+                            label=None if label in labelled else label, lw=1.4)
+                    labelled.add(label)
+                    if method == "mc":
+                        ax.fill_between(d[x], _positive(d["variance_lo"]), _positive(d["variance_hi"]),
+                                        color=colors[label], alpha=0.2, lw=0)
+            ax.set_yscale("log")
+            ax.set_title(f"{c} · {PARAM_LABEL.get(param, param)}" if col else PARAM_LABEL.get(param, param))
+            ax.set_xlabel(x.removeprefix("grid_"))
+            if j == 0:
+                ax.set_ylabel("variance of one estimate")
+    handles, names = [], []
+    for ax in axes.ravel():
+        h, n = ax.get_legend_handles_labels()
+        handles, names = handles + h, names + n
+    fig.legend(handles, names, loc="lower center", ncol=min(4, len(names)), frameon=False,
+               bbox_to_anchor=(0.5, -0.02))
+    if title:
+        methods = set(frame["method"])
+        key = {"mc": "bands: 95% CI", "exact": "dashed: exact"}
+        fig.suptitle(f"{title}  ({'; '.join(key[m] for m in sorted(methods, reverse=True))})", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
+    return fig
+
+
+def series_vs(frame: pd.DataFrame, x: str, title: str = "", hue: str = "estimator_name",
+              y: str = "total_variance") -> plt.Figure:
+    """Total variance (sum over parameters) vs an estimator option such as λ or n, one line per ``hue``."""
+    per = frame.drop_duplicates(["cell", "point"]).dropna(subset=[x])
+    fig, ax = plt.subplots(figsize=(5.0, 3.2))
+    sns.lineplot(data=per, x=x, y=y, hue=hue, style="method" if per["method"].nunique() > 1 else None,
+                 marker="o", ax=ax)
+    ax.set_yscale("log")
+    ax.set_ylabel("total variance of one estimate")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def bias_vs_variance(frame: pd.DataFrame) -> plt.Figure:
+    """|bias z| against variance per parameter coordinate (Monte Carlo rows); |z| > 3 marks a detected bias."""
+    mc = frame[frame["method"] == "mc"].copy()
+    mc["abs_bias_z"] = pd.to_numeric(mc["bias_z"], errors="coerce").abs()
+    mc = mc.dropna(subset=["abs_bias_z"])
+    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    sns.scatterplot(data=mc, x="variance", y="abs_bias_z", hue="estimator_name", style="block", ax=ax, s=18,
+                    alpha=0.7)
+    ax.axhline(3.0, color="0.3", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_ylim(0, max(6.0, 1.3 * float(mc["abs_bias_z"].max()) if len(mc) else 6.0))
+    ax.text(ax.get_xlim()[0] if len(mc) else 1, 3.2, " |z| = 3", fontsize=8, color="0.3")
+    ax.set_xlabel("variance of one estimate")
+    ax.set_ylabel("|bias| / standard error")
+    ax.set_title("Bias vs variance (each point: one parameter coordinate)", fontsize=10)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def work_normalized(frame: pd.DataFrame) -> tuple[plt.Figure, pd.DataFrame]:
+    """Variance × seconds per estimate and variance × cost evaluations, per block × estimator.
+
+    Each bar is the geometric mean over the block's grid points of ``total_variance × cost``, so estimators are
+    compared per unit of compute rather than per estimate.
+    """
+    per = frame[frame["method"] == "mc"].drop_duplicates(["cell", "point"]).copy()
+    per = per[per["total_variance"] > 0]
+    per["seconds_per_estimate"] = 1.0 / per["samples_per_second"]
+    per["var_x_seconds"] = per["total_variance"] * per["seconds_per_estimate"]
+    per["var_x_evaluations"] = per["total_variance"] * per["evaluations_per_estimate"]
+    geo = lambda s: float(np.exp(np.mean(np.log(s))))
+    table = per.groupby(["block", "estimator_label"], sort=False).agg(
+        total_variance=("total_variance", geo), var_x_seconds=("var_x_seconds", geo),
+        var_x_evaluations=("var_x_evaluations", geo), evaluations=("evaluations_per_estimate", "first"),
+        estimates_per_second=("samples_per_second", "median")).reset_index()
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 0.32 * len(table) + 1.8), sharey=True)
+    table["label"] = table["block"] + " · " + table["estimator_label"]
+    # Dots, not bars: on a log axis a bar's length depends on where the axis happens to start.
+    for ax, column, xlabel in ((axes[0], "var_x_seconds", "variance × seconds per estimate (s)"),
+                               (axes[1], "var_x_evaluations", "variance × cost evaluations per estimate")):
+        sns.scatterplot(data=table, y="label", x=column, hue="block", s=60, ax=ax, legend=False)
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("")
+        ax.grid(True, axis="y", color="0.9")
+    fig.suptitle("Work-normalized variance (geometric mean over grid points; lower is better)", fontsize=10)
+    fig.tight_layout()
+    return fig, table.drop(columns="label")

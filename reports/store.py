@@ -1,0 +1,97 @@
+"""The result store: one Parquet file per finished cell plus a JSON manifest, written atomically.
+
+Layout of a store directory::
+
+    manifest.json          config, its hash, versions, backend, device, git commit, times, compile counts
+    cells/<key>.parquet    tidy rows of one finished cell
+
+Every file is written to a temporary name in the same directory and moved into place with ``os.replace``, so a
+killed run never leaves a half-written file under its final name; finished cells are exactly the Parquet files
+present. Reading needs only pandas and pyarrow (no JAX).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+MANIFEST = "manifest.json"
+CELLS = "cells"
+
+
+class StoreError(ValueError):
+    """A directory is not a readable result store (reported to people as one line)."""
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_manifest(root: str | os.PathLike, manifest: dict[str, Any]) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as fh:
+            json.dump(manifest, fh, indent=2, default=str)
+    _atomic_write(Path(root) / MANIFEST, write)
+
+
+def read_manifest(root: str | os.PathLike) -> dict[str, Any] | None:
+    path = Path(root) / MANIFEST
+    if not path.exists():
+        return None
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def write_cell(root: str | os.PathLike, key: str, rows: Iterable[dict[str, Any]]) -> Path:
+    frame = pd.DataFrame.from_records(list(rows))
+    path = Path(root) / CELLS / f"{key}.parquet"
+    _atomic_write(path, lambda tmp: frame.to_parquet(tmp, engine="pyarrow", index=False))
+    return path
+
+
+def finished_cells(root: str | os.PathLike) -> set[str]:
+    folder = Path(root) / CELLS
+    return {p.stem for p in folder.glob("*.parquet")} if folder.exists() else set()
+
+
+def clear(root: str | os.PathLike) -> None:
+    """Remove a store's cells and manifest (and nothing else in the directory)."""
+    root = Path(root)
+    shutil.rmtree(root / CELLS, ignore_errors=True)
+    (root / MANIFEST).unlink(missing_ok=True)
+
+
+def load(root: str | os.PathLike) -> pd.DataFrame:
+    """All finished cells of a store as one tidy DataFrame (one row per result × parameter coordinate)."""
+    root = Path(root)
+    if read_manifest(root) is None:
+        raise StoreError(f"{str(root)!r} is not a varbench result store (no {MANIFEST}); run 'varbench suite'")
+    files = sorted((root / CELLS).glob("*.parquet"))
+    if not files:
+        return pd.DataFrame()
+    return pd.concat([pd.read_parquet(f, engine="pyarrow") for f in files], ignore_index=True)
+
+
+def summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per block × estimator: points measured, median variance, worst |bias z|, and throughput."""
+    if frame.empty:
+        return frame
+    grouped = frame.groupby(["block", "estimator_label"], sort=False)
+    out = grouped.agg(points=("point", "nunique"), median_variance=("variance", "median"),
+                      max_abs_bias_z=("bias_z", lambda z: pd.to_numeric(z, errors="coerce").abs().max()),
+                      samples_per_second=("samples_per_second", "median"), method=("method", "first"))
+    return out.reset_index()

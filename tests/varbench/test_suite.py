@@ -1,0 +1,164 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from reports import store
+from varbench import harness
+from varbench.errors import VarbenchError
+from varbench.suite import cells_of, load_config, parse_config, run_cell, run_suite
+
+SMALL = textwrap.dedent("""
+    [[block]]
+    name = "tiny"
+    problem = "gaussian:dim=1"
+    estimators = ["pathwise", "score_function"]
+    samples = 2000
+    seeds = [0, 1]
+    grid = { cost = ["square", "cos"], k = [0.5, 1.0, 2.0], mean = [0.0, 1.0] }
+    figure = { kind = "variance_vs", x = "k", col = "cost" }
+    quick = { samples = 500 }
+
+    [[block]]
+    name = "tiny_exact"
+    problem = "gaussian:cost=cos"
+    estimators = ["pathwise"]
+    method = "exact"
+    grid = { k = [1.0, 2.0] }
+""")
+
+
+@pytest.fixture
+def small_config(tmp_path):
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL)
+    return path
+
+
+def test_default_config_parses_and_expands():
+    blocks = parse_config(load_config())
+    assert {"gaussian_k_sweep", "gaussian_k_sweep_exact"} <= {b.name for b in blocks}
+    sweep = next(b for b in blocks if b.name == "gaussian_k_sweep")
+    cells = cells_of(sweep)
+    # One cell per cost x estimator; the k grid lives inside each cell (one compiled kernel).
+    assert len(cells) == 3 * len(sweep.estimators) and len(cells[0].points) == 30
+    quick = next(b for b in parse_config(load_config(), quick=True) if b.name == "gaussian_k_sweep")
+    assert quick.samples < sweep.samples
+
+
+def test_cells_split_static_options_and_batch_values(small_config):
+    block = parse_config(load_config(small_config))[0]
+    cells = cells_of(block)
+    assert len(cells) == 2 * 2 * 2  # cost x estimator x seed
+    assert len(cells[0].points) == 3 * 2  # k x mean, vmapped
+    assert cells[0].static == {"cost": "square"} and cells[0].points[0] == {"options": {"k": 0.5},
+                                                                             "params": {"mean": 0.0}}
+    assert len({c.key for c in cells}) == len(cells)
+
+
+def test_a_fifty_point_k_sweep_compiles_once():
+    raw = {"block": [{"name": "sweep", "problem": "gaussian:cost=cos", "estimators": ["score_function"],
+                      "samples": 1000, "grid": {"k": {"start": 0.1, "stop": 5.0, "num": 50}}}]}
+    cell = cells_of(parse_config(raw)[0])[0]
+    harness.clear_cache()
+    before = harness.compile_count()
+    rows = run_cell(cell)
+    assert harness.compile_count() - before == 1
+    assert len({r["point"] for r in rows}) == 50 and len(rows) == 50 * 2
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    ({}, r"at least one \[\[block\]\]"),
+    ({"block": [{"name": "a", "problem": "gaussian", "estimators": []}]}, "non-empty list"),
+    ({"block": [{"name": "a", "problem": "gaussian", "estimators": ["pathwise"], "method": "x"}]}, "valid methods"),
+    ({"block": [{"name": "a", "problem": "nope", "estimators": ["pathwise"]}]}, "valid problems"),
+    ({"block": [{"name": "a", "problem": "gaussian", "estimators": ["nope"]}]}, "valid estimators"),
+    ({"block": [{"name": "a", "problem": "gaussian", "estimators": ["pathwise"], "colour": 1}]}, "valid keys"),
+    ({"block": [{"name": "a", "problem": "gaussian", "estimators": ["pathwise"], "grid": {"z": [1]}}]},
+     "neither an option nor a parameter"),
+    ({"block": [{"name": "a", "problem": "gaussian", "estimators": ["pathwise"]}] * 2}, "unique"),
+])
+def test_bad_configs_are_one_line_errors(raw, fragment):
+    with pytest.raises(VarbenchError, match=fragment):
+        blocks = parse_config(raw)
+        for b in blocks:
+            cells_of(b)
+
+
+def test_suite_writes_a_tidy_store_and_a_report(small_config, tmp_path):
+    out = tmp_path / "store"
+    lines = []
+    manifest = run_suite(small_config, out, progress=lines.append)
+    assert manifest["cells_done"] == manifest["cells_total"] == 8 + 1
+    assert manifest["compile_counts"]["tiny"] >= 1 and manifest["finished"]
+    assert manifest["environment"]["jax_version"] and manifest["config_hash"]
+    frame = store.load(out)
+    # one row per problem x estimator x options x params point x parameter coordinate x seed
+    tiny = frame[frame.block == "tiny"]
+    assert len(tiny) == 2 * 2 * 2 * 6 * 2
+    assert {"grid_k", "grid_cost", "grid_mean", "seed", "variance_lo", "bias_z", "estimator_name"} <= set(frame)
+    assert (out / "report" / "report.html").exists() and (out / "report" / "report.md").exists()
+    html = (out / "report" / "report.html").read_text()
+    assert "data:image/png;base64," in html and "Work-normalized variance" in html
+    assert "tiny.png" in (out / "report" / "report.md").read_text()
+
+
+def test_rerun_skips_finished_cells_and_config_changes_are_refused(small_config, tmp_path):
+    out = tmp_path / "store"
+    run_suite(small_config, out, progress=lambda line: None, report=False)
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*.parquet")}
+    lines = []
+    run_suite(small_config, out, progress=lines.append, report=False)
+    assert "9 already finished" in lines[0] and "0 to run" in lines[0]
+    assert stamps == {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*.parquet")}
+    with pytest.raises(VarbenchError, match="different config"):
+        run_suite(small_config, out, quick=True, progress=lambda line: None, report=False)
+    run_suite(small_config, out, quick=True, resume=False, progress=lambda line: None, report=False)
+    assert store.read_manifest(out)["quick"] is True
+
+
+def test_killed_suite_resumes_without_recomputing_finished_cells(small_config, tmp_path):
+    out = tmp_path / "store"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "varbench", "suite", "--config", str(small_config), "--out",
+                             str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(store.finished_cells(out)) < 2:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    finished = store.finished_cells(out)
+    assert 2 <= len(finished) < 9, "the suite should have been killed midway"
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.parquet")}
+    # Whatever was finished reads back (no torn files under final names).
+    assert len(store.load(out)) > 0
+    lines = []
+    manifest = run_suite(small_config, out, progress=lines.append, report=False)
+    assert f"{len(finished)} already finished" in lines[0]
+    assert manifest["cells_done"] == 9
+    for name, stamp in stamps.items():
+        assert (out / "cells" / name).stat().st_mtime_ns == stamp  # not recomputed
+
+
+def test_results_and_report_commands(small_config, tmp_path, capsys):
+    from varbench.cli import main
+    out = tmp_path / "store"
+    run_suite(small_config, out, progress=lambda line: None, report=False)
+    assert main(["results", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "tiny" in text and "pathwise" in text and "median_variance" in text
+    assert main(["report", str(out), "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "report.html").exists()
+    assert main(["results", str(tmp_path / "nothing")]) == 2
+    assert "not a varbench result store" in capsys.readouterr().err
+    assert main(["suite", "--config", str(tmp_path / "missing.toml")]) == 2
+    assert "not found" in capsys.readouterr().err
