@@ -70,7 +70,8 @@ def sequential_table(problem: Any, *, num_samples: int = 100_000, method: str = 
         rows.append(row)
     params = {k: np.asarray(v, np.float64) for k, v in problem.default_params().items()}
     elbo, _ = exact_objective_and_gradient(problem, params)
-    return {"problem": spec_of(problem), "method": method, "num_samples": num_samples, "elbo": elbo,
+    return {"problem": spec_of(problem), "method": method, "num_samples": num_samples if method == "mc" else None,
+            "elbo": elbo,
             "log_evidence": float(problem.log_evidence()), "rows": rows}
 
 
@@ -101,8 +102,9 @@ def table_lines(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def title(report: dict[str, Any]) -> str:
-    return (f"{report['problem']} ({report['method']}, {report['num_samples']:,} samples): ELBO "
-            f"{report['elbo']:.5g}, log evidence {report['log_evidence']:.5g}")
+    how = ("exact: quadrature/enumeration; s/estimate per node" if report["method"] == "exact"
+           else f"mc, {report['num_samples']:,} estimates per row")
+    return f"{report['problem']} ({how}): ELBO {report['elbo']:.5g}, log evidence {report['log_evidence']:.5g}"
 
 
 def markdown(report: dict[str, Any]) -> str:
