@@ -6,4 +6,5 @@ from estimators.pathwise import Pathwise
 from estimators.score_function import ScoreFunction
 from estimators.sequential import GAE, ActorCritic, NStep
 
-__all__ = ["ActorCritic", "Estimator", "GAE", "NStep", "MeasureValued", "Pathwise", "ScoreFunction", "State", "batched_noise"]
+__all__ = ["ActorCritic", "Estimator", "GAE", "MeasureValued", "NStep", "Pathwise", "ScoreFunction", "State",
+           "batched_noise"]

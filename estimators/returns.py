@@ -67,7 +67,7 @@ def n_step_bootstrapped_returns(r_t: jax.Array, discount_t: jax.Array, v_t: jax.
 
 def truncated_generalized_advantage_estimation(r_t: jax.Array, discount_t: jax.Array, lambda_: float | jax.Array,
                                                values: jax.Array) -> jax.Array:
-    """GAE: ``A_t = Σ_l (γλ)^l δ_{t+l}`` with ``δ_t = r_t + γ_t values[t+1] − values[t]`` (Schulman et al. 2016).
+    """GAE ``A_t = Σ_l (γλ)^l δ_{t+l}``, ``δ_t = r_t + γ_t values[t+1] − values[t]`` (Schulman et al. 2016).
 
     ``values`` has T + 1 entries (the state before each step, then the final state). λ = 1 gives the
     reward-to-go minus ``values[t]`` (with a zero final value); λ = 0 gives the one-step TD error δ_t.

@@ -53,7 +53,8 @@ class ScoreFunction(Estimator):
     name = "score_function"
     summary = "REINFORCE / likelihood ratio, with leave-one-out baselines (Williams 1992; Mohamed et al. 2020 s4)"
 
-    baseline: str = option("none", "baseline: none, mean (leave-one-out mean), optimal (leave-one-out b*)",
+    baseline: str = option("none", "baseline: none, mean (leave-one-out mean), optimal (leave-one-out b*), value "
+                           "(sequential: V_t(z_{t-1}), with returns=to_go)",
                            choices=BASELINES, kind=str)
     samples: int = option(1, "K cost evaluations per estimate, averaged", kind=int, minimum=1)
     returns: str = option("full", "sequential problems: full (total reward) or to_go (reward-to-go R_t)",

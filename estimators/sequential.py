@@ -5,7 +5,8 @@ the ELBO ``F = E_q[Σ_t r_t]``,
 
     ∇F = E[Σ_t ∇θ log q(z_t | z_{t−1}) · A_t]
 
-for every "advantage" A_t below whose conditional mean given (z_{t−1}, z_t) is ``Q_t(z_{t−1}, z_t) − b(z_{t−1})``:
+for every "advantage" A_t below whose conditional mean given (z_{t−1}, z_t) is
+``Q_t(z_{t−1}, z_t) − b(z_{t−1})``:
 
   full     A_t = Σ_u r_u                     (REINFORCE on the whole trajectory)
   to_go    A_t = R_t = Σ_{u≥t} r_u           (causality: earlier rewards do not depend on z_t)
@@ -234,7 +235,7 @@ class ActorCritic(_CriticEstimator):
 @register_estimator
 @pytree_dataclass
 class NStep(_CriticEstimator):
-    """n-step TD advantage: ``r_t + … + r_{t+n−1} + V_{t+n}(z_{t+n−1}) − V_t(z_{t−1})`` weighting the step score.
+    """n-step TD advantage ``r_t + … + r_{t+n−1} + V_{t+n}(z_{t+n−1}) − V_t(z_{t−1})`` weighting the step score.
 
     Reference: seed 003 (Weber et al. 2015, "TD learning"); Sutton & Barto (2018) §7.1. Sequential problems only.
     Unbiased with the oracle critic; biased with ``critic=learned`` unless n ≥ T (the bootstrap is then the
