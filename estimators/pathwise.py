@@ -28,8 +28,10 @@ class Pathwise(Estimator):
     ``entropy`` matters only for problems whose cost is ``log p(y, z) − log q_θ(z)`` (ELBOs, e.g. ``lgssm``;
     flag ``has_entropy``): ``analytic`` (default) differentiates ``log p(y, g_θ(ε)) + H(q_θ)`` with the entropy
     in closed form (Kingma & Welling 2014, eq. 10; Roeder, Wu & Duvenaud 2017 discuss the difference), while
-    ``sampled`` differentiates the sampled ``−log q_θ(g_θ(ε))`` too. Both are unbiased. For other problems the
-    cost has no entropy term: ``analytic`` is then a no-op and ``sampled`` is refused (NotApplicableError).
+    ``sampled`` differentiates the sampled ``−log q_θ(g_θ(ε))`` too. Both are unbiased. For a location-scale q
+    such as lgssm's they coincide estimate for estimate (``log q_θ(g_θ(ε)) = −Σ_t log s_t − |ε|²/2 + const``).
+    For other problems the cost has no entropy term: ``analytic`` is then a no-op and ``sampled`` is refused
+    (NotApplicableError).
     """
 
     name = "pathwise"
