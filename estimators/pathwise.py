@@ -11,6 +11,8 @@ from varbench.errors import NotApplicableError
 from varbench.pytree import option, pytree_dataclass
 from varbench.registry import register_estimator
 
+ENTROPY = ("analytic", "sampled")
+
 
 @register_estimator
 @pytree_dataclass
@@ -22,17 +24,30 @@ class Pathwise(Estimator):
 
     Applies to reparameterizable problems with a differentiable cost (continuous latents). Uses K evaluations
     of the cost and its gradient per estimate.
+
+    ``entropy`` matters only for problems whose cost is ``log p(y, z) − log q_θ(z)`` (ELBOs, e.g. ``lgssm``;
+    flag ``has_entropy``): ``analytic`` (default) differentiates ``log p(y, g_θ(ε)) + H(q_θ)`` with the entropy
+    in closed form (Kingma & Welling 2014, eq. 10; Roeder, Wu & Duvenaud 2017 discuss the difference), while
+    ``sampled`` differentiates the sampled ``−log q_θ(g_θ(ε))`` too. Both are unbiased. For a location-scale q
+    such as lgssm's they coincide estimate for estimate (``log q_θ(g_θ(ε)) = −Σ_t log s_t − |ε|²/2 + const``).
+    For other problems the cost has no entropy term: ``analytic`` is then a no-op and ``sampled`` is refused
+    (NotApplicableError).
     """
 
     name = "pathwise"
     summary = "reparameterization trick (Kingma & Welling 2014; Mohamed et al. 2020 s5)"
 
     samples: int = option(1, "K cost-gradient evaluations per estimate, averaged", kind=int, minimum=1)
+    entropy: str = option("analytic", "ELBO problems: entropy of q analytic (closed form) or sampled (-log q at "
+                          "the sample); no-op elsewhere", choices=ENTROPY, kind=str)
 
     def check_applies(self, problem: Problem) -> None:
         if not problem.reparameterizable:
             raise NotApplicableError(f"estimator 'pathwise' needs a reparameterizable problem; {problem.name!r} "
                                      "is not (use score_function or a discrete-latent estimator)")
+        if self.entropy == "sampled" and not getattr(problem, "has_entropy", False):
+            raise NotApplicableError(f"pathwise:entropy=sampled needs a problem whose cost contains -log q (an ELBO, "
+                                     f"e.g. lgssm); {problem.name!r} has none (use entropy=analytic, a no-op there)")
 
     def evaluations_per_estimate(self, problem: Problem) -> int:
         return self.samples
@@ -41,8 +56,12 @@ class Pathwise(Estimator):
         return batched_noise(problem.latent_noise(params), self.samples)
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+        analytic = self.entropy == "analytic" and getattr(problem, "has_entropy", False)
+
         def objective(p: Params) -> jax.Array:
             xs = jax.vmap(problem.latent, in_axes=(None, 0))(p, noise)
+            if analytic:
+                return jnp.mean(jax.vmap(problem.model_log_prob, in_axes=(None, 0))(p, xs)) + problem.entropy(p)
             return jnp.mean(jax.vmap(problem.cost, in_axes=(None, 0))(p, xs))
 
         return jax.grad(objective)(params)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from estimators import sequential
 from estimators.base import Estimator, batched_noise
 from problems.base import Params, Problem
 from varbench.errors import VarbenchError
 from varbench.pytree import option, pytree_dataclass
 from varbench.registry import register_estimator
 
-BASELINES = ("none", "mean", "optimal")
+BASELINES = ("none", "mean", "optimal", "value")
 
 
 def per_sample_scores(problem: Problem, params: Params, xs: jax.Array) -> Params:
@@ -41,19 +42,39 @@ class ScoreFunction(Estimator):
 
     Applies to every problem (continuous or discrete; needs only ``log_prob``). Integrands that depend on θ
     directly add the pathwise term ``∇_θ f_θ(x)`` at the sampled x. Uses K cost evaluations per estimate.
+
+    Sequential problems (seed 003; logic in :mod:`estimators.sequential`), with baseline none or value: the
+    per-step scores ∇θ log q(z_t | z_{t−1}) are weighted by ``returns=full`` (Σ_u r_u) or ``returns=to_go``
+    (R_t = Σ_{u≥t} r_u), minus ``baseline=value``'s V_t(z_{t−1}) (``critic=oracle`` exact, ``critic=learned``
+    fitted by least squares in ``init`` on ``critic_samples`` trajectories); the zero-mean direct term of the
+    −log q inside the rewards is dropped.
     """
 
     name = "score_function"
     summary = "REINFORCE / likelihood ratio, with leave-one-out baselines (Williams 1992; Mohamed et al. 2020 s4)"
 
-    baseline: str = option("none", "baseline: none, mean (leave-one-out mean), optimal (leave-one-out b*)",
+    baseline: str = option("none", "baseline: none, mean (leave-one-out mean), optimal (leave-one-out b*), value "
+                           "(sequential: V_t(z_{t-1}), with returns=to_go)",
                            choices=BASELINES, kind=str)
     samples: int = option(1, "K cost evaluations per estimate, averaged", kind=int, minimum=1)
+    returns: str = option("full", "sequential problems: full (total reward) or to_go (reward-to-go R_t)",
+                          choices=sequential.RETURNS, kind=str)
+    critic: str = option("oracle", "baseline=value: oracle (exact V) or learned (least squares, then frozen)",
+                         choices=sequential.CRITICS, kind=str)
+    critic_samples: int = option(sequential.DEFAULT_CRITIC_SAMPLES, "critic=learned: trajectories used once to "
+                                 "fit V", kind=int, minimum=2)
 
     def validate(self) -> None:
-        if self.baseline != "none" and self.samples < 2:
+        sequential.validate_score_function_options(self)
+        if self.baseline in ("mean", "optimal") and self.samples < 2:
             raise VarbenchError(f"score_function baseline={self.baseline} is leave-one-out and needs samples >= 2 "
                                 f"(got samples={self.samples}); valid: baseline=none, or samples >= 2")
+
+    def check_applies(self, problem: Problem) -> None:
+        sequential.score_function_applies(self, problem)
+
+    def init(self, problem: Problem, params: Params, key: jax.Array):
+        return sequential.score_function_init(self, problem, params, key)
 
     def evaluations_per_estimate(self, problem: Problem) -> int:
         return self.samples
@@ -62,6 +83,8 @@ class ScoreFunction(Estimator):
         return batched_noise(problem.latent_noise(params), self.samples)
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+        if sequential.uses_sequential_path(self, problem):
+            return sequential.score_function_estimate(self, problem, params, state, noise)
         K = self.samples
         xs = jax.lax.stop_gradient(jax.vmap(problem.latent, in_axes=(None, 0))(params, noise))
         f = jax.lax.stop_gradient(jax.vmap(problem.cost, in_axes=(None, 0))(params, xs))

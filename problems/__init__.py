@@ -2,5 +2,8 @@
 
 from problems.base import Params, Problem
 from problems.gaussian import Gaussian
+from problems.hmm import HMM
+from problems.lgssm import LGSSM
+from problems.sequential import SequentialProblem
 
-__all__ = ["Gaussian", "Params", "Problem"]
+__all__ = ["Gaussian", "HMM", "LGSSM", "Params", "Problem", "SequentialProblem"]

@@ -1,4 +1,4 @@
-"""Command-line interface: ``varbench run`` and ``varbench list``.
+"""Command-line interface: ``varbench run``, ``varbench list`` and ``varbench sequential``.
 
 Bad input exits with status 2 and ONE line on stderr that names the valid choices; no traceback (set
 ``VARBENCH_DEBUG=1`` to see one for unexpected internal errors).
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="varbench", description="Bias, variance and cost of Monte Carlo gradient "
                             "estimators.")
     sub = parser.add_subparsers(dest="command", parser_class=_OneLineParser,
-                                metavar="{run,list,suite,results,report}")
+                                metavar="{run,list,suite,results,report,sequential}")
     sub.required = True
 
     run = sub.add_parser("run", help="measure one estimator on one problem")
@@ -79,7 +79,45 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="figures, HTML and Markdown pages from a result store")
     report.add_argument("dir", metavar="DIR")
     report.add_argument("--out", metavar="DIR", default=None, help="where to write (default: DIR/report)")
+
+    seq = sub.add_parser("sequential", help="variance/bias/cost of the VI-as-RL estimators on sequential problems")
+    seq.add_argument("--problem", action="append", default=[], metavar="SPEC",
+                     help="sequential problem spec (repeatable; default: lgssm and hmm)")
+    seq.add_argument("--samples", type=_positive_int, default=100_000, metavar="N",
+                     help="estimates per row (default 1e5; ignored by --method exact)")
+    seq.add_argument("--seed", type=_non_negative_int, default=0, metavar="S")
+    seq.add_argument("--method", choices=("mc", "exact"), default="mc")
+    seq.add_argument("--lambdas", type=_lambda_grid, default=None, metavar="L1,L2,...",
+                     help="GAE lambda grid (default 0,0.5,0.9,1)")
+    seq.add_argument("--format", choices=FORMATS + ("markdown",), default="table")
     return parser
+
+
+def _lambda_grid(text: str) -> tuple[float, ...]:
+    try:
+        grid = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {text!r}") from None
+    if not grid or any(not 0 <= x <= 1 for x in grid):
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {text!r}")
+    return grid
+
+
+def _cmd_sequential(args: argparse.Namespace) -> int:
+    from varbench import sequential_table as st
+
+    kwargs = dict(num_samples=args.samples, method=args.method, seed=args.seed)
+    if args.lambdas is not None:
+        kwargs["lambdas"] = args.lambdas
+    reports = [st.sequential_table(p, **kwargs) for p in (args.problem or ["lgssm", "hmm"])]
+    if args.format == "json":
+        print(json.dumps(reports, allow_nan=False))
+    elif args.format == "markdown":
+        print("\n\n".join(st.markdown(r) for r in reports))
+    else:
+        for report in reports:
+            st.print_table(report)
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -138,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"run": _cmd_run, "list": _cmd_list, "suite": _cmd_suite, "results": _cmd_results,
-                "report": _cmd_report}[args.command](args)
+                "report": _cmd_report, "sequential": _cmd_sequential}[args.command](args)
     except (VarbenchError, StoreError) as err:
         print(f"varbench: error: {err}", file=sys.stderr)
         return 2

@@ -111,8 +111,20 @@ def resolve_estimator(spec: Any) -> Any:
 
 
 def spec_of(obj: Any) -> str:
-    """The canonical spec string of a problem or estimator: its name and every option, in declaration order."""
-    values = {key: _plain(getattr(obj, f.name)) for key, f in options_of(type(obj)).items()}
+    """The canonical spec string of a problem or estimator.
+
+    A problem lists every option (the point of comparison should be explicit in every record); an estimator
+    lists only options that differ from their defaults (estimators have many options that most uses leave
+    alone, such as the critic of sequential variants), so ``"score_function"`` stays ``"score_function"``.
+    """
+    from problems.base import Problem
+    values = {}
+    for key, f in options_of(type(obj)).items():
+        value, default = _plain(getattr(obj, f.name)), f.default
+        if f.metadata.get("convert") and default is not None:
+            default = f.metadata["convert"](default)
+        if isinstance(obj, Problem) or value != _plain(default):
+            values[key] = value
     return format_spec(obj.name, values)
 
 

@@ -72,8 +72,8 @@ def test_monte_carlo_agrees_with_exact_mode(problem, estimator):
 
 
 def test_exact_refuses_too_many_noise_dimensions():
-    with pytest.raises(NotApplicableError, match="at most 4 continuous noise dimensions.*uses 5"):
-        varbench.measure("gaussian:dim=5", "pathwise", method="exact")
+    with pytest.raises(NotApplicableError, match="at most 5 continuous noise dimensions.*uses 6"):
+        varbench.measure("gaussian:dim=6", "pathwise", method="exact")
 
 
 def test_exact_refuses_when_quadrature_does_not_converge():
