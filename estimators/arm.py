@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-
-from estimators.base import Estimator
-from estimators.relaxations import antithetic_pair, relaxation_of, uniform_noise
+from estimators.relaxations import AntitheticBinary, antithetic_pair
 from problems.base import Params, Problem
 from varbench.pytree import pytree_dataclass
 from varbench.registry import register_estimator
@@ -13,7 +10,7 @@ from varbench.registry import register_estimator
 
 @register_estimator
 @pytree_dataclass
-class ARM(Estimator):
+class ARM(AntitheticBinary):
     """``g_i = [f(1[u > σ(−φ)]) − f(1[u < σ(φ)])] (u_i − 1/2)``, ``u ~ U(0, 1)^dim``.
 
     Reference: Yin & Zhou (2019), "ARM: Augment-REINFORCE-Merge Gradient for Stochastic Binary Networks",
@@ -27,15 +24,6 @@ class ARM(Estimator):
 
     name = "arm"
     summary = "augment-REINFORCE-merge, binary latents (Yin & Zhou 2019)"
-
-    def check_applies(self, problem: Problem) -> None:
-        relaxation_of(problem, self.name, binary_only=True)
-
-    def evaluations_per_estimate(self, problem: Problem) -> int:
-        return 2
-
-    def noise(self, problem: Problem, params: Params):
-        return uniform_noise(problem, params)
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
         # b̃ = 1[1 − u < σ(φ)] = 1[u > σ(−φ)]: ARM's two evaluations are at the antithetic pair.

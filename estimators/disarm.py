@@ -5,8 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from estimators.base import Estimator
-from estimators.relaxations import antithetic_pair, relaxation_of, uniform_noise
+from estimators.relaxations import AntitheticBinary, antithetic_pair
 from problems.base import Params, Problem
 from varbench.pytree import pytree_dataclass
 from varbench.registry import register_estimator
@@ -14,7 +13,7 @@ from varbench.registry import register_estimator
 
 @register_estimator
 @pytree_dataclass
-class DisARM(Estimator):
+class DisARM(AntitheticBinary):
     """``g_i = ½ [f(b) − f(b̃)] (−1)^{b̃_i} 1[b_i ≠ b̃_i] σ(|φ_i|)`` with the antithetic pair from ``u ~ U(0, 1)^dim``.
 
     Reference: Dong, Mnih & Tucker (2020), "DisARM: An Antithetic Gradient Estimator for Binary Latent
@@ -28,15 +27,6 @@ class DisARM(Estimator):
 
     name = "disarm"
     summary = "antithetic ARM, Rao-Blackwellized, binary latents (Dong, Mnih & Tucker 2020)"
-
-    def check_applies(self, problem: Problem) -> None:
-        relaxation_of(problem, self.name, binary_only=True)
-
-    def evaluations_per_estimate(self, problem: Problem) -> int:
-        return 2
-
-    def noise(self, problem: Problem, params: Params):
-        return uniform_noise(problem, params)
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
         logits = params["logits"]

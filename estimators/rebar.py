@@ -5,9 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from estimators.base import Estimator
 from estimators.learning import StatefulWhen, init_learned, learn_control
-from estimators.relaxations import control_variate_estimate, relaxation_of, soften, uniform_noise
+from estimators.relaxations import ConditionalRelaxation, control_variate_estimate
 from problems.base import Params, Problem
 from varbench.pytree import option, pytree_dataclass
 from varbench.registry import register_estimator
@@ -17,7 +16,7 @@ TUNING = ("fixed", "variance")
 
 @register_estimator
 @pytree_dataclass
-class REBAR(Estimator):
+class REBAR(ConditionalRelaxation):
     """``[f(b) − η f(σ_λ(z̃))] ∇log p(b) + η ∇f(σ_λ(z)) − η ∇f(σ_λ(z̃))``, ``b = H(z)``, ``z̃ ~ p(z | b)``.
 
     Reference: Tucker, Mnih, Maddison, Lawson & Sohl-Dickstein (2017), "REBAR: Low-variance, unbiased gradient
@@ -47,15 +46,6 @@ class REBAR(Estimator):
 
     stateful = StatefulWhen(lambda self: self.tune == "variance")
 
-    def check_applies(self, problem: Problem) -> None:
-        relaxation_of(problem, self.name)
-
-    def evaluations_per_estimate(self, problem: Problem) -> int:
-        return 3
-
-    def noise(self, problem: Problem, params: Params):
-        return {"u": uniform_noise(problem, params), "v": uniform_noise(problem, params, jumps=False)}
-
     def initial_control(self, dtype) -> dict:
         return {"log_temperature": jnp.log(jnp.asarray(self.temperature, dtype)), "eta": jnp.asarray(self.eta, dtype)}
 
@@ -65,9 +55,8 @@ class REBAR(Estimator):
         return init_learned(self.initial_control(jax.tree_util.tree_leaves(params)[0].dtype))
 
     def estimate_with(self, problem: Problem, params: Params, control: dict, noise) -> Params:
-        temperature = jnp.exp(control["log_temperature"])
         return control_variate_estimate(
-            problem, params, noise, lambda z: control["eta"] * problem.cost(params, soften(problem, z, temperature)))
+            problem, params, noise, lambda z: self.relaxed_cost(problem, params, control, z))
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
         dtype = jax.tree_util.tree_leaves(params)[0].dtype

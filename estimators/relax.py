@@ -5,9 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from estimators.base import Estimator
 from estimators.learning import init_learned, learn_control
-from estimators.relaxations import control_variate_estimate, relaxation_of, soften, uniform_noise
+from estimators.relaxations import ConditionalRelaxation, control_variate_estimate, soften
 from problems.base import Params, Problem
 from varbench.pytree import option, pytree_dataclass
 from varbench.registry import register_estimator
@@ -25,7 +24,7 @@ def network(weights: dict, x: jax.Array) -> jax.Array:
 
 @register_estimator
 @pytree_dataclass
-class RELAX(Estimator):
+class RELAX(ConditionalRelaxation):
     """``[f(b) − c_ψ(z̃)] ∇log p(b) + ∇c_ψ(z) − ∇c_ψ(z̃)``, ``b = H(z)``, ``z̃ ~ p(z | b)``, with a learned c_ψ.
 
     Reference: Grathwohl, Choi, Wu, Roeder & Duvenaud (2018), "Backpropagation through the Void: Optimizing
@@ -51,15 +50,6 @@ class RELAX(Estimator):
     lr: float = option(0.01, "Adam learning rate of the control variate", static=False, kind=float, minimum=0.0)
     update_samples: int = option(16, "estimates averaged per variance-gradient step", kind=int, minimum=1)
 
-    def check_applies(self, problem: Problem) -> None:
-        relaxation_of(problem, self.name)
-
-    def evaluations_per_estimate(self, problem: Problem) -> int:
-        return 3
-
-    def noise(self, problem: Problem, params: Params):
-        return {"u": uniform_noise(problem, params), "v": uniform_noise(problem, params, jumps=False)}
-
     def init(self, problem: Problem, params: Params, key: jax.Array):
         dtype = jax.tree_util.tree_leaves(params)[0].dtype
         inputs = int(params["logits"].size)
@@ -68,11 +58,9 @@ class RELAX(Estimator):
                              "network": init_network(key, inputs, self.hidden, dtype)})
 
     def estimate_with(self, problem: Problem, params: Params, control: dict, noise) -> Params:
-        temperature = jnp.exp(control["log_temperature"])
-
         def c(z: jax.Array) -> jax.Array:
-            relaxed_cost = control["eta"] * problem.cost(params, soften(problem, z, temperature))
-            return relaxed_cost + network(control["network"], jnp.ravel(soften(problem, z, 1.0)))
+            return (self.relaxed_cost(problem, params, control, z)
+                    + network(control["network"], jnp.ravel(soften(problem, z, 1.0))))
 
         return control_variate_estimate(problem, params, noise, c)
 

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from estimators.base import Estimator
 from problems.base import Params, Problem
 from varbench.errors import NotApplicableError
 from varbench.noise import Noise
@@ -116,3 +117,34 @@ def antithetic_pair(logits: jax.Array, u: jax.Array) -> tuple[jax.Array, jax.Arr
     """Two Bernoulli(σ(φ)) samples from one uniform: ``b = 1[u < σ(φ)]`` and ``b̃ = 1[1 − u < σ(φ)]``."""
     p = jax.nn.sigmoid(logits)
     return (u < p).astype(u.dtype), (1 - u < p).astype(u.dtype)
+
+
+class AntitheticBinary(Estimator):
+    """Shared interface of ARM and DisARM: binary latents, one uniform per latent, 2 cost evaluations."""
+
+    def check_applies(self, problem: Problem) -> None:
+        relaxation_of(problem, self.name, binary_only=True)
+
+    def evaluations_per_estimate(self, problem: Problem) -> int:
+        return 2
+
+    def noise(self, problem: Problem, params: Params) -> Noise:
+        return uniform_noise(problem, params)
+
+
+class ConditionalRelaxation(Estimator):
+    """Shared interface of REBAR and RELAX: uniforms u (for z) and v (for z̃ | b); f(b) and two relaxed costs."""
+
+    def check_applies(self, problem: Problem) -> None:
+        relaxation_of(problem, self.name)
+
+    def evaluations_per_estimate(self, problem: Problem) -> int:
+        return 3
+
+    def noise(self, problem: Problem, params: Params) -> dict:
+        return {"u": uniform_noise(problem, params), "v": uniform_noise(problem, params, jumps=False)}
+
+    @staticmethod
+    def relaxed_cost(problem: Problem, params: Params, control: dict, z: jax.Array) -> jax.Array:
+        """REBAR's control variate ``η f(σ_λ(z))`` with ``control = {"log_temperature", "eta", ...}``."""
+        return control["eta"] * problem.cost(params, soften(problem, z, jnp.exp(control["log_temperature"])))
