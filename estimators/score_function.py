@@ -7,12 +7,17 @@ import jax.numpy as jnp
 
 from estimators import sequential
 from estimators.base import Estimator, batched_noise
+from estimators.control_variates import CONTROL_VARIATES, check_delta_applies, delta_method
+from estimators.learning import StatefulWhen
 from problems.base import Params, Problem
 from varbench.errors import VarbenchError
+from varbench.noise import sample_noise
 from varbench.pytree import option, pytree_dataclass
 from varbench.registry import register_estimator
 
-BASELINES = ("none", "mean", "optimal", "value")
+BASELINES = ("none", "mean", "optimal", "constant", "ema", "value")
+#: Baselines computed from the other samples of the same estimate (they need samples >= 2).
+LEAVE_ONE_OUT = ("mean", "optimal")
 
 
 def per_sample_scores(problem: Problem, params: Params, xs: jax.Array) -> Params:
@@ -39,9 +44,20 @@ class ScoreFunction(Estimator):
       * ``mean``: the leave-one-out mean of the other samples' costs, ``b_k = Σ_{j≠k} f_j / (K − 1)``.
       * ``optimal``: per coordinate, the leave-one-out estimate of the variance-minimising constant
         ``b* = E[s² f] / E[s²]``: ``b_{k,i} = Σ_{j≠k} s_{j,i}² f_j / Σ_{j≠k} s_{j,i}²``.
+      * ``constant``: b_k = ``value`` (a traced option: changing it does not recompile).
+      * ``ema``: b_k = an exponential moving average of f with rate ``decay``, kept in the estimator's STATE and
+        updated by :meth:`update` from fresh samples (bias-corrected like Adam's moments); frozen while an
+        estimate is made, so it is independent of the samples (Williams 1992, §7 "reinforcement comparison").
+        The estimator is stateful only with this baseline; ``measure(..., warmup=N)`` trains it.
+
+    ``control_variate=delta`` (Gaussian location-scale problems, samples >= 3, with a baseline that does not
+    use the other samples: none, constant or ema) also subtracts the first-order
+    Taylor control variate of :func:`estimators.control_variates.delta_method` with a leave-one-out coefficient
+    (Paisley, Blei & Jordan 2012; Miller et al. 2017).
 
     Applies to every problem (continuous or discrete; needs only ``log_prob``). Integrands that depend on θ
-    directly add the pathwise term ``∇_θ f_θ(x)`` at the sampled x. Uses K cost evaluations per estimate.
+    directly add the pathwise term ``∇_θ f_θ(x)`` at the sampled x. Uses K cost evaluations per estimate (K + 1
+    with ``control_variate=delta``, which also differentiates the cost at the mean).
 
     Sequential problems (seed 003; logic in :mod:`estimators.sequential`), with baseline none or value: the
     per-step scores ∇θ log q(z_t | z_{t−1}) are weighted by ``returns=full`` (Σ_u r_u) or ``returns=to_go``
@@ -53,10 +69,14 @@ class ScoreFunction(Estimator):
     name = "score_function"
     summary = "REINFORCE / likelihood ratio, with leave-one-out baselines (Williams 1992; Mohamed et al. 2020 s4)"
 
-    baseline: str = option("none", "baseline: none, mean (leave-one-out mean), optimal (leave-one-out b*), value "
-                           "(sequential: V_t(z_{t-1}), with returns=to_go)",
+    baseline: str = option("none", "baseline: none, mean (leave-one-out mean), optimal (leave-one-out b*), constant, "
+                           "ema (stateful), value (sequential: V_t(z_{t-1}), with returns=to_go)",
                            choices=BASELINES, kind=str)
     samples: int = option(1, "K cost evaluations per estimate, averaged", kind=int, minimum=1)
+    value: float = option(0.0, "the baseline for baseline=constant", static=False, kind=float)
+    decay: float = option(0.9, "EMA rate for baseline=ema (state; stateful)", static=False, kind=float, minimum=0.0)
+    control_variate: str = option("none", "none, or delta: first-order Taylor control variate (Gaussian, samples >= 3)",
+                                  choices=CONTROL_VARIATES, kind=str)
     returns: str = option("full", "sequential problems: full (total reward) or to_go (reward-to-go R_t)",
                           choices=sequential.RETURNS, kind=str)
     critic: str = option("oracle", "baseline=value: oracle (exact V) or learned (least squares, then frozen)",
@@ -64,30 +84,65 @@ class ScoreFunction(Estimator):
     critic_samples: int = option(sequential.DEFAULT_CRITIC_SAMPLES, "critic=learned: trajectories used once to "
                                  "fit V", kind=int, minimum=2)
 
+    stateful = StatefulWhen(lambda self: self.baseline == "ema")
+
     def validate(self) -> None:
         sequential.validate_score_function_options(self)
-        if self.baseline in ("mean", "optimal") and self.samples < 2:
+        if float(self.decay) >= 1.0:
+            raise VarbenchError(f"option 'decay' of estimator 'score_function' must be in [0, 1); got {self.decay}")
+        if self.control_variate == "delta" and (self.samples < 3 or self.baseline in LEAVE_ONE_OUT):
+            raise VarbenchError(f"score_function control_variate=delta fits its coefficient to the other samples: it "
+                                f"needs samples >= 3 and baseline none, constant or ema (got samples={self.samples}, "
+                                f"baseline={self.baseline})")
+        if self.baseline in LEAVE_ONE_OUT and self.samples < 2:
             raise VarbenchError(f"score_function baseline={self.baseline} is leave-one-out and needs samples >= 2 "
-                                f"(got samples={self.samples}); valid: baseline=none, or samples >= 2")
+                                f"(got samples={self.samples}); valid: baseline=none, constant or ema, or samples >= 2")
 
     def check_applies(self, problem: Problem) -> None:
+        if self.control_variate == "delta":
+            check_delta_applies(problem)
         sequential.score_function_applies(self, problem)
 
-    def init(self, problem: Problem, params: Params, key: jax.Array):
-        return sequential.score_function_init(self, problem, params, key)
-
     def evaluations_per_estimate(self, problem: Problem) -> int:
-        return self.samples
+        # The delta-method control variate evaluates the cost (and its gradient) once more, at the mean.
+        return self.samples + (self.control_variate == "delta")
 
     def noise(self, problem: Problem, params: Params):
         return batched_noise(problem.latent_noise(params), self.samples)
+
+    def costs(self, problem: Problem, params: Params, noise) -> tuple[jax.Array, jax.Array]:
+        """The K latents and their costs (no gradient flows through either)."""
+        xs = jax.lax.stop_gradient(jax.vmap(problem.latent, in_axes=(None, 0))(params, noise))
+        return xs, jax.lax.stop_gradient(jax.vmap(problem.cost, in_axes=(None, 0))(params, xs))
+
+    def init(self, problem: Problem, params: Params, key: jax.Array):
+        if self.baseline != "ema":
+            # A learned critic (baseline=value, critic=learned) is fitted once here and then frozen.
+            return sequential.score_function_init(self, problem, params, key)
+        dtype = jax.tree_util.tree_leaves(params)[0].dtype
+        return {"mean": jnp.zeros((), dtype), "weight": jnp.zeros((), dtype)}
+
+    def update(self, problem: Problem, params: Params, state, key: jax.Array):
+        if self.baseline != "ema":
+            return state
+        dtype = jax.tree_util.tree_leaves(params)[0].dtype
+        _, f = self.costs(problem, params, sample_noise(self.noise(problem, params), key, dtype))
+        decay = jnp.asarray(self.decay, dtype)
+        return {"mean": decay * state["mean"] + (1 - decay) * jnp.mean(f),
+                "weight": decay * state["weight"] + (1 - decay)}
+
+    def constant_baseline(self, state, dtype) -> jax.Array:
+        """The baseline that does not depend on this estimate's samples (constant, or the frozen EMA)."""
+        if self.baseline == "constant":
+            return jnp.asarray(self.value, dtype)
+        weight = state["weight"]
+        return jnp.where(weight > 0, state["mean"] / jnp.where(weight > 0, weight, 1.0), 0.0).astype(dtype)
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
         if sequential.uses_sequential_path(self, problem):
             return sequential.score_function_estimate(self, problem, params, state, noise)
         K = self.samples
-        xs = jax.lax.stop_gradient(jax.vmap(problem.latent, in_axes=(None, 0))(params, noise))
-        f = jax.lax.stop_gradient(jax.vmap(problem.cost, in_axes=(None, 0))(params, xs))
+        xs, f = self.costs(problem, params, noise)
         scores = per_sample_scores(problem, params, xs)
 
         def weight(s: jax.Array) -> jax.Array:
@@ -96,11 +151,16 @@ class ScoreFunction(Estimator):
                 return s * fk
             if self.baseline == "mean":
                 return s * (fk - (jnp.sum(fk, 0) - fk) / (K - 1))
+            if self.baseline in ("constant", "ema"):
+                return s * (fk - self.constant_baseline(state, fk.dtype))
             s2 = s * s
             num = jnp.sum(s2 * fk, 0) - s2 * fk
             den = jnp.sum(s2, 0) - s2
             b = jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), 0.0)
             return s * (fk - b)
 
-        grads = jax.tree_util.tree_map(lambda s: jnp.mean(weight(s), 0), scores)
+        terms = jax.tree_util.tree_map(weight, scores)
+        if self.control_variate == "delta":
+            terms = delta_method(problem, params, xs, scores, terms)
+        grads = jax.tree_util.tree_map(lambda t: jnp.mean(t, 0), terms)
         return jax.tree_util.tree_map(jnp.add, grads, direct_term(problem, params, xs))

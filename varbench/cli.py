@@ -1,4 +1,5 @@
-"""Command-line interface: ``varbench run``, ``varbench list`` and ``varbench sequential``.
+"""Command-line interface: ``varbench run``, ``list``, ``trace``, ``suite``, ``results``, ``report`` and
+``sequential``.
 
 Bad input exits with status 2 and ONE line on stderr that names the valid choices; no traceback (set
 ``VARBENCH_DEBUG=1`` to see one for unexpected internal errors).
@@ -42,11 +43,21 @@ def _non_negative_int(text: str) -> int:
     raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="varbench", description="Bias, variance and cost of Monte Carlo gradient "
                             "estimators.")
     sub = parser.add_subparsers(dest="command", parser_class=_OneLineParser,
-                                metavar="{run,list,suite,results,report,sequential}")
+                                metavar="{run,list,trace,suite,results,report,sequential}")
     sub.required = True
 
     run = sub.add_parser("run", help="measure one estimator on one problem")
@@ -60,7 +71,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--method", choices=("mc", "exact"), default="mc")
     run.add_argument("--chunk-size", type=_positive_int, default=None, metavar="C",
                      help="estimates per vmapped chunk (default: chosen from the problem size)")
+    run.add_argument("--warmup", type=_non_negative_int, default=0, metavar="STEPS",
+                     help="updates of a stateful estimator at the params before measuring (then frozen)")
     run.add_argument("--format", choices=FORMATS, default="table")
+
+    tr = sub.add_parser("trace", help="optimise params with one estimator; measure several at the same params")
+    tr.add_argument("--problem", required=True, metavar="SPEC")
+    tr.add_argument("--estimator", required=True, metavar="SPEC", help="the driver: its estimates update the params")
+    tr.add_argument("--estimators", nargs="+", default=None, metavar="SPEC",
+                    help="estimators measured at each checkpoint (default: the driver)")
+    tr.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="starting params")
+    tr.add_argument("--lr", type=_positive_float, default=0.01, help="Adam learning rate (default 0.01)")
+    tr.add_argument("--steps", type=_non_negative_int, default=1000, help="optimisation steps (default 1000)")
+    tr.add_argument("--every", type=_positive_int, default=100, metavar="M", help="steps between measurements")
+    tr.add_argument("--samples", type=_positive_int, default=10_000, metavar="N",
+                    help="estimates per variance measurement (default 1e4)")
+    tr.add_argument("--seed", type=_non_negative_int, default=0, metavar="S")
+    tr.add_argument("--method", choices=("mc", "exact"), default="mc")
+    tr.add_argument("--format", choices=FORMATS, default="table", help="json: one JSON object per line")
 
     lst = sub.add_parser("list", help="problems and estimators with their options")
     lst.add_argument("--format", choices=FORMATS, default="table")
@@ -125,12 +153,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     params = dict(parse_assignment(p) for p in args.param)
     result = measure(args.problem, args.estimator, params=params, num_samples=args.samples, seed=args.seed,
-                     method=args.method, chunk_size=args.chunk_size)
+                     method=args.method, chunk_size=args.chunk_size, warmup=args.warmup)
     if args.format == "json":
         print(json.dumps(result.to_dict(), allow_nan=False))
     else:
         from varbench.display import print_result
         print_result(result)
+    return 0
+
+
+def _cmd_trace(args: argparse.Namespace) -> int:
+    from varbench.trace import trace
+
+    params = dict(parse_assignment(p) for p in args.param)
+    records = trace(args.problem, args.estimator, estimators=args.estimators, params=params, lr=args.lr,
+                    steps=args.steps, every=args.every, samples=args.samples, seed=args.seed, method=args.method)
+    if args.format == "json":
+        for record in records:
+            print(json.dumps(record, allow_nan=False))
+    else:
+        from varbench.display import print_trace
+        print_trace(records)
     return 0
 
 
@@ -175,8 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from reports.store import StoreError
     try:
         args = build_parser().parse_args(argv)
-        return {"run": _cmd_run, "list": _cmd_list, "suite": _cmd_suite, "results": _cmd_results,
-                "report": _cmd_report, "sequential": _cmd_sequential}[args.command](args)
+        return {"run": _cmd_run, "list": _cmd_list, "trace": _cmd_trace, "suite": _cmd_suite,
+                "results": _cmd_results, "report": _cmd_report, "sequential": _cmd_sequential}[args.command](args)
     except (VarbenchError, StoreError) as err:
         print(f"varbench: error: {err}", file=sys.stderr)
         return 2

@@ -50,6 +50,22 @@ def print_result(res: Result, console: Console | None = None) -> None:
                   f"{res.compile_seconds:.3f} s · {res.backend} {res.dtype} · varbench {res.version}")
 
 
+def print_trace(records: list[dict[str, Any]], console: Console | None = None) -> None:
+    """One row per (checkpoint, estimator) of :func:`varbench.trace.trace`."""
+    console = console or _console()
+    if records:
+        console.print(f"trace of [bold]{records[0]['problem']}[/bold] driven by [bold]{records[0]['driver']}[/bold] "
+                      f"({records[0]['method']}, {records[0]['num_samples']:,} estimates per measurement)")
+    table = Table(show_edge=False, header_style="bold")
+    for col in ("step", "estimator", "objective", "total variance", "log variance", "params"):
+        table.add_column(col, justify="left" if col in ("estimator", "params") else "right")
+    for r in records:
+        params = " ".join(f"{k}={np.round(np.asarray(v), 4).tolist()}" for k, v in r["params"].items())
+        table.add_row(str(r["step"]), r["estimator"], _fmt(r["objective"]), _fmt(r["total_variance"]),
+                      _fmt(r["log_variance"], 4), params)
+    console.print(table)
+
+
 def _flags(cls: type, names: tuple[str, ...]) -> list[str]:
     return [n for n in names if getattr(cls, n, False)]
 

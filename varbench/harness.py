@@ -102,10 +102,12 @@ def _warm_up(problem, estimator, params, state, key, steps):
     return jax.lax.fori_loop(0, steps, body, state)
 
 
-def prepare_state(problem, estimator, params, key, warmup: int) -> Any:
-    """Initial state of ``estimator`` after ``warmup`` updates at ``params`` (then frozen while measuring)."""
+def prepare_state(problem, estimator, params, key, warmup: int, state: Any = None) -> Any:
+    """State of ``estimator`` (``state``, or a fresh ``init``) after ``warmup`` updates at ``params`` (then frozen
+    while measuring)."""
     key_init, key_warmup = jax.random.split(key)
-    state = _init_state(problem, estimator, params, key_init)
+    if state is None:
+        state = _init_state(problem, estimator, params, key_init)
     if warmup and estimator.stateful:
         state = _warm_up(problem, estimator, params, state, key_warmup, np.int32(warmup))
     return state
@@ -256,7 +258,7 @@ def _make_result(problem: Any, estimator: Any, params_np: dict, seed: int, metho
 
 def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = None,
             num_samples: int | None = None, seed: int = 0, method: str = "mc",
-            chunk_size: int | None = None, warmup: int = 0) -> Result:
+            chunk_size: int | None = None, warmup: int = 0, state: Any = None) -> Result:
     """Measure the bias, variance and cost of one gradient estimator on one problem.
 
     Args:
@@ -272,6 +274,9 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
         (:func:`auto_chunk_size`).
       warmup: updates of a stateful estimator's state (running baselines, learned control variates) at
         ``params`` before measuring; the state is then frozen, so the variance is that of a fixed estimator.
+      state: an explicit state to start from instead of the estimator's ``init`` (e.g. a control variate trained
+        along an optimisation, see :mod:`varbench.trace`); it must have the structure ``init`` returns, so the
+        compiled kernel is reused.
 
     Returns:
       A :class:`varbench.Result`.
@@ -289,7 +294,7 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
     params_np = prepare_params(problem, params, np.float64 if method == "exact" else np.float32)
     problem_arg, estimator_arg, params_arg = _as_kernel_args(problem, estimator, params_np)
     key_state, key_measure = jax.random.split(jax.random.key(int(seed)))
-    state = prepare_state(problem_arg, estimator_arg, params_arg, key_state, int(warmup))
+    state = prepare_state(problem_arg, estimator_arg, params_arg, key_state, int(warmup), state)
 
     if method == "mc":
         num_samples = _check_samples(num_samples)

@@ -50,12 +50,33 @@ def static_field(default: Any = _MISSING, **kwargs: Any) -> Any:
 
 
 def pytree_dataclass(cls: type) -> type:
-    """Make ``cls`` a frozen dataclass registered as a pytree (static fields as metadata)."""
+    """Make ``cls`` a frozen dataclass registered as a pytree (static fields as metadata).
+
+    Registered with ``register_pytree_with_keys`` rather than ``register_dataclass``: with the latter (jax 0.10),
+    tree structures of two *different* classes with the same field names compare equal (e.g. ``ARM()`` and
+    ``DisARM()``, or ``Pathwise(samples=2)`` and ``RLOO(samples=2)``), and JAX's caches, which trust that
+    equality, can then hand one estimator's traced kernel to another. Here the class is part of the structure.
+    """
     cls = dataclasses.dataclass(frozen=True)(cls)
     fields = dataclasses.fields(cls)
-    data = [f.name for f in fields if not f.metadata.get("static", False)]
-    meta = [f.name for f in fields if f.metadata.get("static", False)]
-    return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
+    data = tuple(f.name for f in fields if not f.metadata.get("static", False))
+    meta = tuple(f.name for f in fields if f.metadata.get("static", False))
+
+    def flatten_with_keys(obj: Any) -> tuple:
+        return tuple((jax.tree_util.GetAttrKey(n), getattr(obj, n)) for n in data), tuple(getattr(obj, n) for n in meta)
+
+    def flatten(obj: Any) -> tuple:
+        return tuple(getattr(obj, n) for n in data), tuple(getattr(obj, n) for n in meta)
+
+    def unflatten(aux: tuple, children: Any) -> Any:
+        # Leaves may be tracers or placeholders: bypass __init__ (and its validation), as register_dataclass does.
+        obj = object.__new__(cls)
+        for name, value in zip(data + meta, tuple(children) + tuple(aux)):
+            object.__setattr__(obj, name, value)
+        return obj
+
+    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
+    return cls
 
 
 def options_of(cls: type) -> dict[str, dataclasses.Field]:

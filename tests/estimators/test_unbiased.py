@@ -7,6 +7,7 @@ import varbench
 from varbench.registry import estimator_names, resolve_estimator, resolve_problem
 from varbench.errors import NotApplicableError
 from varbench.testing import assert_unbiased
+from tests.estimators.test_discrete_unbiased import ESTIMATORS as DISCRETE_ESTIMATORS
 
 PROBLEMS = ["gaussian:cost=linear,k=2", "gaussian:cost=square,k=1", "gaussian:cost=exp_square,k=1",
             "gaussian:cost=cos,k=2", "gaussian:cost=cos,k=0.5,dim=3"]
@@ -17,7 +18,7 @@ PARAMS = [{"mean": 1.0, "log_scale": 0.0}, {"mean": -0.4, "log_scale": -0.7}]
 
 
 def test_every_registered_estimator_is_covered():
-    covered = {spec.split(":")[0] for spec in ESTIMATORS}
+    covered = {spec.split(":")[0] for spec in ESTIMATORS + DISCRETE_ESTIMATORS}
     assert covered == set(estimator_names())
 
 

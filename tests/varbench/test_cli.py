@@ -48,7 +48,7 @@ def test_list_shows_options_and_labels(capsys):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["run", "--problem", "gauss", "--estimator", "pathwise"], "valid problems: gaussian"),
+    (["run", "--problem", "gauss", "--estimator", "pathwise"], "valid problems: bernoulli, categorical, gaussian"),
     (["run", "--problem", "gaussian", "--estimator", "magic"], "valid estimators:"),
     (["run", "--problem", "gaussian:cost=tan", "--estimator", "pathwise"], "one of linear, square"),
     (["run", "--problem", "gaussian:k=[1", "--estimator", "pathwise"], "unbalanced brackets"),

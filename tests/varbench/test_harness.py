@@ -178,3 +178,12 @@ def test_bad_warmup(warmup):
 def test_per_parameter_fields_follow_the_problem_order():
     res = varbench.measure(SQUARE0, "pathwise", num_samples=100)
     assert list(res.grad_mean) == list(res.variance) == list(res.bias_z) == ["mean", "log_scale"]
+
+
+def test_estimators_with_the_same_fields_have_distinct_tree_structures():
+    # Equal structures would let JAX's caches hand one estimator's kernel to another (seen with ARM/DisARM/ST).
+    from estimators import ARM, RLOO, DisARM, StraightThrough
+    structure = jax.tree_util.tree_structure
+    assert structure(ARM()) != structure(DisARM()) != structure(StraightThrough())
+    assert structure(Pathwise(samples=2)) != structure(RLOO(samples=2))
+    assert structure(Pathwise(samples=2)) == structure(Pathwise(samples=2))

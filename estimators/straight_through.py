@@ -1,0 +1,45 @@
+"""The straight-through estimator: the hard sample forward, the probabilities' derivative backward."""
+
+from __future__ import annotations
+
+import jax
+
+from estimators.base import Estimator
+from estimators.relaxations import probabilities, relaxation_of
+from problems.base import Params, Problem
+from varbench.pytree import pytree_dataclass
+from varbench.registry import register_estimator
+
+
+@register_estimator
+@pytree_dataclass
+class StraightThrough(Estimator):
+    """``∇_φ f(b + p(φ) − stop_gradient(p(φ)))``, i.e. ``∂f/∂b |_b · ∂p/∂φ`` with b sampled, ``p = E[b]``.
+
+    References: Bengio, Léonard & Courville (2013), "Estimating or Propagating Gradients Through Stochastic
+    Neurons for Conditional Computation", arXiv:1308.3432, §4; Jang, Gu & Poole (2017), §2.2 (categorical).
+
+    BIASED (exact only for costs linear in b, such as ``categorical``'s). Assumptions: Bernoulli or categorical
+    latents whose cost is differentiable on relaxed values (problems ``bernoulli``, ``categorical``). Uses 1
+    cost evaluation (with its gradient) per estimate. Its noise is the latent itself, so exact mode enumerates.
+    """
+
+    name = "straight_through"
+    summary = "straight-through: hard sample forward, gradient of E(b) = probs backward (Bengio et al. 2013)"
+    unbiased = False
+
+    def check_applies(self, problem: Problem) -> None:
+        relaxation_of(problem, self.name)
+
+    def evaluations_per_estimate(self, problem: Problem) -> int:
+        return 1
+
+    def noise(self, problem: Problem, params: Params):
+        return problem.latent_noise(params)
+
+    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+        def surrogate(p: Params) -> jax.Array:
+            probs = probabilities(problem, p["logits"])
+            return problem.cost(p, noise + probs - jax.lax.stop_gradient(probs))
+
+        return jax.grad(surrogate)(params)
