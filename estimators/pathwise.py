@@ -22,17 +22,27 @@ class Pathwise(Estimator):
 
     Applies to reparameterizable problems with a differentiable cost (continuous latents). Uses K evaluations
     of the cost and its gradient per estimate.
+
+    ``kl=analytic`` (amortized problems with particles=1 only; see ``problems.amortized``): differentiate the
+    ELBO's second form in seed 000, ``E_q[log p(x|z)] − KL(q(z|x) ‖ p(z))`` with the KL in closed form, instead
+    of the one-sample estimate of ``log p(z) − log q(z|x)`` (``kl=sampled``, the default).
     """
 
     name = "pathwise"
     summary = "reparameterization trick (Kingma & Welling 2014; Mohamed et al. 2020 s5)"
 
     samples: int = option(1, "K cost-gradient evaluations per estimate, averaged", kind=int, minimum=1)
+    # --- issue 7 (amortized problems): analytic vs sampled KL ---
+    kl: str = option("sampled", "amortized problems: KL to the prior sampled (in the cost) or analytic",
+                     choices=("sampled", "analytic"), kind=str)
 
     def check_applies(self, problem: Problem) -> None:
         if not problem.reparameterizable:
             raise NotApplicableError(f"estimator 'pathwise' needs a reparameterizable problem; {problem.name!r} "
                                      "is not (use score_function or a discrete-latent estimator)")
+        if self.kl == "analytic" and not (hasattr(problem, "cost_analytic_kl") and problem.particles == 1):
+            raise NotApplicableError(f"pathwise kl=analytic needs an amortized problem with particles=1 "
+                                     f"(linear_vae, gaussian_vae); {problem.name!r} is not (use kl=sampled)")
 
     def evaluations_per_estimate(self, problem: Problem) -> int:
         return self.samples
@@ -43,6 +53,7 @@ class Pathwise(Estimator):
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
         def objective(p: Params) -> jax.Array:
             xs = jax.vmap(problem.latent, in_axes=(None, 0))(p, noise)
-            return jnp.mean(jax.vmap(problem.cost, in_axes=(None, 0))(p, xs))
+            cost = problem.cost_analytic_kl if self.kl == "analytic" else problem.cost
+            return jnp.mean(jax.vmap(cost, in_axes=(None, 0))(p, xs))
 
         return jax.grad(objective)(params)
