@@ -15,14 +15,22 @@ from varbench.noise import Noise
 from varbench.pytree import option, pytree_dataclass
 from varbench.registry import register_problem
 
-#: Gauss–Hermite nodes for the one-dimensional expectations of the exact objective.
-HERMITE_NODES = 96
+#: Trapezoid rule for E f(μ + σ t), t ~ N(0, 1): step and half-width (in units of t) of the grid.
+TRAPEZOID_STEP, TRAPEZOID_HALF_WIDTH = 0.01, 10.0
 
 
 @functools.lru_cache(maxsize=4)
-def _hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
-    x, w = np.polynomial.hermite_e.hermegauss(n)
-    return x, w / w.sum()
+def _normal_trapezoid(step: float, half_width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights (summing to 1) of the trapezoid rule for the standard normal density.
+
+    For integrands analytic in the strip |Im t| < d the error decays like exp(−2π d / step) (Trefethen &
+    Weideman 2014, "The exponentially convergent trapezoidal rule", §5); log σ(μ + σ t) has its nearest poles at
+    |Im t| = π/σ, so the rule is exact to rounding for σ up to about 50. The truncation at ±10 loses mass
+    below 10⁻²².
+    """
+    t = np.arange(-half_width, half_width + step / 2, step)
+    w = np.exp(-0.5 * t * t)
+    return t, w / w.sum()
 
 
 @register_problem
@@ -44,8 +52,9 @@ class LogisticRegression(Problem):
     Assumptions: continuous, reparameterizable, location-scale in params but not in cost (the cost has the
     direct KL term), not amortized (one global posterior). Exact objective: each likelihood term depends on w
     only through the scalar s_n = y_n x_n·w ~ N(y_n x_n·mean, Σ_i x_ni² exp(2 log_scale_i)), so
-    E log σ(s_n) is a one-dimensional Gauss–Hermite integral (96 nodes; log σ is smooth, so this is exact to
-    rounding for moderate scales); the gradient is its autodiff. One cost evaluation is one minibatch likelihood.
+    E log σ(s_n) is a one-dimensional integral, computed by the exponentially convergent trapezoid rule (step
+    0.01 on ±10 standard deviations: exact to rounding while that scale is below about 50; Gauss–Hermite
+    converges far more slowly here because of log σ's complex poles); the gradient is its autodiff. One cost evaluation is one minibatch likelihood.
     """
 
     name = "logistic_regression"
@@ -101,6 +110,6 @@ class LogisticRegression(Problem):
         rows = jnp.asarray(self.signed_features(), params["mean"].dtype)
         loc = rows @ params["mean"]
         scale = jnp.sqrt((rows * rows) @ jnp.exp(2 * params["log_scale"]))
-        nodes, weights = (jnp.asarray(a, loc.dtype) for a in _hermite(HERMITE_NODES))
+        nodes, weights = (jnp.asarray(a, loc.dtype) for a in _normal_trapezoid(TRAPEZOID_STEP, TRAPEZOID_HALF_WIDTH))
         expected = jax.nn.log_sigmoid(loc[:, None] + scale[:, None] * nodes) @ weights
         return -jnp.sum(expected) + self.kl(params)
