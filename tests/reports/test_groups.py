@@ -44,3 +44,5 @@ def test_amortized_suite_blocks_parse(name):
     assert {"linear_vae_encoder", "gaussian_vae_encoder", "sbn_baselines"} <= set(blocks)
     quick = {b.name: b for b in parse_config(load_config(path), quick=True)}
     assert quick["linear_vae_encoder"].samples < blocks["linear_vae_encoder"].samples
+    if name == "default.toml":  # `quick = { skip = true }` keeps the quick suite to the headline block
+        assert "gaussian_vae_encoder" not in quick and "sbn_baselines" not in quick
