@@ -13,7 +13,7 @@ def test_tidy_rows_per_parameter_coordinate():
     assert len(frame) == 2 * 4
     assert {"problem", "estimator", "param", "coordinate", "param_value", "grad_mean", "variance", "variance_lo",
             "variance_hi", "bias_z", "samples_per_second"} <= set(frame.columns)
-    row = frame[(frame.estimator == "pathwise:samples=1") & (frame.param == "mean") & (frame.coordinate == "1")]
+    row = frame[(frame.estimator == "pathwise:samples=1,kl=sampled") & (frame.param == "mean") & (frame.coordinate == "1")]
     assert float(row.variance.iloc[0]) == results[0].variance["mean"][1]
     assert float(row.param_value.iloc[0]) == 1.0
 

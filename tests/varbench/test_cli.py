@@ -21,7 +21,7 @@ def test_run_json_prints_exactly_one_object(capsys):
 def test_run_table_is_readable(capsys):
     assert main(["run", "--problem", "gaussian:dim=2", "--estimator", "pathwise", "--samples", "1e4"]) == 0
     out = capsys.readouterr().out
-    for fragment in ("pathwise:samples=1 on gaussian:cost=square,k=1,dim=2", "mean[1]", "log_scale[0]", "bias z",
+    for fragment in ("pathwise:samples=1,kl=sampled on gaussian:cost=square,k=1,dim=2", "mean[1]", "log_scale[0]", "bias z",
                      "variance 95% CI", "estimates/s", "total variance"):
         assert fragment in out, fragment
 

@@ -42,7 +42,7 @@ def test_result_has_exactly_the_contract_fields_and_is_json():
     d = res.to_dict()
     assert tuple(d) == varbench.RESULT_FIELDS
     json.dumps(d, allow_nan=False)
-    assert d["problem"] == "gaussian:cost=square,k=0,dim=1" and d["estimator"] == "pathwise:samples=1" and d["method"] == "mc"
+    assert d["problem"] == "gaussian:cost=square,k=0,dim=1" and d["estimator"] == "pathwise:samples=1,kl=sampled" and d["method"] == "mc"
     assert d["evaluations_per_estimate"] == 1 and d["num_samples"] == 5000
     assert set(d["variance"]) == {"mean", "log_scale"} and len(d["variance_ci"]["mean"][0]) == 2
     assert d["total_variance"] == pytest.approx(sum(v[0] for v in d["variance"].values()))

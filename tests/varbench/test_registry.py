@@ -49,7 +49,7 @@ def test_spec_of_is_canonical_and_round_trips():
     p = resolve_problem("gaussian:dim=2,cost=cos")
     assert spec_of(p) == "gaussian:cost=cos,k=1,dim=2"
     assert resolve_problem(spec_of(p)) == p
-    assert spec_of(resolve_estimator("pathwise")) == "pathwise:samples=1"
+    assert spec_of(resolve_estimator("pathwise")) == "pathwise:samples=1,kl=sampled"
     assert spec_of(resolve_estimator("measure_valued")) == "measure_valued"
 
 
