@@ -99,6 +99,7 @@ def test_nvil_baseline_reduces_variance():
 @pytest.mark.parametrize("problem, estimator, warmup", [
     ("linear_vae:data_subset=16,batch_size=4,latent=2", "stl", 0),
     ("sbn:data_subset=16,batch_size=4,latent=3,particles=2", "vimco", 0),
+    ("logistic_regression:data_subset=64,batch_size=4", "pathwise", 0),
 ])
 def test_unbiased_with_minibatches(problem, estimator, warmup):
     assert_unbiased(problem, estimator, relative_bias=0.1, power=0.9, max_samples=2_000_000, warmup=warmup)
