@@ -1,5 +1,6 @@
 """Gradient estimators: one estimate per call, vmapped by the harness."""
 
+from estimators.amortized import DReG, NVIL, VIMCO, StickingTheLanding
 from estimators.arm import ARM
 from estimators.base import Estimator, State, batched_noise
 from estimators.disarm import DisARM
@@ -13,5 +14,6 @@ from estimators.score_function import ScoreFunction
 from estimators.sequential import GAE, ActorCritic, NStep
 from estimators.straight_through import StraightThrough
 
-__all__ = ["ARM", "ActorCritic", "DisARM", "Estimator", "GAE", "GumbelSoftmax", "MeasureValued", "NStep", "Pathwise",
-           "REBAR", "RELAX", "RLOO", "ScoreFunction", "State", "StraightThrough", "batched_noise"]
+__all__ = ["ARM", "ActorCritic", "DReG", "DisARM", "Estimator", "GAE", "GumbelSoftmax", "MeasureValued", "NStep",
+           "NVIL", "Pathwise", "REBAR", "RELAX", "RLOO", "ScoreFunction", "State", "StickingTheLanding",
+           "StraightThrough", "VIMCO", "batched_noise"]

@@ -32,6 +32,10 @@ class Pathwise(Estimator):
     such as lgssm's they coincide estimate for estimate (``log q_θ(g_θ(ε)) = −Σ_t log s_t − |ε|²/2 + const``).
     For other problems the cost has no entropy term: ``analytic`` is then a no-op and ``sampled`` is refused
     (NotApplicableError).
+
+    ``kl=analytic`` (amortized problems with particles=1 only; see ``problems.amortized``): differentiate the
+    ELBO's second form in seed 000, ``E_q[log p(x|z)] − KL(q(z|x) ‖ p(z))`` with the KL in closed form, instead
+    of the one-sample estimate of ``log p(z) − log q(z|x)`` (``kl=sampled``, the default).
     """
 
     name = "pathwise"
@@ -40,6 +44,8 @@ class Pathwise(Estimator):
     samples: int = option(1, "K cost-gradient evaluations per estimate, averaged", kind=int, minimum=1)
     entropy: str = option("analytic", "ELBO problems: entropy of q analytic (closed form) or sampled (-log q at "
                           "the sample); no-op elsewhere", choices=ENTROPY, kind=str)
+    kl: str = option("sampled", "amortized problems: KL to the prior sampled (in the cost) or analytic",
+                     choices=("sampled", "analytic"), kind=str)
 
     def check_applies(self, problem: Problem) -> None:
         if not problem.reparameterizable:
@@ -48,6 +54,9 @@ class Pathwise(Estimator):
         if self.entropy == "sampled" and not getattr(problem, "has_entropy", False):
             raise NotApplicableError(f"pathwise:entropy=sampled needs a problem whose cost contains -log q (an ELBO, "
                                      f"e.g. lgssm); {problem.name!r} has none (use entropy=analytic, a no-op there)")
+        if self.kl == "analytic" and not (hasattr(problem, "cost_analytic_kl") and problem.particles == 1):
+            raise NotApplicableError(f"pathwise kl=analytic needs an amortized problem with particles=1 "
+                                     f"(linear_vae, gaussian_vae); {problem.name!r} is not (use kl=sampled)")
 
     def evaluations_per_estimate(self, problem: Problem) -> int:
         return self.samples
@@ -62,6 +71,7 @@ class Pathwise(Estimator):
             xs = jax.vmap(problem.latent, in_axes=(None, 0))(p, noise)
             if analytic:
                 return jnp.mean(jax.vmap(problem.model_log_prob, in_axes=(None, 0))(p, xs)) + problem.entropy(p)
-            return jnp.mean(jax.vmap(problem.cost, in_axes=(None, 0))(p, xs))
+            cost = problem.cost_analytic_kl if self.kl == "analytic" else problem.cost
+            return jnp.mean(jax.vmap(cost, in_axes=(None, 0))(p, xs))
 
         return jax.grad(objective)(params)

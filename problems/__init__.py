@@ -6,6 +6,10 @@ from problems.categorical import Categorical
 from problems.gaussian import Gaussian
 from problems.hmm import HMM
 from problems.lgssm import LGSSM
+from problems.logistic_regression import LogisticRegression
+from problems.sbn import SBN
 from problems.sequential import SequentialProblem
+from problems.vae import GaussianVAE, LinearVAE
 
-__all__ = ["Bernoulli", "Categorical", "Gaussian", "HMM", "LGSSM", "Params", "Problem", "SequentialProblem"]
+__all__ = ["Bernoulli", "Categorical", "Gaussian", "GaussianVAE", "HMM", "LGSSM", "LinearVAE", "LogisticRegression",
+           "Params", "Problem", "SBN", "SequentialProblem"]

@@ -3,7 +3,8 @@
 ``reports.load(DIR)`` returns a suite's results as one tidy pandas DataFrame.
 """
 
+from reports.groups import group_table, group_variance
 from reports.records import records, to_frame
 from reports.store import load
 
-__all__ = ["load", "records", "to_frame"]
+__all__ = ["group_table", "group_variance", "load", "records", "to_frame"]

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from reports import figures, store
+from reports.groups import group_table
 
 DPI = 100
 
@@ -79,9 +80,12 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None) 
         if sub.empty:
             continue
         fig = _block_figure(block, sub, frame)
+        table = _block_table(sub)
+        if (block.get("figure") or {}).get("groups"):  # issue 7: variance per parameter group (encoder/decoder)
+            table = table.merge(group_table(sub), on="estimator", how="left")
         sections.append(dict(title=block.get("title", block["name"]), name=block["name"],
                              image=_save(fig, out, block["name"]) if fig is not None else None,
-                             table=_fmt_table(_block_table(sub)), note=block.get("figure", {}).get("note", "")))
+                             table=_fmt_table(table), note=block.get("figure", {}).get("note", "")))
     if not frame.empty and (frame["method"] == "mc").any():
         fig = figures.bias_vs_variance(frame)
         sections.append(dict(title="Bias vs variance", name="bias_vs_variance",

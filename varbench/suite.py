@@ -125,7 +125,7 @@ def parse_block(raw: dict[str, Any], *, quick: bool) -> Block:
     if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
         raise VarbenchError(f"every block needs a name of letters, digits, '-' and '_'; got {name!r}")
     if quick and isinstance(raw.get("quick"), dict):
-        raw = {**raw, **raw["quick"]}
+        raw = {**raw, **{k: v for k, v in raw["quick"].items() if k != "skip"}}
     kind = raw.get("kind", "measure")
     if kind not in BLOCK_KINDS:
         raise VarbenchError(f"block {name!r}: unknown kind {kind!r}; valid kinds: {', '.join(BLOCK_KINDS)}")
@@ -157,6 +157,9 @@ def parse_config(raw: dict[str, Any], *, quick: bool = False) -> list[Block]:
     blocks = raw.get("block")
     if not isinstance(blocks, list) or not blocks:
         raise VarbenchError("a suite config needs at least one [[block]] table")
+    if quick:  # `quick = { skip = true }` leaves a block out of --quick runs (keeps the quick suite fast)
+        blocks = [b for b in blocks if not (isinstance(b, dict) and isinstance(b.get("quick"), dict)
+                                            and b["quick"].get("skip") is True)]
     parsed = [parse_block(b, quick=quick) for b in blocks]
     names = [b.name for b in parsed]
     if len(set(names)) != len(names):

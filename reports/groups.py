@@ -1,0 +1,49 @@
+"""Variance per parameter group (encoder vs decoder), from tidy records. Never imports JAX.
+
+Amortized problems name encoder parameters ``enc_*``; every other parameter belongs to the generative model
+("decoder", prior included) — the same rule as ``problems.amortized.Amortized.param_groups``. Pass an explicit
+``{group: [param names]}`` mapping for other problems.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+ENCODER_PREFIX = "enc_"
+#: Columns that identify one measurement (one result) in a tidy frame, when present.
+RESULT_KEYS = ("block", "cell", "point", "problem", "estimator", "estimator_label", "seed", "method")
+
+
+def group_of(param: str, groups: Mapping[str, Sequence[str]] | None = None) -> str:
+    """The group of a parameter: from ``groups`` when given (else ``"other"``), else by the ``enc_`` prefix."""
+    if groups is not None:
+        return next((g for g, names in groups.items() if param in names), "other")
+    return "encoder" if param.startswith(ENCODER_PREFIX) else "decoder"
+
+
+def group_variance(frame: pd.DataFrame, groups: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """Per measurement and parameter group: the summed per-coordinate variance of one estimate, the number of
+    coordinates, and the work-normalized variance (variance × cost evaluations per estimate)."""
+    keys = [k for k in RESULT_KEYS if k in frame.columns]
+    tagged = frame.assign(group=[group_of(p, groups) for p in frame["param"]],
+                          variance=pd.to_numeric(frame["variance"], errors="coerce"))
+    out = tagged.groupby(keys + ["group"], sort=False, dropna=False).agg(
+        variance=("variance", "sum"), coordinates=("variance", "size"),
+        evaluations_per_estimate=("evaluations_per_estimate", "first")).reset_index()
+    out["work_normalized_variance"] = out["variance"] * out["evaluations_per_estimate"]
+    return out
+
+
+def group_table(frame: pd.DataFrame, groups: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """One row per estimator, one column per group: the median (over points and seeds) of the group variance,
+    plus its work-normalized version."""
+    per = group_variance(frame, groups)
+    label = "estimator_label" if "estimator_label" in per.columns else "estimator"
+    table = per.groupby([label, "group"], sort=False).agg(
+        variance=("variance", "median"), work=("work_normalized_variance", "median")).unstack("group")
+    table.columns = [f"{g}_variance" if stat == "variance" else f"{g}_variance_x_evaluations"
+                     for stat, g in table.columns]
+    return table.reset_index().rename(columns={label: "estimator"}).replace([np.inf, -np.inf], np.nan)
