@@ -13,6 +13,7 @@ import sys
 from typing import Any, Sequence
 
 from varbench.errors import VarbenchError
+from varbench.prng import DEFAULT_PRNG, PRNG_IMPLS
 from varbench.spec import parse_assignment
 
 FORMATS = ("table", "json")
@@ -59,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--method", choices=("mc", "exact"), default="mc")
     run.add_argument("--chunk-size", type=_positive_int, default=None, metavar="C",
                      help="estimates per vmapped chunk (default: chosen from the problem size)")
+    run.add_argument("--prng", choices=tuple(PRNG_IMPLS), default=DEFAULT_PRNG,
+                     help="random number generator (default threefry: statistically sound; rbg, unsafe_rbg: faster)")
     run.add_argument("--format", choices=FORMATS, default="table")
 
     lst = sub.add_parser("list", help="problems and estimators with their options")
@@ -71,7 +74,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     params = dict(parse_assignment(p) for p in args.param)
     result = measure(args.problem, args.estimator, params=params, num_samples=args.samples, seed=args.seed,
-                     method=args.method, chunk_size=args.chunk_size)
+                     method=args.method, chunk_size=args.chunk_size, prng=args.prng)
     if args.format == "json":
         print(json.dumps(result.to_dict(), allow_nan=False))
     else:

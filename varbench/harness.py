@@ -16,11 +16,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from varbench import stats
+from varbench import sharding, stats
 from varbench.errors import NonFiniteEstimateError, VarbenchError
 from varbench.exact import exact_moments
 from varbench.noise import noise_dimension
 from varbench.params import prepare_params
+from varbench.prng import DEFAULT_PRNG, check_prng, make_key
 from varbench.registry import resolve_estimator, resolve_problem, spec_of
 from varbench.result import Result
 
@@ -122,6 +123,7 @@ def compiled_kernel(problem, estimator, params, state, key, chunk_size: int) -> 
 def clear_cache() -> None:
     """Forget compiled kernels (used by tests and benchmarks of compilation)."""
     _COMPILED.clear()
+    sharding.clear_cache()
 
 
 def _flat_size(tree: Any) -> int:
@@ -139,10 +141,12 @@ def _check_samples(num_samples: Any) -> int:
 def run_moments(problem, estimator, params, state, key, num_samples: int, chunk_size: int
                 ) -> tuple[Any, float, float]:
     """Stream ``num_samples`` estimates; returns (moments pytree on host, compile seconds, run seconds)."""
-    compiled, compile_seconds = compiled_kernel(problem, estimator, params, state, key, chunk_size)
     num_full, remainder = divmod(num_samples, chunk_size)
     if num_full >= 2 ** 31:
         raise VarbenchError(f"num_samples / chunk_size must be below 2^31; use a larger chunk_size")
+    if sharding.num_devices() > 1:  # samples spread over every local device, moments merged exactly
+        return sharding.run_moments_sharded(_kernel, problem, estimator, params, state, key, num_samples, chunk_size)
+    compiled, compile_seconds = compiled_kernel(problem, estimator, params, state, key, chunk_size)
     start = time.perf_counter()
     out = compiled(problem, estimator, params, state, key, np.int32(num_full), np.int32(remainder))
     out = jax.device_get(jax.block_until_ready(out))
@@ -151,7 +155,7 @@ def run_moments(problem, estimator, params, state, key, num_samples: int, chunk_
 
 def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = None,
             num_samples: int | None = None, seed: int = 0, method: str = "mc",
-            chunk_size: int | None = None, warmup: int = 0) -> Result:
+            chunk_size: int | None = None, warmup: int = 0, prng: str = DEFAULT_PRNG) -> Result:
     """Measure the bias, variance and cost of one gradient estimator on one problem.
 
     Args:
@@ -167,6 +171,8 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
         (:func:`auto_chunk_size`).
       warmup: updates of a stateful estimator's state (running baselines, learned control variates) at
         ``params`` before measuring; the state is then frozen, so the variance is that of a fixed estimator.
+      prng: the random number generator, ``"threefry"`` (default, statistically sound), ``"rbg"`` or
+        ``"unsafe_rbg"`` (see :mod:`varbench.prng`).
 
     Returns:
       A :class:`varbench.Result`.
@@ -184,13 +190,14 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
         raise VarbenchError(f"seed must be a non-negative integer; got {seed!r}")
     if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or not 0 <= warmup < 2 ** 31:
         raise VarbenchError(f"warmup must be a non-negative integer number of steps; got {warmup!r}")
+    check_prng(prng)
     estimator.check_applies(problem)
     # Exact mode works in float64 throughout; Monte Carlo in float32 (the harness's default dtype).
     params_np = prepare_params(problem, params, np.float64 if method == "exact" else np.float32)
     problem_arg = jax.tree_util.tree_map(_as_leaf_array, problem)
     estimator_arg = jax.tree_util.tree_map(_as_leaf_array, estimator)
     params_arg = {k: jnp.asarray(v) for k, v in params_np.items()}
-    key_state, key_measure = jax.random.split(jax.random.key(int(seed)))
+    key_state, key_measure = jax.random.split(make_key(seed, prng))
     state = prepare_state(problem_arg, estimator_arg, params_arg, key_state, int(warmup))
 
     if method == "mc":
