@@ -259,7 +259,7 @@ def main() -> None:
         for c in columns[1:]:
             r = rates.get((c, e, d))
             cells.append("—" if r is None else f"{fmt(r)} ({ours / r:.2g}×)")
-        print(f"| {e} | {d} | {n:.0e} | " + " | ".join(cells) + " |")
+        print(f"| {e} | {d} | {n} | " + " | ".join(cells) + " |")
 
     if args.prng_dims:
         print("\nEffect of --prng (varbench and its RNG floor, estimates per second; fraction = varbench / floor):\n")

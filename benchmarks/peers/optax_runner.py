@@ -8,25 +8,16 @@ estimates are reduced to their mean and variance inside the jit so that, like va
 device. The best of ``repeats`` timed passes (blocking on the results) is reported.
 """
 
-import math
-
-import json
-import sys
-import time
-
 import jax
 import jax.numpy as jnp
 import optax
 from optax import monte_carlo
-
-
-def chunk_for(dim: int, n: int) -> int:
-    return 2 ** int(math.floor(math.log2(max(min(n, 2 ** 26 // (dim * dim)), 1))))
+from runner_common import best_rate, power_of_two_at_most, run_job
 
 
 def rate(estimator: str, dim: int, n: int, job: dict) -> float:
     k = job["k"]
-    chunk = chunk_for(dim, n)
+    chunk = power_of_two_at_most(min(n, 2 ** 26 // (dim * dim)))
     jacobians = {"score_function": monte_carlo.score_function_jacobians,
                  "pathwise": monte_carlo.pathwise_jacobians}[estimator]
     params = [jnp.full((dim,), job["mean"], jnp.float32), jnp.full((dim,), job["log_scale"], jnp.float32)]
@@ -37,22 +28,10 @@ def rate(estimator: str, dim: int, n: int, job: dict) -> float:
         return [(jnp.mean(j, 0), jnp.var(j, 0)) for j in jacs]
 
     jax.block_until_ready(run(params, jax.random.PRNGKey(0)))  # compile outside the timing
-    best = float("inf")
-    calls = max(n // chunk, 1)
-    for r in range(job["repeats"]):
-        start = time.perf_counter()
-        for c in range(calls):
-            jax.block_until_ready(run(params, jax.random.PRNGKey(r * calls + c + 1)))
-        best = min(best, time.perf_counter() - start)
-    return calls * chunk / best
-
-
-def main() -> None:
-    job = json.loads(sys.argv[1])
-    rows = [dict(estimator=e, dim=d, num_samples=n, samples_per_second=rate(e, d, n, job))
-            for e, d, n in job["cases"]]
-    print(json.dumps(dict(version=f"optax {optax.__version__}, jax {jax.__version__}", rows=rows)))
+    return best_rate(lambda seed: jax.block_until_ready(run(params, jax.random.PRNGKey(seed))),
+                     max(n // chunk, 1), chunk, job["repeats"])
 
 
 if __name__ == "__main__":
-    main()
+    run_job(rate, f"optax {optax.__version__}, jax {jax.__version__}")
+

@@ -9,21 +9,17 @@ function (with its default baselines off); pathwise uses rsample. Particles go i
 (tensors of 64 MB) until the requested count is reached; best of ``repeats`` timed passes.
 """
 
-import math
-
-import json
-import sys
-import time
 
 import pyro
 import pyro.distributions as dist
 import torch
 from pyro.infer import TraceGraph_ELBO
+from runner_common import best_rate, power_of_two_at_most, run_job
 
 
 def rate(estimator: str, dim: int, n: int, job: dict) -> float:
     k = job["k"]
-    chunk = 2 ** int(math.floor(math.log2(max(min(n, 2 ** 24 // dim), 1))))
+    chunk = power_of_two_at_most(min(n, 2 ** 24 // dim))
     calls = max(n // chunk, 1)
 
     def model():
@@ -45,23 +41,15 @@ def rate(estimator: str, dim: int, n: int, job: dict) -> float:
     pyro.clear_param_store()
     pyro.set_rng_seed(0)
     elbo.loss_and_grads(model, guide)  # warm-up
-    best = float("inf")
-    for _ in range(job["repeats"]):
-        start = time.perf_counter()
-        for _ in range(calls):
-            for p in pyro.get_param_store().values():
-                p.grad = None
-            elbo.loss_and_grads(model, guide)
-        best = min(best, time.perf_counter() - start)
-    return calls * chunk / best
 
+    def one_call(seed):
+        for p in pyro.get_param_store().values():
+            p.grad = None
+        elbo.loss_and_grads(model, guide)
 
-def main() -> None:
-    job = json.loads(sys.argv[1])
-    rows = [dict(estimator=e, dim=d, num_samples=n, samples_per_second=rate(e, d, n, job))
-            for e, d, n in job["cases"]]
-    print(json.dumps(dict(version=f"pyro {pyro.__version__}, torch {torch.__version__}", rows=rows)))
+    return best_rate(one_call, calls, chunk, job["repeats"])
 
 
 if __name__ == "__main__":
-    main()
+    run_job(rate, f"pyro {pyro.__version__}, torch {torch.__version__}")
+
