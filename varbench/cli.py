@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--chunk-size", type=_positive_int, default=None, metavar="C",
                      help="estimates per vmapped chunk (default: chosen from the problem size)")
     run.add_argument("--prng", choices=tuple(PRNG_IMPLS), default=DEFAULT_PRNG,
-                     help="random number generator (default threefry: statistically sound; rbg, unsafe_rbg: faster)")
+                     help="random number generator: threefry (default, statistically sound), rbg, unsafe_rbg "
+                          "(XLA's bit generator; a speed experiment, see benchmarks/RESULTS.md)")
     run.add_argument("--format", choices=FORMATS, default="table")
 
     lst = sub.add_parser("list", help="problems and estimators with their options")

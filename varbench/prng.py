@@ -10,7 +10,7 @@ kernel and changing it never reuses a kernel built for another.
 
 from __future__ import annotations
 
-import jax
+from typing import Any
 
 from varbench.errors import VarbenchError
 
@@ -26,6 +26,7 @@ def check_prng(name: str) -> str:
     return name
 
 
-def make_key(seed: int, name: str = DEFAULT_PRNG) -> jax.Array:
+def make_key(seed: int, name: str = DEFAULT_PRNG) -> Any:
     """A typed PRNG key for ``seed`` with the implementation selected by ``name``."""
+    import jax  # here, so that the CLI can name the choices without importing JAX
     return jax.random.key(int(seed), impl=PRNG_IMPLS[check_prng(name)])
