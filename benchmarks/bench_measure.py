@@ -1,27 +1,90 @@
-"""asv benchmarks of ``varbench.measure`` (JAX is imported in setup so collection stays cheap)."""
+"""asv benchmarks of ``varbench.measure`` (history of speed, compile time and memory across commits).
+
+Run from the repository root (results and HTML go to the ignored ``.asv/``):
+
+    asv check --python=same                 # the suite imports and its parameters are valid
+    asv run --quick --python=same           # one pass against the current environment
+    asv publish && asv preview              # HTML history in .asv/html, served locally
+
+JAX and varbench are imported inside ``setup`` so that asv's discovery stays cheap; seeds are fixed;
+combinations that do not apply raise ``NotImplementedError`` in ``setup`` (asv's way of skipping them); bump
+``version`` only when a benchmark's meaning changes, so history is kept. ``measure()`` returns host NumPy
+results, so every timing below blocks until the device has finished.
+"""
+
+PROBLEMS = ["gaussian:cost=square", "gaussian:cost=cos,k=2"]
+ESTIMATORS = ["score_function", "pathwise", "measure_valued"]
+
+
+def _setup(problem, estimator, dim):
+    import varbench
+    from varbench.errors import NotApplicableError
+    from varbench.registry import resolve_estimator, resolve_problem
+
+    spec = f"{problem},dim={dim}"
+    try:
+        resolve_estimator(estimator).check_applies(resolve_problem(spec))
+    except NotApplicableError as err:
+        raise NotImplementedError(str(err)) from None
+    return varbench, spec
 
 
 class Measure:
-    """Throughput of the streaming harness, blocking on the result."""
+    """Run time of ``measure()`` per (problem, estimator, dim, samples), compilation excluded."""
 
-    params = (["score_function", "pathwise", "measure_valued"], [1, 100])
-    param_names = ["estimator", "dim"]
-    version = "2026-11-21"
+    params = (PROBLEMS, ESTIMATORS, [1, 100], [2 ** 12, 2 ** 16])
+    param_names = ["problem", "estimator", "dim", "samples"]
+    version = "2026-11-21.1"
     timeout = 300
-    num_samples = 200_000
+    number = 1
+    repeat = (1, 5, 20.0)
 
-    def setup(self, estimator, dim):
-        import varbench
+    def setup(self, problem, estimator, dim, samples):
+        self.varbench, self.spec = _setup(problem, estimator, dim)
+        # Compile outside the timed region: a new sample count or seed reuses the kernel.
+        self.varbench.measure(self.spec, estimator, num_samples=1000, seed=0)
 
-        self.varbench = varbench
-        self.problem = f"gaussian:cost=square,dim={dim}"
-        # Compile outside the timed region.
-        self.varbench.measure(self.problem, estimator, num_samples=1000, seed=0)
+    def time_measure(self, problem, estimator, dim, samples):
+        self.varbench.measure(self.spec, estimator, num_samples=samples, seed=1)
 
-    def time_measure(self, estimator, dim):
-        self.varbench.measure(self.problem, estimator, num_samples=self.num_samples, seed=1)
-
-    def track_samples_per_second(self, estimator, dim):
-        return self.varbench.measure(self.problem, estimator, num_samples=self.num_samples, seed=2).samples_per_second
+    def track_samples_per_second(self, problem, estimator, dim, samples):
+        return self.varbench.measure(self.spec, estimator, num_samples=samples, seed=2).samples_per_second
 
     track_samples_per_second.unit = "estimates/s"
+
+
+class Compile:
+    """Seconds to lower and compile the kernel (``Result.compile_seconds``) from a cold cache."""
+
+    params = (PROBLEMS, ESTIMATORS, [1, 100])
+    param_names = ["problem", "estimator", "dim"]
+    version = "2026-11-21.1"
+    timeout = 300
+
+    def setup(self, problem, estimator, dim):
+        self.varbench, self.spec = _setup(problem, estimator, dim)
+        import jax
+        from varbench import harness
+        harness.clear_cache()
+        jax.clear_caches()  # JAX's in-memory executable caches too, or a repeat measures a cache hit
+
+    def track_compile_seconds(self, problem, estimator, dim):
+        return self.varbench.measure(self.spec, estimator, num_samples=1000, seed=0).compile_seconds
+
+    track_compile_seconds.unit = "seconds"
+
+
+class Memory:
+    """Peak resident memory of a process running ``measure()``: must not grow with the number of estimates."""
+
+    params = ([100], [2 ** 16, 2 ** 20])
+    param_names = ["dim", "samples"]
+    version = "2026-11-21.1"
+    timeout = 300
+
+    def setup(self, dim, samples):
+        self.varbench, self.spec = _setup("gaussian:cost=square", "score_function", dim)
+        self.varbench.measure(self.spec, "score_function", num_samples=1000, seed=0)
+
+    def peakmem_measure(self, dim, samples):
+        self.varbench.measure(self.spec, "score_function", num_samples=samples, seed=3)

@@ -14,6 +14,7 @@ import sys
 from typing import Any, Sequence
 
 from varbench.errors import VarbenchError
+from varbench.prng import DEFAULT_PRNG, PRNG_IMPLS
 from varbench.spec import parse_assignment
 
 FORMATS = ("table", "json")
@@ -73,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="estimates per vmapped chunk (default: chosen from the problem size)")
     run.add_argument("--warmup", type=_non_negative_int, default=0, metavar="STEPS",
                      help="updates of a stateful estimator at the params before measuring (then frozen)")
+    run.add_argument("--prng", choices=tuple(PRNG_IMPLS), default=DEFAULT_PRNG,
+                     help="random number generator: threefry (default, statistically sound), rbg, unsafe_rbg "
+                          "(XLA's bit generator; a speed experiment, see benchmarks/RESULTS.md)")
     run.add_argument("--format", choices=FORMATS, default="table")
 
     tr = sub.add_parser("trace", help="optimise params with one estimator; measure several at the same params")
@@ -153,7 +157,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     params = dict(parse_assignment(p) for p in args.param)
     result = measure(args.problem, args.estimator, params=params, num_samples=args.samples, seed=args.seed,
-                     method=args.method, chunk_size=args.chunk_size, warmup=args.warmup)
+                     method=args.method, chunk_size=args.chunk_size, warmup=args.warmup,
+                     prng=args.prng)
     if args.format == "json":
         print(json.dumps(result.to_dict(), allow_nan=False))
     else:

@@ -16,11 +16,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from varbench import stats
+from varbench import sharding, stats
 from varbench.errors import NonFiniteEstimateError, VarbenchError
 from varbench.exact import exact_moments
 from varbench.noise import noise_dimension
 from varbench.params import prepare_params
+from varbench.prng import DEFAULT_PRNG, check_prng, make_key
 from varbench.registry import resolve_estimator, resolve_problem, spec_of
 from varbench.result import Result
 
@@ -143,6 +144,7 @@ def compile_count() -> int:
 def clear_cache() -> None:
     """Forget compiled kernels (used by tests and benchmarks of compilation)."""
     _COMPILED.clear()
+    sharding.clear_cache()
 
 
 def _flat_size(tree: Any) -> int:
@@ -167,6 +169,8 @@ def run_moments(problem, estimator, params, state, key, num_samples: int, chunk_
     num_full, remainder = divmod(num_samples, chunk_size)
     if num_full >= 2 ** 31:
         raise VarbenchError("num_samples / chunk_size must be below 2^31; use a larger chunk_size")
+    if not batched and sharding.num_devices() > 1:  # samples spread over every local device, merged exactly
+        return sharding.run_moments_sharded(_kernel, problem, estimator, params, state, key, num_samples, chunk_size)
     args = (problem, estimator, params, state, key, np.int32(num_full), np.int32(remainder))
     compiled, compile_seconds = _compile(_jitted_batched_kernel if batched else _jitted_kernel,
                                          (problem, estimator, params, state, key, np.int32(0), np.int32(0)),
@@ -258,7 +262,7 @@ def _make_result(problem: Any, estimator: Any, params_np: dict, seed: int, metho
 
 def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = None,
             num_samples: int | None = None, seed: int = 0, method: str = "mc",
-            chunk_size: int | None = None, warmup: int = 0, state: Any = None) -> Result:
+            chunk_size: int | None = None, warmup: int = 0, state: Any = None, prng: str = DEFAULT_PRNG) -> Result:
     """Measure the bias, variance and cost of one gradient estimator on one problem.
 
     Args:
@@ -277,6 +281,8 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
       state: an explicit state to start from instead of the estimator's ``init`` (e.g. a control variate trained
         along an optimisation, see :mod:`varbench.trace`); it must have the structure ``init`` returns, so the
         compiled kernel is reused.
+      prng: the random number generator, ``"threefry"`` (default, statistically sound), ``"rbg"`` or
+        ``"unsafe_rbg"`` (see :mod:`varbench.prng`).
 
     Returns:
       A :class:`varbench.Result`.
@@ -289,11 +295,12 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
     problem = resolve_problem(problem)
     estimator = resolve_estimator(estimator)
     _check_common(method, seed, warmup)
+    check_prng(prng)
     estimator.check_applies(problem)
     # Exact mode works in float64 throughout; Monte Carlo in float32 (the harness's default dtype).
     params_np = prepare_params(problem, params, np.float64 if method == "exact" else np.float32)
     problem_arg, estimator_arg, params_arg = _as_kernel_args(problem, estimator, params_np)
-    key_state, key_measure = jax.random.split(jax.random.key(int(seed)))
+    key_state, key_measure = jax.random.split(make_key(seed, prng))
     state = prepare_state(problem_arg, estimator_arg, params_arg, key_state, int(warmup), state)
 
     if method == "mc":
@@ -316,7 +323,8 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
 
 
 def measure_batch(problems: Sequence[Any], estimator: Any, *, params: Sequence[Mapping[str, Any] | None],
-                  num_samples: int, seed: int = 0, chunk_size: int | None = None, warmup: int = 0) -> list[Result]:
+                  num_samples: int, seed: int = 0, chunk_size: int | None = None, warmup: int = 0,
+                  prng: str = DEFAULT_PRNG) -> list[Result]:
     """Monte Carlo measurements at many grid points in ONE compiled kernel (vmapped over the points).
 
     Grid points may differ only in values: numeric option leaves (such as ``k``) and params, not in structure
@@ -336,6 +344,7 @@ def measure_batch(problems: Sequence[Any], estimator: Any, *, params: Sequence[M
     if not problems or len(params) != len(problems):
         raise VarbenchError("measure_batch needs one params entry (or None) per problem, and at least one point")
     _check_common("mc", seed, warmup)
+    check_prng(prng)
     num_samples = _check_samples(num_samples)
     structures = {jax.tree_util.tree_structure(p) for p in problems}
     if len(structures) != 1:
@@ -349,7 +358,7 @@ def measure_batch(problems: Sequence[Any], estimator: Any, *, params: Sequence[M
     stack = lambda *xs: jnp.stack([jnp.asarray(x) for x in xs])
     problem_batch = jax.tree_util.tree_map(stack, *[c[0] for c in converted])
     params_batch = jax.tree_util.tree_map(stack, *[c[2] for c in converted])
-    key_state, key_measure = jax.random.split(jax.random.key(int(seed)))
+    key_state, key_measure = jax.random.split(make_key(seed, prng))
     n = len(problems)
     point_keys = lambda key: jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n))
     states = jax.vmap(lambda pr, pa, k: prepare_state(pr, estimator_arg, pa, k, int(warmup)))(

@@ -1,0 +1,283 @@
+"""Side-by-side throughput of varbench and its peers on one problem, printed as one table from one run.
+
+Problem: ``gaussian:cost=square`` (f(x) = Σ (x − 1)², q = N(1, 1) per coordinate) at dims 1, 10, 100, 1000, for
+the score-function and pathwise estimators, with the same number of estimates for every implementation at a dim:
+
+* **varbench**: ``varbench.measure()`` (run time only; compilation is excluded and reported by asv).
+* **RNG floor**: the same random numbers alone, drawn exactly as the harness draws them (same PRNG, same
+  chunk size, same per-chunk ``fold_in``/``split`` and per-estimate key splits, via ``varbench.noise``), summed
+  in a jitted loop. On CPU these kernels are bounded by the RNG, so this is the ceiling for varbench.
+* **naive loop**: a Python loop over a jitted ``jax.grad`` of the per-sample surrogate, one estimate per call;
+  it runs far fewer estimates (``--naive-samples``) and its rate is extrapolated.
+* **NumPy**: the estimates written out by hand, vectorized over chunks of the same size, reduced to mean and
+  variance.
+* **optax 0.1.8**: ``optax.monte_carlo.score_function_jacobians`` / ``pathwise_jacobians`` in its own virtual
+  environment (``benchmarks/peers/requirements-optax.txt``), results passed back as JSON.
+* **Pyro**: ``TraceGraph_ELBO`` with vectorized particles on CPU PyTorch, in its own virtual environment
+  (``benchmarks/peers/requirements-pyro.txt``).
+
+The machine may be shared, so every implementation is measured ``--repeats`` times in interleaved rounds and
+the best round is kept; compare ratios within one run. A second table shows the effect of ``--prng``.
+
+    python benchmarks/compare.py --setup-peers        # once: creates .peers/optax and .peers/pyro
+    python benchmarks/compare.py                      # prints the tables (markdown)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PEERS = {"optax 0.1.8": "optax", "Pyro": "pyro"}
+ESTIMATORS = ("score_function", "pathwise")
+K, MEAN, LOG_SCALE = 1.0, 1.0, 0.0
+
+
+def samples_for(dim: int, base: int) -> int:
+    """Estimates per measurement: the largest power of two ≤ ``base`` and ≤ 2·10⁷ / dim (peers that hold every
+    estimate must fit in memory). Powers of two are whole numbers of varbench's chunks, which are too."""
+    return 2 ** int(math.floor(math.log2(min(base, 20_000_000 // dim))))
+
+
+# --- varbench and the floor ----------------------------------------------------------------------------------
+
+def varbench_rate(estimator: str, dim: int, n: int, seed: int, prng: str = "threefry") -> float:
+    import varbench
+    return varbench.measure(f"gaussian:cost=square,dim={dim}", estimator, num_samples=n, seed=seed,
+                            prng=prng).samples_per_second
+
+
+_FLOORS: dict = {}
+
+
+def floor_rate(estimator: str, dim: int, n: int, seed: int, prng: str = "threefry") -> float:
+    """Draw the harness's random numbers alone: same keys, same chunks, same noise blocks; sum them."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from varbench import harness
+    from varbench.noise import noise_dimension, sample_noise
+    from varbench.prng import make_key
+    from varbench.registry import resolve_estimator, resolve_problem
+
+    if (estimator, dim, prng) not in _FLOORS:
+        problem = resolve_problem(f"gaussian:cost=square,dim={dim}")
+        est = resolve_estimator(estimator)
+        params = {k: jnp.asarray(v) for k, v in problem.default_params().items()}
+        spec = est.noise(problem, params)
+        chunk = harness.auto_chunk_size(noise_dimension(spec), 2 * dim)
+
+        def draws(key, num_chunks):
+            def body(i, acc):
+                keys = jax.random.split(jax.random.fold_in(key, i), chunk)
+                noise = jax.vmap(lambda k: sample_noise(spec, k, jnp.float32))(keys)
+                return acc + sum(jnp.sum(x) for x in jax.tree_util.tree_leaves(noise))
+            return jax.lax.fori_loop(0, num_chunks, body, jnp.float32(0))
+
+        key = jax.random.split(make_key(0, prng))[1]
+        _FLOORS[estimator, dim, prng] = (jax.jit(draws).lower(key, np.int32(1)).compile(), chunk)
+    compiled, chunk = _FLOORS[estimator, dim, prng]
+    num_chunks = max(n // chunk, 1)
+    key = jax.random.split(make_key(seed, prng))[1]
+    start = time.perf_counter()
+    jax.block_until_ready(compiled(key, np.int32(num_chunks)))
+    return num_chunks * chunk / (time.perf_counter() - start)
+
+
+# --- naive loop and NumPy ------------------------------------------------------------------------------------
+
+def naive_rate(estimator: str, dim: int, n: int, seed: int) -> float:
+    """One jitted ``jax.grad`` call per estimate from a Python loop; moments accumulated on the host."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    def surrogate(params, eps):
+        mean, log_scale = params
+        if estimator == "pathwise":
+            return jnp.sum((mean + jnp.exp(log_scale) * eps - K) ** 2)
+        x = jax.lax.stop_gradient(mean + jnp.exp(log_scale) * eps)
+        log_q = jnp.sum(-0.5 * ((x - mean) / jnp.exp(log_scale)) ** 2 - log_scale)
+        return log_q * jnp.sum((x - K) ** 2)
+
+    grad = jax.jit(jax.grad(surrogate))
+    params = (jnp.full(dim, MEAN, jnp.float32), jnp.full(dim, LOG_SCALE, jnp.float32))
+    key = jax.random.key(seed)
+    jax.block_until_ready(grad(params, jnp.zeros(dim)))
+    total = np.zeros(2 * dim)
+    total_sq = np.zeros(2 * dim)
+    start = time.perf_counter()
+    for _ in range(n):
+        key, sub = jax.random.split(key)
+        g = np.concatenate([np.asarray(x) for x in grad(params, jax.random.normal(sub, (dim,)))])
+        total += g
+        total_sq += g * g
+    return n / (time.perf_counter() - start)
+
+
+def numpy_rate(estimator: str, dim: int, n: int, seed: int) -> float:
+    import numpy as np
+
+    from varbench import harness
+
+    rng = np.random.default_rng(seed)
+    chunk = harness.auto_chunk_size(dim, 2 * dim)
+    mean = np.full(dim, MEAN, np.float32)
+    scale = np.exp(np.full(dim, LOG_SCALE, np.float32))
+    total = np.zeros(2 * dim)
+    total_sq = np.zeros(2 * dim)
+    start = time.perf_counter()
+    for lo in range(0, n, chunk):
+        eps = rng.standard_normal((min(chunk, n - lo), dim), np.float32)
+        x = mean + scale * eps
+        if estimator == "pathwise":
+            dx = 2 * (x - K)
+            g = np.concatenate([dx, dx * scale * eps], 1)
+        else:
+            f = np.sum((x - K) ** 2, 1, keepdims=True)
+            g = np.concatenate([eps / scale * f, (eps * eps - 1) * f], 1)
+        total += g.sum(0)
+        total_sq += (g * g).sum(0)
+    return n / (time.perf_counter() - start)
+
+
+# --- peers in their own environments -------------------------------------------------------------------------
+
+def peer_python(name: str, args: argparse.Namespace) -> Path:
+    override = getattr(args, f"{name}_python")
+    return Path(override) if override else args.peers_dir / name / "bin" / "python"
+
+
+def setup_peers(args: argparse.Namespace) -> None:
+    for name in PEERS.values():
+        venv = args.peers_dir / name
+        print(f"creating {venv} from benchmarks/peers/requirements-{name}.txt", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-r",
+                        str(HERE / "peers" / f"requirements-{name}.txt")], check=True)
+
+
+def peer_rates(name: str, cases: list, args: argparse.Namespace) -> tuple[dict, str]:
+    """{(estimator, dim): samples/s} from one run of the peer's runner, and its version string."""
+    python = peer_python(name, args)
+    if not python.exists():
+        return {}, f"not installed ({python} missing: run compare.py --setup-peers)"
+    job = dict(k=K, mean=MEAN, log_scale=LOG_SCALE, repeats=1, cases=cases)
+    env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
+    proc = subprocess.run([str(python), str(HERE / "peers" / f"{name}_runner.py"), json.dumps(job)],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        return {}, f"failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {(r["estimator"], r["dim"]): r["samples_per_second"] for r in out["rows"]}, out["version"]
+
+
+# --- the run -------------------------------------------------------------------------------------------------
+
+def best_of(rates: dict, key: tuple, value: float) -> None:
+    rates[key] = max(rates.get(key, 0.0), value)
+
+
+def fmt(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate:.3g}"
+
+
+def machine() -> str:
+    import jax
+    model = platform.processor() or platform.machine()
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{model}, {os.cpu_count()} cores, {jax.default_backend()} ({jax.devices()[0].device_kind}), "
+            f"JAX {jax.__version__}, Python {platform.python_version()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dims", type=int, nargs="+", default=[1, 10, 100, 1000])
+    parser.add_argument("--samples", type=float, default=2 ** 18,
+                        help="estimates per measurement (rounded down to a power of two; fewer at dim 1000)")
+    parser.add_argument("--naive-samples", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds; the best is kept")
+    parser.add_argument("--peer-rounds", type=int, default=1,
+                        help="rounds that also run the peers (slow: optax's jacfwd is O(dim²) per estimate)")
+    parser.add_argument("--prng-dims", type=int, nargs="*", default=[100])
+    parser.add_argument("--peers-dir", type=Path, default=HERE.parent / ".peers")
+    parser.add_argument("--optax-python", help="python of an environment with optax 0.1.8 (default .peers/optax)")
+    parser.add_argument("--pyro-python", help="python of an environment with pyro-ppl (default .peers/pyro)")
+    parser.add_argument("--setup-peers", action="store_true", help="create the peers' environments and exit")
+    parser.add_argument("--json", type=Path, help="also write every rate here")
+    args = parser.parse_args()
+    if args.setup_peers:
+        setup_peers(args)
+        return
+
+    cases = [(e, d, samples_for(d, int(args.samples))) for e in ESTIMATORS for d in args.dims]
+    local = {"varbench": varbench_rate, "RNG floor": floor_rate, "naive loop": naive_rate, "NumPy": numpy_rate}
+    rates: dict = {}
+    versions: dict = {}
+    for e, d, n in cases:  # compile and warm up everything outside the timed rounds
+        varbench_rate(e, d, 1000, 0)
+        floor_rate(e, d, 1000, 0)
+        for prng in ("rbg", "unsafe_rbg") if d in args.prng_dims else ():
+            varbench_rate(e, d, 1000, 0, prng)
+            floor_rate(e, d, 1000, 0, prng)
+    for round_ in range(args.repeats):
+        print(f"round {round_ + 1}/{args.repeats}", file=sys.stderr, flush=True)
+        for e, d, n in cases:
+            for name, fn in local.items():
+                best_of(rates, (name, e, d), fn(e, d, args.naive_samples if name == "naive loop" else n, round_ + 1))
+            for prng in ("rbg", "unsafe_rbg") if d in args.prng_dims else ():
+                best_of(rates, (f"varbench {prng}", e, d), varbench_rate(e, d, n, round_ + 1, prng))
+                best_of(rates, (f"RNG floor {prng}", e, d), floor_rate(e, d, n, round_ + 1, prng))
+        for label, name in PEERS.items() if round_ < args.peer_rounds else ():
+            peer, versions[label] = peer_rates(name, cases, args)
+            for (e, d), r in peer.items():
+                best_of(rates, (label, e, d), r)
+
+    columns = list(local) + list(PEERS)
+    print(f"Machine: {machine()}")
+    print(f"Peers: " + "; ".join(f"{k}: {v}" for k, v in versions.items()))
+    print(f"Best of {args.repeats} interleaved rounds (peers in the first {args.peer_rounds}); estimates per second "
+          f"(ratio = varbench / column). Naive loop: {args.naive_samples} estimates, extrapolated.\n")
+    print("| estimator | dim | estimates | " + " | ".join(columns[:1] + [f"{c} (×)" for c in columns[1:]]) + " |")
+    print("|---|---:|---:|" + "---:|" * len(columns))
+    for e, d, n in cases:
+        ours = rates[("varbench", e, d)]
+        cells = [fmt(ours)]
+        for c in columns[1:]:
+            r = rates.get((c, e, d))
+            cells.append("—" if r is None else f"{fmt(r)} ({ours / r:.2g}×)")
+        print(f"| {e} | {d} | {n} | " + " | ".join(cells) + " |")
+
+    if args.prng_dims:
+        print("\nEffect of --prng (varbench and its RNG floor, estimates per second; fraction = varbench / floor):\n")
+        print("| estimator | dim | " + " | ".join(f"{p}" for p in ("threefry", "rbg", "unsafe_rbg")) + " |")
+        print("|---|---:|---:|---:|---:|")
+        for e, d, n in cases:
+            if d not in args.prng_dims:
+                continue
+            cells = []
+            for p in ("threefry", "rbg", "unsafe_rbg"):
+                suffix = "" if p == "threefry" else f" {p}"
+                ours, floor = rates[(f"varbench{suffix}", e, d)], rates[(f"RNG floor{suffix}", e, d)]
+                cells.append(f"{fmt(ours)} (floor {fmt(floor)}, {ours / floor:.2f})")
+            print(f"| {e} | {d} | " + " | ".join(cells) + " |")
+    if args.json:
+        args.json.write_text(json.dumps([dict(impl=k[0], estimator=k[1], dim=k[2], samples_per_second=v)
+                                         for k, v in rates.items()], indent=1))
+
+
+if __name__ == "__main__":
+    main()

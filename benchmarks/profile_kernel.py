@@ -1,0 +1,78 @@
+"""Where the kernel's time goes: the RNG floor, then the estimator, then the moments, added one at a time.
+
+Three jitted loops with the harness's chunking and keys (``gaussian:cost=square``): (1) draw the noise and sum it;
+(2) also compute the estimates and sum them; (3) also reduce each chunk to moments (count, mean, M2, M3, M4) as the
+harness does. Best of ``--repeats`` interleaved rounds; estimates per second and the fraction of the floor:
+
+    python benchmarks/profile_kernel.py --dim 100 --chunks 1024 2048 4096
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def build(estimator_name: str, dim: int, stage: str, chunk: int):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from varbench import stats
+    from varbench.noise import sample_noise
+    from varbench.registry import resolve_estimator, resolve_problem
+
+    problem = resolve_problem(f"gaussian:cost=square,dim={dim}")
+    estimator = resolve_estimator(estimator_name)
+    params = {k: jnp.asarray(v) for k, v in problem.default_params().items()}
+    spec = estimator.noise(problem, params)
+
+    def loop(key, num_chunks):
+        def body(i, acc):
+            keys = jax.random.split(jax.random.fold_in(key, i), chunk)
+            if stage == "floor":
+                noise = jax.vmap(lambda k: sample_noise(spec, k, jnp.float32))(keys)
+                return acc + sum(jnp.sum(x) for x in jax.tree_util.tree_leaves(noise))
+            values = jax.vmap(lambda k: estimator.estimate(problem, params, (), k))(keys)
+            if stage == "estimates":
+                return acc + sum(jnp.sum(v) for v in jax.tree_util.tree_leaves(values))
+            valid = jnp.ones(chunk, bool)
+            moments = [stats.chunk_moments(v, valid) for v in jax.tree_util.tree_leaves(values)]
+            return acc + sum(sum(jnp.sum(f) for f in m[:5]) for m in moments)
+        return jax.lax.fori_loop(0, num_chunks, body, jnp.float32(0))
+
+    return jax.jit(loop).lower(jax.random.key(0), np.int32(1)).compile()
+
+
+def main() -> None:
+    import jax
+    import numpy as np
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dim", type=int, default=100)
+    parser.add_argument("--chunks", type=int, nargs="+", default=[4096])
+    parser.add_argument("--samples", type=int, default=2 ** 18)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    stages = ("floor", "estimates", "moments")
+    kernels = {(e, c, s): build(e, args.dim, s, c) for e in ("score_function", "pathwise")
+               for c in args.chunks for s in stages}
+    best: dict = {}
+    for r in range(args.repeats):
+        for key, fn in kernels.items():
+            n = max(args.samples // key[1], 1)
+            start = time.perf_counter()
+            jax.block_until_ready(fn(jax.random.key(r), np.int32(n)))
+            best[key] = max(best.get(key, 0.0), n * key[1] / (time.perf_counter() - start))
+    print(f"dim {args.dim}; estimates/s (fraction of the RNG floor), best of {args.repeats}\n")
+    print("| estimator | chunk | " + " | ".join(stages) + " |")
+    print("|---|---:|" + "---:|" * len(stages))
+    for e in ("score_function", "pathwise"):
+        for c in args.chunks:
+            floor = best[(e, c, "floor")]
+            print(f"| {e} | {c} | " + " | ".join(f"{best[(e, c, s)]:.3g} ({best[(e, c, s)] / floor:.2f})"
+                                                  for s in stages) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Spread Monte Carlo samples over every local device and merge their moments exactly.
+
+With one device the harness runs its kernel directly. With several, :func:`run_moments_sharded` builds a
+one-axis :class:`jax.sharding.Mesh` over ``jax.local_devices()`` and ``shard_map``s the same streaming kernel over
+it: device ``d`` gets its own key (split from the measurement key, so streams never overlap) and its share of the
+samples (counts differ by at most one), streams them in chunks exactly as on one device, and returns its moments.
+The per-device moments are merged on the host with the exact pairwise update :func:`varbench.stats.merge`.
+Memory per device is still one chunk; the sample count, seed and params stay runtime arguments, so a new value of
+any of them reuses the compiled executable.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, Callable
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from varbench import stats
+
+AXIS = "samples"
+_COMPILED: dict[Any, Any] = {}
+
+
+def num_devices() -> int:
+    """Devices the harness spreads samples over: every local device of the default backend."""
+    return jax.local_device_count()
+
+
+def split_samples(num_samples: int, devices: int, chunk_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-device (full chunks, remainder) with the samples split as evenly as possible."""
+    share = np.full(devices, num_samples // devices, np.int64)
+    share[: num_samples % devices] += 1
+    num_full, remainder = np.divmod(share, chunk_size)
+    return num_full.astype(np.int32), remainder.astype(np.int32)
+
+
+def _sharded(kernel: Callable, mesh: Mesh, chunk_size: int) -> Callable:
+    replicated, split = PartitionSpec(), PartitionSpec(AXIS)
+
+    def per_device(problem, estimator, params, state, keys, num_full, remainder):
+        moments = kernel(problem, estimator, params, state, keys[0], num_full[0], remainder[0],
+                         chunk_size=chunk_size)
+        return jax.tree_util.tree_map(lambda x: x[None], moments)  # a leading device axis to concatenate on
+
+    # check_vma=False: the kernel's loop carry starts replicated and becomes per-device; that is intended.
+    return jax.jit(jax.shard_map(per_device, mesh=mesh, out_specs=split, check_vma=False,
+                                 in_specs=(replicated,) * 4 + (split,) * 3))
+
+
+def merge_devices(moments: Any) -> Any:
+    """Exactly merge moments stacked on a leading device axis into one set (on the host)."""
+    is_moments = lambda x: isinstance(x, stats.Moments)
+
+    def merge_leaf(m: stats.Moments) -> stats.Moments:
+        parts = [stats.Moments(*(np.asarray(f)[d] for f in m)) for d in range(np.shape(m.count)[0])]
+        return jax.device_get(functools.reduce(stats.merge, parts))
+
+    return jax.tree_util.tree_map(merge_leaf, moments, is_leaf=is_moments)
+
+
+def run_moments_sharded(kernel: Callable, problem, estimator, params, state, key, num_samples: int,
+                        chunk_size: int) -> tuple[Any, float, float]:
+    """Like ``harness.run_moments`` over all local devices: (merged moments on host, compile s, run s)."""
+    devices = jax.local_devices()
+    mesh = Mesh(np.array(devices), (AXIS,))
+    keys = jax.device_put(jax.random.split(key, len(devices)), NamedSharding(mesh, PartitionSpec(AXIS)))
+    num_full, remainder = split_samples(num_samples, len(devices), chunk_size)
+    args = (problem, estimator, params, state, keys, num_full, remainder)
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    signature = (treedef, tuple(jax.typeof(x) for x in leaves), chunk_size, tuple(devices))
+    compile_seconds = 0.0
+    if signature not in _COMPILED:
+        start = time.perf_counter()
+        _COMPILED[signature] = _sharded(kernel, mesh, chunk_size).lower(*args).compile()
+        compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    out = jax.device_get(jax.block_until_ready(_COMPILED[signature](*args)))
+    return merge_devices(out), compile_seconds, time.perf_counter() - start
+
+
+def clear_cache() -> None:
+    """Forget compiled sharded kernels."""
+    _COMPILED.clear()
