@@ -23,9 +23,14 @@ def _palette(labels: list[str]) -> dict[str, tuple]:
     return dict(zip(labels, sns.color_palette("tab10", len(labels))))
 
 
-def _positive(series: pd.Series) -> pd.Series:
+#: Variances below this fraction of a panel's largest are zero up to rounding and are not drawn on log axes.
+ZERO_FRACTION = 1e-12
+
+
+def _positive(series: pd.Series, scale: float | None = None) -> pd.Series:
     values = pd.to_numeric(series, errors="coerce")
-    return values.where(values > 0)
+    floor = 0.0 if scale is None else ZERO_FRACTION * scale
+    return values.where(values > floor)
 
 
 def variance_vs(frame: pd.DataFrame, x: str, col: str | None = None, title: str = "") -> plt.Figure:
@@ -34,13 +39,14 @@ def variance_vs(frame: pd.DataFrame, x: str, col: str | None = None, title: str 
     params = list(dict.fromkeys(frame["param"]))
     labels = list(dict.fromkeys(frame["estimator_label"]))
     colors = _palette(labels)
-    fig, axes = plt.subplots(len(params), len(cols), figsize=(3.3 * len(cols), 2.6 * len(params)),
+    fig, axes = plt.subplots(len(params), len(cols), figsize=(max(3.3 * len(cols), 6.5), 2.6 * len(params) + 0.6),
                              squeeze=False, sharex="col")
     labelled: set[str] = set()
     for i, param in enumerate(params):
         for j, c in enumerate(cols):
             ax = axes[i][j]
             sub = frame[(frame["param"] == param) & ((frame[col] == c) if col else True)]
+            scale = float(pd.to_numeric(sub["variance"], errors="coerce").max()) if len(sub) else None
             for label in labels:
                 for method, style in (("mc", "-"), ("exact", "--")):
                     d = sub[(sub["estimator_label"] == label) & (sub["method"] == method)]
@@ -48,11 +54,11 @@ def variance_vs(frame: pd.DataFrame, x: str, col: str | None = None, title: str 
                         continue
                     # First coordinate per point (the Gaussian sweeps are one-dimensional).
                     d = d.sort_values(x).groupby(x, as_index=False).first()
-                    ax.plot(d[x], _positive(d["variance"]), style, color=colors[label],
+                    ax.plot(d[x], _positive(d["variance"], scale), style, color=colors[label],
                             label=None if label in labelled else label, lw=1.4)
                     labelled.add(label)
                     if method == "mc":
-                        ax.fill_between(d[x], _positive(d["variance_lo"]), _positive(d["variance_hi"]),
+                        ax.fill_between(d[x], _positive(d["variance_lo"], scale), _positive(d["variance_hi"], scale),
                                         color=colors[label], alpha=0.2, lw=0)
             ax.set_yscale("log")
             ax.set_title(f"{c} · {PARAM_LABEL.get(param, param)}" if col else PARAM_LABEL.get(param, param))
@@ -68,8 +74,9 @@ def variance_vs(frame: pd.DataFrame, x: str, col: str | None = None, title: str 
     if title:
         methods = set(frame["method"])
         key = {"mc": "bands: 95% CI", "exact": "dashed: exact"}
-        fig.suptitle(f"{title}  ({'; '.join(key[m] for m in sorted(methods, reverse=True))})", fontsize=10)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
+        fig.suptitle(f"{title}\n({'; '.join(key[m] for m in sorted(methods, reverse=True))}; variances that are "
+                     "zero up to rounding are not drawn)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.08, 1, 0.95))
     return fig
 
 
@@ -137,3 +144,69 @@ def work_normalized(frame: pd.DataFrame) -> tuple[plt.Figure, pd.DataFrame]:
     fig.suptitle("Work-normalized variance (geometric mean over grid points; lower is better)", fontsize=10)
     fig.tight_layout()
     return fig, table.drop(columns="label")
+
+
+def trace_log_variance(frame: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Log-variance of each measured estimator over optimisation steps, one panel per driver.
+
+    Every estimator is measured at the SAME params at each checkpoint (the driver's), so the curves separate
+    estimator noise from parameter drift.
+    """
+    drivers = list(dict.fromkeys(frame["driver"]))
+    labels = list(dict.fromkeys(frame["estimator_label"]))
+    colors = _palette(labels)
+    fig, axes = plt.subplots(1, len(drivers), figsize=(4.6 * len(drivers), 3.3), squeeze=False, sharey=True)
+    for ax, driver in zip(axes[0], drivers):
+        sub = frame[frame["driver"] == driver]
+        for label in labels:
+            d = sub[sub["estimator_label"] == label].groupby("step", as_index=False)["log_variance"].mean()
+            finite = d[np.isfinite(d["log_variance"])]
+            ax.plot(finite["step"], finite["log_variance"], marker=".", color=colors[label], label=label)
+        ax.set_title(f"params trained by {driver}", fontsize=9)
+        ax.set_xlabel("optimisation step")
+    axes[0][0].set_ylabel("log variance of one estimate (nats)")
+    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def sequential_panels(frame: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Total variance (top) and largest |bias| (bottom) vs n for n-step and vs λ for GAE, per critic.
+
+    Horizontal lines mark the full return, the reward-to-go, the value baseline and pathwise, so the ordering that
+    seed 003 predicts can be read off.
+    """
+    per = frame.drop_duplicates(["cell", "point"]).copy()
+    per["critic"] = per.get("opt_critic", pd.Series(index=per.index, dtype=object)).fillna("oracle")
+    absbias = frame.assign(ab=pd.to_numeric(frame["bias"], errors="coerce").abs()).groupby(
+        ["cell", "point"])["ab"].max().rename("max_abs_bias")
+    per = per.join(absbias, on=["cell", "point"])
+    fig, axes = plt.subplots(2, 2, figsize=(9.0, 5.6), sharex="col")
+    refs = {"score_function:returns=full": "full return", "score_function:returns=to_go": "reward-to-go",
+            "score_function:returns=to_go,baseline=value": "value baseline (oracle)", "pathwise": "pathwise"}
+    for j, (name, x, xlabel) in enumerate((("n_step", "opt_n", "n (steps before bootstrapping)"),
+                                          ("gae", "opt_lambda", "λ"))):
+        sub = per[per["estimator_name"] == name].copy()
+        if sub.empty or x not in sub:
+            continue
+        sub[x] = pd.to_numeric(sub[x], errors="coerce")
+        for row, (y, ylabel, log) in enumerate((("total_variance", "total variance of one estimate", True),
+                                                ("max_abs_bias", "largest |bias| (any coordinate)", False))):
+            ax = axes[row][j]
+            sns.lineplot(data=sub.sort_values(x), x=x, y=y, hue="critic", marker="o", ax=ax)
+            if row == 0:
+                for k, (label, text) in enumerate(refs.items()):
+                    ref = per[per["estimator_label"] == label]["total_variance"]
+                    if len(ref):
+                        ax.axhline(float(ref.iloc[0]), color=f"C{k + 3}", ls=":", lw=1, label=text)
+                ax.legend(fontsize=7)
+            if log:
+                ax.set_yscale("log")
+            ax.set_ylabel(ylabel)
+            ax.set_xlabel(xlabel)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

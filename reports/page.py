@@ -32,6 +32,16 @@ def _block_table(frame: pd.DataFrame) -> pd.DataFrame:
     return work.join(stats).reset_index().rename(columns={"estimator_label": "estimator"})
 
 
+def _trace_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Log-variance of each measured estimator at the first and last checkpoint, per driver."""
+    rows = []
+    for (driver, label), d in frame.groupby(["driver", "estimator_label"], sort=False):
+        d = d.groupby("step")["log_variance"].mean()
+        rows.append(dict(driver=driver, estimator=label, first_step=int(d.index.min()), log_variance_first=d.iloc[0],
+                         last_step=int(d.index.max()), log_variance_last=d.iloc[-1]))
+    return pd.DataFrame(rows)
+
+
 def _fmt_table(table: pd.DataFrame) -> pd.DataFrame:
     def fmt(v: Any) -> Any:
         if isinstance(v, (float, np.floating)):
@@ -57,6 +67,10 @@ def _block_figure(block: dict[str, Any], frame: pd.DataFrame, everything: pd.Dat
         x = f"grid_{spec['x']}"
         col = f"grid_{spec['col']}" if spec.get("col") else None
         return figures.variance_vs(frame, x=x, col=col, title=block.get("title", block["name"]))
+    if kind == "trace":
+        return figures.trace_log_variance(frame, title=block.get("title", block["name"]))
+    if kind == "sequential":
+        return figures.sequential_panels(frame, title=block.get("title", block["name"]))
     if kind == "series":
         return figures.series_vs(frame, x=spec["x"], title=block.get("title", block["name"]),
                                  hue=spec.get("hue", "estimator_name"))
@@ -80,12 +94,14 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None) 
         if sub.empty:
             continue
         fig = _block_figure(block, sub, frame)
-        table = _block_table(sub)
+        table = _trace_table(sub) if block.get("kind") == "trace" else _block_table(sub)
         if (block.get("figure") or {}).get("groups"):  # issue 7: variance per parameter group (encoder/decoder)
             table = table.merge(group_table(sub), on="estimator", how="left")
         sections.append(dict(title=block.get("title", block["name"]), name=block["name"],
                              image=_save(fig, out, block["name"]) if fig is not None else None,
                              table=_fmt_table(table), note=block.get("figure", {}).get("note", "")))
+    # Cross-block figures use the per-coordinate measurement rows (trace rows carry no coordinates).
+    frame = frame[frame["param"].notna()] if "param" in frame else frame.iloc[0:0]
     if not frame.empty and (frame["method"] == "mc").any():
         fig = figures.bias_vs_variance(frame)
         sections.append(dict(title="Bias vs variance", name="bias_vs_variance",

@@ -54,6 +54,14 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _add_sampling(parser: argparse.ArgumentParser, samples: int, what: str) -> None:
+    """``--samples``, ``--seed`` and ``--method``, shared by the commands that measure."""
+    parser.add_argument("--samples", type=_positive_int, default=samples, metavar="N",
+                        help=f"{what} (default {samples:.0e}; ignored by --method exact)")
+    parser.add_argument("--seed", type=_non_negative_int, default=0, metavar="S")
+    parser.add_argument("--method", choices=("mc", "exact"), default="mc")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="varbench", description="Bias, variance and cost of Monte Carlo gradient "
                             "estimators.")
@@ -66,10 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--estimator", required=True, metavar="SPEC", help="name or name:key=value,...")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="point at which to measure; a scalar broadcasts (repeatable)")
-    run.add_argument("--samples", type=_positive_int, default=1_000_000, metavar="N",
-                     help="number of estimates (default 1e6; ignored by --method exact)")
-    run.add_argument("--seed", type=_non_negative_int, default=0, metavar="S")
-    run.add_argument("--method", choices=("mc", "exact"), default="mc")
+    _add_sampling(run, 1_000_000, "number of estimates")
     run.add_argument("--chunk-size", type=_positive_int, default=None, metavar="C",
                      help="estimates per vmapped chunk (default: chosen from the problem size)")
     run.add_argument("--warmup", type=_non_negative_int, default=0, metavar="STEPS",
@@ -88,10 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--lr", type=_positive_float, default=0.01, help="Adam learning rate (default 0.01)")
     tr.add_argument("--steps", type=_non_negative_int, default=1000, help="optimisation steps (default 1000)")
     tr.add_argument("--every", type=_positive_int, default=100, metavar="M", help="steps between measurements")
-    tr.add_argument("--samples", type=_positive_int, default=10_000, metavar="N",
-                    help="estimates per variance measurement (default 1e4)")
-    tr.add_argument("--seed", type=_non_negative_int, default=0, metavar="S")
-    tr.add_argument("--method", choices=("mc", "exact"), default="mc")
+    _add_sampling(tr, 10_000, "estimates per variance measurement")
     tr.add_argument("--format", choices=FORMATS, default="table", help="json: one JSON object per line")
 
     lst = sub.add_parser("list", help="problems and estimators with their options")
@@ -115,10 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     seq = sub.add_parser("sequential", help="variance/bias/cost of the VI-as-RL estimators on sequential problems")
     seq.add_argument("--problem", action="append", default=[], metavar="SPEC",
                      help="sequential problem spec (repeatable; default: lgssm and hmm)")
-    seq.add_argument("--samples", type=_positive_int, default=100_000, metavar="N",
-                     help="estimates per row (default 1e5; ignored by --method exact)")
-    seq.add_argument("--seed", type=_non_negative_int, default=0, metavar="S")
-    seq.add_argument("--method", choices=("mc", "exact"), default="mc")
+    _add_sampling(seq, 100_000, "estimates per row")
     seq.add_argument("--lambdas", type=_lambda_grid, default=None, metavar="L1,L2,...",
                      help="GAE lambda grid (default 0,0.5,0.9,1)")
     seq.add_argument("--format", choices=FORMATS + ("markdown",), default="table")

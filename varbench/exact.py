@@ -129,10 +129,15 @@ def exact_moments(problem, estimator, params, state, *, rtol: float = 1e-5,
         n_coarse = max(2, math.ceil(0.75 * n))
         mean_c, var_c, _ = _integrate(problem, estimator, params64, state64, leaves, treedef, n_coarse)
     discrepancy = 0.0
-    for m, v, mc, vc in zip(*(jax.tree_util.tree_leaves(t) for t in (mean, var, mean_c, var_c))):
-        scale = np.abs(m) + np.sqrt(v) + 1e-300
+    leaves4 = list(zip(*(jax.tree_util.tree_leaves(t) for t in (mean, var, mean_c, var_c))))
+    # Changes are judged relative to each coordinate's scale, floored at 1e-10 of the estimate's largest scale, so
+    # a coordinate whose estimate is exactly zero (mean and variance 0) does not turn rounding noise into failure.
+    overall = max((float(np.max(np.abs(m) + np.sqrt(v))) for m, v, _, _ in leaves4), default=0.0)
+    floor = 1e-10 * overall + 1e-300
+    for m, v, mc, vc in leaves4:
+        scale = np.maximum(np.abs(m) + np.sqrt(v), floor)
         discrepancy = max(discrepancy, float(np.max(np.abs(m - mc) / scale)),
-                          float(np.max(np.abs(v - vc) / (v + 1e-300 + 1e-12 * scale ** 2))))
+                          float(np.max(np.abs(v - vc) / np.maximum(v, floor ** 2))))
     if not discrepancy <= rtol:
         raise NotApplicableError(
             f"method=exact: quadrature did not converge for {where} (relative change {discrepancy:.2e} between "

@@ -87,7 +87,11 @@ class Noise(NoiseLeaf):
         if self.kind == "normal":
             return jax.random.normal(key, self.shape, dtype)
         if self.kind == "uniform":
-            return jax.random.uniform(key, self.shape, dtype)
+            # jax.random.uniform returns multiples of eps on [0, 1), including 0, where log u = -inf (and a
+            # product with u can flush to zero). Shifting by eps/2 gives the symmetric midpoint lattice on the
+            # OPEN interval (0, 1): every value is exactly representable and the law is uniform to within eps/2.
+            u = jax.random.uniform(key, self.shape, dtype)
+            return u + jnp.asarray(0.5 * jnp.finfo(dtype).eps, dtype)
         if self.kind == "rayleigh":
             # W = sqrt(2E), E ~ Exp(1). (jax.random.rayleigh returns inf when its uniform draw is exactly 0.)
             return jnp.sqrt(2.0 * jax.random.exponential(key, self.shape, dtype))

@@ -37,9 +37,11 @@ from varbench.registry import PROBLEMS, resolve_estimator, resolve_problem
 from varbench.spec import format_spec, parse_spec
 
 DEFAULT_CONFIG = "default.toml"
-BLOCK_KINDS = ("measure",)
+BLOCK_KINDS = ("measure", "trace")
 BLOCK_KEYS = ("name", "title", "kind", "problem", "estimators", "grid", "method", "samples", "seeds", "warmup",
-              "quick", "figure")
+              "quick", "figure", "trace")
+#: Keys of a trace block's ``trace`` table (see :func:`varbench.trace.trace`).
+TRACE_KEYS = ("drivers", "lr", "steps", "every")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +59,7 @@ class Block:
     seeds: tuple[int, ...]
     warmup: int
     figure: dict[str, Any]
+    trace: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,19 +71,22 @@ class Cell:
     static: dict[str, Any]          # static problem options of this group
     points: tuple[dict, ...]        # per grid point: {"options": {...}, "params": {...}}
     seed: int
+    driver: str | None = None       # trace blocks: the estimator whose estimates train the params
 
     @property
     def key(self) -> str:
         payload = json.dumps(dict(block=self.block.name, problem=self.block.problem, estimator=self.estimator,
                                   static=self.static, points=self.points, seed=self.seed,
                                   method=self.block.method, samples=self.block.samples,
-                                  warmup=self.block.warmup), sort_keys=True, default=str)
+                                  warmup=self.block.warmup, trace=self.block.trace, driver=self.driver),
+                             sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @property
     def label(self) -> str:
         static = ",".join(f"{k}={v}" for k, v in self.static.items())
-        return f"{self.block.name} · {self.estimator}" + (f" · {static}" if static else "") + f" · seed {self.seed}"
+        what = f"trace driven by {self.driver}" if self.driver else self.estimator
+        return f"{self.block.name} · {what}" + (f" · {static}" if static else "") + f" · seed {self.seed}"
 
 
 def default_config_path() -> Path:
@@ -146,11 +152,20 @@ def parse_block(raw: dict[str, Any], *, quick: bool) -> Block:
     if not isinstance(problem, str):
         raise VarbenchError(f"block {name!r}: 'problem' must be a problem spec string")
     resolve_problem(problem)  # validates name and fixed options early, with the usual one-line errors
+    trace = dict(raw.get("trace") or {})
+    if kind == "trace":
+        unknown = sorted(set(trace) - set(TRACE_KEYS))
+        if unknown or not trace.get("drivers"):
+            raise VarbenchError(f"block {name!r}: a trace block needs trace = {{ drivers = [...], lr, steps, every }}"
+                                f"; valid keys: {', '.join(TRACE_KEYS)}")
+        if grid:
+            raise VarbenchError(f"block {name!r}: a trace block has no grid (it follows the optimisation)")
+        estimators = estimators + list(trace["drivers"])
     for spec in estimators:
         resolve_estimator(spec)
-    return Block(name=name, title=raw.get("title", name), kind=kind, problem=problem, estimators=tuple(estimators),
-                 grid=grid, method=method, samples=int(samples), seeds=tuple(seeds), warmup=int(warmup),
-                 figure=dict(raw.get("figure") or {}))
+    return Block(name=name, title=raw.get("title", name), kind=kind, problem=problem,
+                 estimators=tuple(raw["estimators"]), grid=grid, method=method, samples=int(samples),
+                 seeds=tuple(seeds), warmup=int(warmup), figure=dict(raw.get("figure") or {}), trace=trace)
 
 
 def parse_config(raw: dict[str, Any], *, quick: bool = False) -> list[Block]:
@@ -185,6 +200,9 @@ def _split_grid(block: Block) -> tuple[dict, dict, dict]:
 
 
 def cells_of(block: Block) -> list[Cell]:
+    if block.kind == "trace":  # one cell per driver and seed: the whole trace, measuring every estimator
+        return [Cell(block, ",".join(block.estimators), {}, (), seed, driver)
+                for driver in block.trace["drivers"] for seed in block.seeds]
     static_axes, value_axes, param_axes = _split_grid(block)
     points = tuple(dict(options=dict(zip(value_axes, v)), params=dict(zip(param_axes, p)))
                    for v in itertools.product(*value_axes.values()) for p in itertools.product(*param_axes.values()))
@@ -202,12 +220,32 @@ def _problem_spec(block: Block, static: dict, options: dict) -> str:
     return format_spec(name, {**fixed, **static, **options})
 
 
+def run_trace_cell(cell: Cell) -> list[dict[str, Any]]:
+    """One optimisation trace (:func:`varbench.trace.trace`); rows: checkpoint × measured estimator."""
+    from varbench.trace import trace
+
+    block, spec = cell.block, cell.block.trace
+    rows = trace(block.problem, cell.driver, estimators=list(block.estimators), lr=float(spec.get("lr", 0.01)),
+                 steps=int(spec.get("steps", 1000)), every=int(spec.get("every", 100)), samples=block.samples,
+                 seed=cell.seed, method=block.method)
+    out = []
+    for row in rows:
+        flat = {k: v for k, v in row.items() if not isinstance(v, dict)}
+        flat.update(block=block.name, cell=cell.key, estimator_label=row["estimator"],
+                    estimator_name=parse_spec(row["estimator"])[0], trace_seed=cell.seed,
+                    params_json=json.dumps(row["params"]))
+        out.append(flat)
+    return out
+
+
 def run_cell(cell: Cell) -> list[dict[str, Any]]:
     """Measure every grid point of a cell; returns tidy rows (see :func:`reports.records`)."""
     from reports.records import records
     from varbench.harness import measure, measure_batch
 
     block = cell.block
+    if block.kind == "trace":
+        return run_trace_cell(cell)
     problems = [resolve_problem(_problem_spec(block, cell.static, p["options"])) for p in cell.points]
     estimator = resolve_estimator(cell.estimator)
     estimator.check_applies(problems[0])

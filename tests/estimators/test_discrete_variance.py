@@ -190,3 +190,16 @@ def test_stateful_flags_follow_the_options():
     assert resolve_estimator("relax").stateful
     with pytest.raises(VarbenchError, match="decay"):
         resolve_estimator("score_function:baseline=ema,decay=1")
+
+
+def test_relaxation_estimators_stay_finite_over_a_logit_sweep():
+    # A regression test: a uniform draw of exactly 0 once made REBAR and RELAX return NaN in a 13-point sweep.
+    import numpy as np
+
+    from varbench.harness import measure_batch
+    from varbench.registry import resolve_problem
+    grid = np.linspace(-3, 3, 13)
+    for estimator in ("rebar", "relax"):
+        results = measure_batch([resolve_problem("bernoulli:target=0.499")] * len(grid), estimator,
+                                params=[{"logits": float(x)} for x in grid], num_samples=200_000, seed=0)
+        assert all(np.isfinite(r.variance["logits"]).all() for r in results)

@@ -93,3 +93,10 @@ def test_repeated_block_of_a_discrete_block():
     assert values.shape == (8, 3, 1) and weights.sum() == pytest.approx(1.0)
     np.testing.assert_allclose(np.sum(weights[:, None, None] * values, 0), 0.25)
     assert rep.sample(jax.random.key(0)).shape == (3, 1)
+
+
+def test_uniform_samples_lie_in_the_open_interval():
+    # Zero would make log u = -inf in the relaxations (REBAR, RELAX, Gumbel-softmax); one would break log(1 - u).
+    u = np.asarray(Noise("uniform", (4_000_000,)).sample(jax.random.key(7)))
+    assert u.min() > 0.0 and u.max() < 1.0
+    assert abs(u.mean() - 0.5) < 5 * np.sqrt(1 / 12 / u.size)
