@@ -131,6 +131,10 @@ def work_normalized(frame: pd.DataFrame) -> tuple[plt.Figure, pd.DataFrame]:
         total_variance=("total_variance", geo), var_x_seconds=("var_x_seconds", geo),
         var_x_evaluations=("var_x_evaluations", geo), evaluations=("evaluations_per_estimate", "first"),
         estimates_per_second=("samples_per_second", "median")).reset_index()
+    # Rows grouped by block (config order) and, within a block, from least to most work-normalized variance.
+    order = {b: i for i, b in enumerate(dict.fromkeys(per["block"]))}
+    table = table.assign(_block=table["block"].map(order)).sort_values(["_block", "var_x_evaluations"]).drop(
+        columns="_block").reset_index(drop=True)
     fig, axes = plt.subplots(1, 2, figsize=(10.0, 0.32 * len(table) + 1.8), sharey=True)
     table["label"] = table["block"] + " · " + table["estimator_label"]
     # Dots, not bars: on a log axis a bar's length depends on where the axis happens to start.
