@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Sequence
+from typing import Sequence
 
 from varbench.errors import VarbenchError
 from varbench.prng import DEFAULT_PRNG, PRNG_IMPLS

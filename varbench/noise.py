@@ -257,10 +257,6 @@ def noise_dimension(spec: Any) -> int:
     return sum(n.size for n in jax.tree_util.tree_leaves(spec, is_leaf=is_noise))
 
 
-def continuous_dimension(spec: Any) -> int:
-    """Scalars of ``spec`` that exact mode integrates by quadrature (discrete blocks are enumerated)."""
-    return sum(n.continuous_size for n in jax.tree_util.tree_leaves(spec, is_leaf=is_noise))
-
 
 # --- Gauss rules -----------------------------------------------------------------------------------------------
 

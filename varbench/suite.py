@@ -27,7 +27,7 @@ import sys
 import time
 import tomllib
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -387,7 +387,3 @@ class _progress_bar:
     def __exit__(self, *exc: Any) -> None:
         if self._bar is not None:
             self._bar.stop()
-
-
-def iter_blocks(config: str | os.PathLike | None = None, quick: bool = False) -> Iterable[Block]:
-    return parse_config(load_config(config), quick=quick)
