@@ -43,6 +43,12 @@ class ExactMoments(NamedTuple):
     discrepancy: float  # largest relative change between the two resolutions (0 without continuous noise)
 
 
+def to_float64(x: Any) -> Any:
+    """A floating-point leaf in float64; other leaves (integer counts, PRNG keys) are returned as they are."""
+    dtype = getattr(x, "dtype", None) or np.asarray(x).dtype  # typed PRNG keys have a dtype but no NumPy form
+    return np.asarray(x, np.float64) if jnp.issubdtype(dtype, jnp.floating) else x
+
+
 def compile_count() -> int:
     """Exact-mode kernels compiled so far in this process."""
     return _moments_kernel._cache_size()
@@ -101,9 +107,7 @@ def exact_moments(problem, estimator, params, state, *, rtol: float = 1e-5,
     """
     with jax.enable_x64(True):
         params64 = jax.tree_util.tree_map(lambda p: jnp.asarray(p, jnp.float64), params)
-        state64 = jax.tree_util.tree_map(
-            lambda s: jnp.asarray(s, jnp.float64) if jnp.issubdtype(jnp.asarray(s).dtype, jnp.floating) else s,
-            state)
+        state64 = jax.tree_util.tree_map(to_float64, state)
         spec = estimator.noise(problem, params64)
         leaves, treedef = jax.tree_util.tree_flatten(spec, is_leaf=is_noise)
         dims = sum(leaf.continuous_size for leaf in leaves)

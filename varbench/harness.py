@@ -18,7 +18,7 @@ import numpy as np
 
 from varbench import sharding, stats
 from varbench.errors import NonFiniteEstimateError, VarbenchError
-from varbench.exact import exact_moments
+from varbench.exact import exact_moments, to_float64
 from varbench.noise import noise_dimension
 from varbench.params import prepare_params
 from varbench.prng import DEFAULT_PRNG, check_prng, make_key
@@ -379,11 +379,6 @@ def measure_batch(problems: Sequence[Any], estimator: Any, *, params: Sequence[M
     return results
 
 
-def _to_float64(x: Any) -> Any:
-    a = np.asarray(x)
-    return a.astype(np.float64) if a.dtype.kind == "f" else x
-
-
 @jax.jit
 def _objective_value_and_grad(problem: Any, params: Any) -> tuple[jax.Array, Any]:
     return jax.value_and_grad(problem.objective_exact)(params)
@@ -393,7 +388,7 @@ def exact_objective_and_gradient(problem: Any, params: Mapping[str, np.ndarray])
     """The closed-form objective and its autodiff gradient, computed in float64."""
     with jax.enable_x64(True):
         p64 = {k: jnp.asarray(v, jnp.float64) for k, v in params.items()}
-        problem64 = jax.tree_util.tree_map(_to_float64, problem)
+        problem64 = jax.tree_util.tree_map(to_float64, problem)
         value, grad = _objective_value_and_grad(problem64, p64)
         return float(value), {k: np.asarray(v, np.float64) for k, v in grad.items()}
 
