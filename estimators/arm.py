@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from estimators.relaxations import AntitheticBinary, antithetic_pair
+import jax
+
+from estimators.relaxations import (AntitheticBinary, add, antithetic_pair, direct_gradient, logits_and_pullback,
+                                    per_unit)
 from problems.base import Params, Problem
 from varbench.pytree import pytree_dataclass
 from varbench.registry import register_estimator
@@ -16,17 +19,25 @@ class ARM(AntitheticBinary):
     Reference: Yin & Zhou (2019), "ARM: Augment-REINFORCE-Merge Gradient for Stochastic Binary Networks",
     ICLR, Theorem 1 / eq. (5). Unbiased for Bernoulli latents with logits φ.
 
-    Assumptions: binary latents only (problem ``bernoulli``; ARM's categorical extension ARSM is not
-    implemented, so categorical problems are refused), cost independent of the logits. Uses 2 cost
-    evaluations per estimate. Exact mode integrates over u piecewise at the thresholds σ(±φ), where the
-    estimate jumps; between them it is linear in u, so Gauss–Legendre is exact.
+    On amortized problems (``sbn``) the logits are the encoder's per data point and f is that point's cost (its
+    local learning signal); the logit gradient is pulled back through the encoder and the direct gradient (the
+    decoder's, and for K > 1 particles the bound's own encoder term; see :mod:`problems.discrete`) is averaged
+    over the two antithetic draws, each of which is distributed as q (Yin & Zhou 2019, §4; Dong et al. 2020, §5).
+
+    Assumptions: binary latents only (problems ``bernoulli``, ``sbn``; ARM's categorical extension ARSM is not
+    implemented, so categorical problems are refused). Uses 2 cost evaluations per estimate. Exact mode
+    integrates over u piecewise at the thresholds σ(±φ), where the estimate jumps; between them it is linear in
+    u, so Gauss–Legendre is exact (with minibatches the thresholds are random and exact mode does not apply).
     """
 
     name = "arm"
     summary = "augment-REINFORCE-merge, binary latents (Yin & Zhou 2019)"
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+        context, u = noise["context"], noise["u"]
+        logits, pullback = logits_and_pullback(problem, params, context)
         # b̃ = 1[1 − u < σ(φ)] = 1[u > σ(−φ)]: ARM's two evaluations are at the antithetic pair.
-        b, b_tilde = antithetic_pair(params["logits"], noise)
-        difference = problem.cost(params, b_tilde) - problem.cost(params, b)
-        return {"logits": difference * (noise - 0.5)}
+        b, b_tilde = antithetic_pair(logits, u)
+        difference = problem.unit_costs(params, context, b_tilde) - problem.unit_costs(params, context, b)
+        g_logits = per_unit(jax.lax.stop_gradient(difference), logits) * (u - 0.5)
+        return add(pullback(g_logits), direct_gradient(problem, params, context, b, b_tilde))

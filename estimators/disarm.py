@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from estimators.relaxations import AntitheticBinary, antithetic_pair
+from estimators.relaxations import (AntitheticBinary, add, antithetic_pair, direct_gradient, logits_and_pullback,
+                                    per_unit)
 from problems.base import Params, Problem
 from varbench.pytree import pytree_dataclass
 from varbench.registry import register_estimator
@@ -20,17 +21,24 @@ class DisARM(AntitheticBinary):
     Variables", NeurIPS, eq. (5): ``b = 1[u < σ(φ)]``, ``b̃ = 1[1 − u < σ(φ)]``; it is ARM Rao-Blackwellized
     over the augmentation given (b, b̃), so its variance is never larger than ARM's.
 
-    Assumptions: binary latents only (problem ``bernoulli``; categorical problems are refused), cost
-    independent of the logits. Uses 2 cost evaluations per estimate. Exact mode integrates piecewise at the
-    thresholds σ(±φ) (the estimate is piecewise constant in u).
+    On amortized problems (``sbn``) the logits are the encoder's per data point and f is that point's cost, as in
+    the paper's VAE experiments (§5); the logit gradient is pulled back through the encoder and the direct gradient
+    (decoder; for K > 1 particles also the bound's own encoder term) is averaged over b and b̃.
+
+    Assumptions: binary latents only (problems ``bernoulli``, ``sbn``; categorical problems are refused). Uses 2
+    cost evaluations per estimate. Exact mode integrates piecewise at the thresholds σ(±φ) (the estimate is
+    piecewise constant in u) when the logits do not depend on a random minibatch.
     """
 
     name = "disarm"
     summary = "antithetic ARM, Rao-Blackwellized, binary latents (Dong, Mnih & Tucker 2020)"
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
-        logits = params["logits"]
-        b, b_tilde = antithetic_pair(logits, noise)
-        difference = problem.cost(params, b) - problem.cost(params, b_tilde)
+        context, u = noise["context"], noise["u"]
+        logits, pullback = logits_and_pullback(problem, params, context)
+        b, b_tilde = antithetic_pair(logits, u)
+        difference = jax.lax.stop_gradient(problem.unit_costs(params, context, b)
+                                           - problem.unit_costs(params, context, b_tilde))
         sign = 1 - 2 * b_tilde
-        return {"logits": 0.5 * difference * sign * (b != b_tilde) * jax.nn.sigmoid(jnp.abs(logits))}
+        g_logits = 0.5 * per_unit(difference, logits) * sign * (b != b_tilde) * jax.nn.sigmoid(jnp.abs(logits))
+        return add(pullback(g_logits), direct_gradient(problem, params, context, b, b_tilde))

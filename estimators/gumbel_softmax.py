@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from estimators.base import Estimator
-from estimators.relaxations import relaxation_of, relaxed_sample, soften, uniform_noise
+from estimators.relaxations import logit_noise, relaxation_of, relaxed_sample, soften
 from problems.base import Params, Problem
 from varbench.pytree import option, pytree_dataclass
 from varbench.registry import register_estimator
@@ -20,8 +21,10 @@ class GumbelSoftmax(Estimator):
     Maddison, Mnih & Teh (2017), "The Concrete Distribution", ICLR (binary Concrete: ``σ((φ + logit u)/τ)``).
 
     BIASED: it differentiates ``E[f(relaxed z)]``, not ``E[f(b)]``; the bias vanishes as τ → 0 while the
-    variance grows. Assumptions: Bernoulli or categorical latents whose cost extends to relaxed values
-    (problems ``bernoulli``, ``categorical``). Uses 1 cost evaluation (at the relaxed latent) per estimate.
+    variance grows. On ``sbn`` the relaxed cost is the whole per-point cost −log p(x, ·) + log q(· | x) with every
+    Bernoulli log-mass extended affinely to [0, 1] (as REBAR's control variate), differentiated in all params.
+    Assumptions: Bernoulli or categorical latents whose cost extends to relaxed values (problems ``bernoulli``,
+    ``categorical``, ``sbn``). Uses 1 cost evaluation (at the relaxed latent) per estimate.
     """
 
     name = "gumbel_softmax"
@@ -37,10 +40,13 @@ class GumbelSoftmax(Estimator):
         return 1
 
     def noise(self, problem: Problem, params: Params):
-        return uniform_noise(problem, params)
+        return logit_noise(problem, params)
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+        context = noise["context"]
+
         def relaxed_cost(p: Params) -> jax.Array:
-            return problem.cost(p, soften(problem, relaxed_sample(problem, p["logits"], noise), self.temperature))
+            z = relaxed_sample(problem, problem.latent_logits(p, context), noise["u"])
+            return jnp.sum(problem.unit_costs(p, context, soften(problem, z, self.temperature)))
 
         return jax.grad(relaxed_cost)(params)

@@ -28,9 +28,12 @@ class REBAR(ConditionalRelaxation):
     (log λ, η) by Adam steps on the estimate's squared norm — an unbiased estimate of the gradient of its
     variance (§3.3) — in :meth:`update` (stateful: ``measure(..., warmup=N)``, ``varbench trace``).
 
+    On ``sbn`` each data point's logits get their own signal ``f_b(b) − η f_b(σ_λ(z̃))``, the estimate is pulled
+    back through the encoder, and the decoder's gradient is the direct one at b (Tucker et al. 2017, §6.2).
+
     Assumptions: Bernoulli or categorical latents with a cost that extends to relaxed values (problems
-    ``bernoulli``, ``categorical``). Uses 3 cost evaluations per estimate: f(b), f(σ_λ(z)), f(σ_λ(z̃)). Exact mode
-    integrates over u (piecewise, at the jump u = σ(−φ)) and v when at most 4 scalars are involved.
+    ``bernoulli``, ``categorical``, ``sbn``). Uses 3 cost evaluations per estimate: f(b), f(σ_λ(z)), f(σ_λ(z̃)).
+    Exact mode integrates over u (piecewise, at the jump u = σ(−φ)) and v when at most 4 scalars are involved.
     """
 
     name = "rebar"
@@ -56,7 +59,7 @@ class REBAR(ConditionalRelaxation):
 
     def estimate_with(self, problem: Problem, params: Params, control: dict, noise) -> Params:
         return control_variate_estimate(
-            problem, params, noise, lambda z: self.relaxed_cost(problem, params, control, z))
+            problem, params, noise, lambda z: self.relaxed_cost(problem, params, noise["context"], control, z))
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
         dtype = jax.tree_util.tree_leaves(params)[0].dtype

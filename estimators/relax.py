@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
 from estimators.learning import init_learned, learn_control
-from estimators.relaxations import ConditionalRelaxation, control_variate_estimate, soften
+from estimators.relaxations import ConditionalRelaxation, control_variate_estimate, logits_shape, soften
 from problems.base import Params, Problem
 from varbench.pytree import option, pytree_dataclass
 from varbench.registry import register_estimator
@@ -35,9 +37,13 @@ class RELAX(ConditionalRelaxation):
     the variance (the estimator is unbiased for every ψ). ``measure(..., warmup=N)`` trains at the measured
     params; ``varbench trace`` trains along an optimisation.
 
+    On problems with several cost units (``sbn``: one per data point) c_ψ is applied per unit, the network
+    seeing that unit's K × L relaxed bits (shared weights across data points, not conditioned on x), so every
+    data point gets its own learning signal; the decoder's gradient is the direct one at b.
+
     Assumptions: Bernoulli or categorical latents with a cost that extends to relaxed values (problems
-    ``bernoulli``, ``categorical``). Uses 3 cost evaluations per estimate (f(b), and f at two relaxed samples
-    inside c_ψ) plus 2 network evaluations. Exact mode as for REBAR (at most 4 noise scalars).
+    ``bernoulli``, ``categorical``, ``sbn``). Uses 3 cost evaluations per estimate (f(b), and f at two relaxed
+    samples inside c_ψ) plus 2 network evaluations per unit. Exact mode as for REBAR (at most 4 noise scalars).
     """
 
     name = "relax"
@@ -52,15 +58,18 @@ class RELAX(ConditionalRelaxation):
 
     def init(self, problem: Problem, params: Params, key: jax.Array):
         dtype = jax.tree_util.tree_leaves(params)[0].dtype
-        inputs = int(params["logits"].size)
+        shape = logits_shape(problem, params)
+        inputs = math.prod(shape[problem.cost_unit_axes:])
         return init_learned({"log_temperature": jnp.log(jnp.asarray(self.temperature, dtype)),
                              "eta": jnp.asarray(self.eta, dtype),
                              "network": init_network(key, inputs, self.hidden, dtype)})
 
     def estimate_with(self, problem: Problem, params: Params, control: dict, noise) -> Params:
         def c(z: jax.Array) -> jax.Array:
-            return (self.relaxed_cost(problem, params, control, z)
-                    + network(control["network"], jnp.ravel(soften(problem, z, 1.0))))
+            units = z.shape[:problem.cost_unit_axes]
+            per_unit_inputs = soften(problem, z, 1.0).reshape((math.prod(units), -1))
+            learned = jax.vmap(lambda x: network(control["network"], x))(per_unit_inputs).reshape(units)
+            return self.relaxed_cost(problem, params, noise["context"], control, z) + learned
 
         return control_variate_estimate(problem, params, noise, c)
 

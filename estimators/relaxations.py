@@ -1,8 +1,11 @@
 """Continuous relaxations of Bernoulli and categorical latents, shared by the discrete-latent estimators.
 
-A discrete problem declares ``relaxation = "binary"`` (b ~ Bernoulli(σ(φ)), params ``logits`` of shape (dim,))
-or ``"categorical"`` (one-hot z_d ~ Categorical(softmax(φ_d)), ``logits`` of shape (dim, K)), and a cost that
-extends to relaxed latents (the unit cube, or the simplex). Sampling is written through uniforms u so that
+A discrete problem declares ``relaxation = "binary"`` (b ~ Bernoulli(σ(φ))) or ``"categorical"`` (one-hot b ~
+Categorical(softmax(φ)) over the last axis) and the hooks of :mod:`problems.discrete`: the logits φ as a function
+of the params and a *context* (an amortized problem's minibatch), and per-unit costs that extend to relaxed
+latents (the unit cube, or the simplex). Estimates are formed for the logits, per cost unit, then pulled back to
+the params through ``jax.vjp`` of the logits and added to the direct gradient (the cost's own dependence on the
+params at fixed latents). Sampling is written through uniforms u so that
 
 * binary: ``z = φ + logit(u)`` is logistic with ``b = H(z) ~ Bernoulli(σ(φ))`` (Maddison et al. 2017);
 * categorical: ``z = log softmax(φ) − log(−log u)`` is Gumbel with ``argmax z ~ Categorical`` (Gumbel-max);
@@ -21,7 +24,7 @@ import jax.numpy as jnp
 from estimators.base import Estimator
 from problems.base import Params, Problem
 from varbench.errors import NotApplicableError
-from varbench.noise import Noise
+from varbench.noise import Bernoulli, Categorical, Noise, is_noise, sample_noise
 
 RELAXATIONS = ("binary", "categorical")
 
@@ -30,21 +33,77 @@ def relaxation_of(problem: Problem, estimator: str, *, binary_only: bool = False
     """The problem's relaxation kind, or a one-line :class:`NotApplicableError` naming what applies."""
     kind = getattr(problem, "relaxation", None)
     if kind not in RELAXATIONS:
-        raise NotApplicableError(f"estimator {estimator!r} needs a Bernoulli or categorical latent (problems "
-                                 f"bernoulli, categorical); {problem.name!r} has none (use score_function)")
+        raise NotApplicableError(f"estimator {estimator!r} needs Bernoulli or categorical latents (problems "
+                                 f"bernoulli, categorical, sbn); {problem.name!r} has none (use score_function)")
     if binary_only and kind != "binary":
-        raise NotApplicableError(f"estimator {estimator!r} is defined for binary latents only (problem bernoulli); "
-                                 f"for {problem.name!r} use rloo, rebar, relax or score_function")
+        raise NotApplicableError(f"estimator {estimator!r} is defined for binary latents only (problems bernoulli, "
+                                 f"sbn); for {problem.name!r} use rloo, rebar, relax or score_function")
     return kind
 
 
-def uniform_noise(problem: Problem, params: Params, *, jumps: bool = True) -> Noise:
-    """Uniforms of a relaxed sample's shape; binary ones declare where estimates jump: ``u = σ(∓φ)``, the
-    thresholds of ``H(φ + logit u)`` and of the antithetic pair (so exact mode integrates piecewise)."""
-    logits = params["logits"]
+def _fixed_context(problem: Problem) -> bool:
+    """The logits depend on the params alone (no minibatch noise), so noise can be declared from their values."""
+    return not jax.tree_util.tree_leaves(problem.context_noise(), is_leaf=is_noise)
+
+
+def logits_shape(problem: Problem, params: Params) -> tuple[int, ...]:
+    """The shape of ``problem.latent_logits`` (without drawing a context)."""
+    context = problem.context_noise()
+    return jax.eval_shape(lambda key: problem.latent_logits(params, sample_noise(context, key)),
+                          jax.random.key(0)).shape
+
+
+def logit_noise(problem: Problem, params: Params, *, jumps: bool = True) -> dict:
+    """``{"context": the problem's context noise, "u": uniforms shaped like the logits}``.
+
+    With a fixed context, binary uniforms declare where estimates jump: ``u = σ(∓φ)``, the thresholds of
+    ``H(φ + logit u)`` and of the antithetic pair (so exact mode integrates piecewise). With a random context
+    (minibatches) the thresholds move with it, so none are declared; exact mode then refuses to converge.
+    """
+    context = problem.context_noise()
+    if not _fixed_context(problem):
+        return {"context": context, "u": Noise("uniform", logits_shape(problem, params))}
+    logits = problem.latent_logits(params, {})
     if problem.relaxation == "binary" and jumps:
-        return Noise("uniform", logits.shape, breakpoints=jax.nn.sigmoid(jnp.stack([-logits, logits], -1)))
-    return Noise("uniform", logits.shape)
+        return {"context": context, "u": Noise("uniform", logits.shape,
+                                               breakpoints=jax.nn.sigmoid(jnp.stack([-logits, logits], -1)))}
+    return {"context": context, "u": Noise("uniform", logits.shape)}
+
+
+def latent_noise(problem: Problem, params: Params) -> dict:
+    """Noise for one draw of the discrete latents themselves: with a fixed context a ``Bernoulli`` or
+    ``Categorical`` block (exact mode enumerates it) under ``"b"``; otherwise uniforms (see :func:`draw_latents`)."""
+    if not _fixed_context(problem):
+        return logit_noise(problem, params, jumps=False)
+    logits = problem.latent_logits(params, {})
+    block = Bernoulli(jax.nn.sigmoid(logits)) if problem.relaxation == "binary" else Categorical(logits)
+    return {"context": problem.context_noise(), "b": block}
+
+
+def draw_latents(problem: Problem, logits: jax.Array, noise: dict) -> jax.Array:
+    """The discrete latents of :func:`latent_noise`: the enumerated block, or ``H(relaxed_sample(φ, u))``."""
+    return noise["b"] if "b" in noise else hard(problem, relaxed_sample(problem, logits, noise["u"]))
+
+
+def logits_and_pullback(problem: Problem, params: Params, context: Any) -> tuple[jax.Array, Callable]:
+    """The logits and a map from a gradient for them to a params-shaped gradient (``jax.vjp``)."""
+    logits, vjp = jax.vjp(lambda p: problem.latent_logits(p, context), params)
+    return logits, lambda g: vjp(g)[0]
+
+
+def per_unit(values: jax.Array, logits: jax.Array) -> jax.Array:
+    """Per-cost-unit values (shape ``logits.shape[:cost_unit_axes]``) broadcast against the logits."""
+    return values.reshape(values.shape + (1,) * (logits.ndim - values.ndim))
+
+
+def direct_gradient(problem: Problem, params: Params, context: Any, *latents: jax.Array) -> Params:
+    """The direct gradient (``problem.direct_surrogate``) averaged over latents that are each distributed as q."""
+    grads = [jax.grad(problem.direct_surrogate)(params, context, jax.lax.stop_gradient(b)) for b in latents]
+    return jax.tree_util.tree_map(lambda *g: sum(g) / len(g), *grads)
+
+
+def add(a: Params, b: Params) -> Params:
+    return jax.tree_util.tree_map(jnp.add, a, b)
 
 
 def _open_interval(u: jax.Array) -> jax.Array:
@@ -94,23 +153,32 @@ def probabilities(problem: Problem, logits: jax.Array) -> jax.Array:
     return jax.nn.sigmoid(logits) if problem.relaxation == "binary" else jax.nn.softmax(logits, axis=-1)
 
 
+def score_of_logits(problem: Problem, logits: jax.Array, b: jax.Array) -> jax.Array:
+    """``∇_φ log p(b; φ)`` per latent: ``b − σ(φ)`` or ``b − softmax(φ)`` (b one-hot)."""
+    return b - probabilities(problem, logits)
+
+
 def control_variate_estimate(problem: Problem, params: Params, noise: Any,
                              control: Callable[[jax.Array], jax.Array]) -> Params:
     """The REBAR/RELAX estimate ``[f(b) − c(z̃)] ∇log p(b) + ∇c(z) − ∇c(z̃)`` for a control variate c.
 
     Grathwohl et al. (2018), eq. (8) (discrete case); REBAR is ``c(z) = η f(σ_λ(z))`` (Tucker et al. 2017,
-    eq. (6)). ``noise`` holds the uniforms ``u`` (for z) and ``v`` (for z̃); every ∇ is a total derivative in
-    the logits through the reparameterizations, so the estimate is unbiased for any c.
+    eq. (6)). ``noise`` holds the context, the uniforms ``u`` (for z) and ``v`` (for z̃). ``control`` maps relaxed
+    samples (shaped like the logits) to one value per cost unit, and unit u's value depends on unit u's latents
+    only, so each unit's logits get their own learning signal ``f_u(b) − c_u(z̃)``. The ∇s are total derivatives
+    in the logits through the reparameterizations, so the estimate is unbiased for any c; it is pulled back to the
+    params and added to the direct gradient at b.
     """
-    u, v = noise["u"], noise["v"]
-    z = relaxed_sample(problem, params["logits"], u)
+    context, u, v = noise["context"], noise["u"], noise["v"]
+    logits, pullback = logits_and_pullback(problem, params, context)
+    z = relaxed_sample(problem, logits, u)
     b = jax.lax.stop_gradient(hard(problem, z))
-    f_b = problem.cost(params, b)
-    grad_c_z = jax.grad(lambda p: control(relaxed_sample(problem, p["logits"], u)))(params)
-    c_zt, grad_c_zt = jax.value_and_grad(lambda p: control(conditional_sample(problem, p["logits"], b, v)))(params)
-    score = jax.grad(lambda p: problem.log_prob(p, b))(params)
-    coefficient = jax.lax.stop_gradient(f_b) - c_zt
-    return jax.tree_util.tree_map(lambda s, a, c: coefficient * s + a - c, score, grad_c_z, grad_c_zt)
+    f_b = jax.lax.stop_gradient(problem.unit_costs(params, context, b))
+    grad_c_z = jax.grad(lambda l: jnp.sum(control(relaxed_sample(problem, l, u))))(logits)
+    c_zt, c_zt_vjp = jax.vjp(lambda l: control(conditional_sample(problem, l, b, v)), logits)
+    (grad_c_zt,) = c_zt_vjp(jnp.ones_like(c_zt))
+    g_logits = per_unit(f_b - c_zt, logits) * score_of_logits(problem, logits, b) + grad_c_z - grad_c_zt
+    return add(pullback(g_logits), direct_gradient(problem, params, context, b))
 
 
 def antithetic_pair(logits: jax.Array, u: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -128,8 +196,8 @@ class AntitheticBinary(Estimator):
     def evaluations_per_estimate(self, problem: Problem) -> int:
         return 2
 
-    def noise(self, problem: Problem, params: Params) -> Noise:
-        return uniform_noise(problem, params)
+    def noise(self, problem: Problem, params: Params) -> dict:
+        return logit_noise(problem, params)
 
 
 class ConditionalRelaxation(Estimator):
@@ -142,9 +210,10 @@ class ConditionalRelaxation(Estimator):
         return 3
 
     def noise(self, problem: Problem, params: Params) -> dict:
-        return {"u": uniform_noise(problem, params), "v": uniform_noise(problem, params, jumps=False)}
+        return {**logit_noise(problem, params), "v": logit_noise(problem, params, jumps=False)["u"]}
 
     @staticmethod
-    def relaxed_cost(problem: Problem, params: Params, control: dict, z: jax.Array) -> jax.Array:
-        """REBAR's control variate ``η f(σ_λ(z))`` with ``control = {"log_temperature", "eta", ...}``."""
-        return control["eta"] * problem.cost(params, soften(problem, z, jnp.exp(control["log_temperature"])))
+    def relaxed_cost(problem: Problem, params: Params, context: Any, control: dict, z: jax.Array) -> jax.Array:
+        """REBAR's control variate ``η f(σ_λ(z))`` per cost unit, ``control = {"log_temperature", "eta", ...}``."""
+        relaxed = soften(problem, z, jnp.exp(control["log_temperature"]))
+        return control["eta"] * problem.unit_costs(jax.lax.stop_gradient(params), context, relaxed)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from estimators.base import Estimator
-from estimators.relaxations import probabilities, relaxation_of
+from estimators.relaxations import draw_latents, latent_noise, probabilities, relaxation_of
 from problems.base import Params, Problem
 from varbench.pytree import pytree_dataclass
 from varbench.registry import register_estimator
@@ -19,9 +20,11 @@ class StraightThrough(Estimator):
     References: Bengio, Léonard & Courville (2013), "Estimating or Propagating Gradients Through Stochastic
     Neurons for Conditional Computation", arXiv:1308.3432, §4; Jang, Gu & Poole (2017), §2.2 (categorical).
 
-    BIASED (exact only for costs linear in b, such as ``categorical``'s). Assumptions: Bernoulli or categorical
-    latents whose cost is differentiable on relaxed values (problems ``bernoulli``, ``categorical``). Uses 1
-    cost evaluation (with its gradient) per estimate. Its noise is the latent itself, so exact mode enumerates.
+    BIASED (exact only for costs linear in b, such as ``categorical``'s). On ``sbn`` the surrogate is the whole
+    per-point cost with b replaced by ``b + σ(φ) − stop_gradient(σ(φ))``, differentiated in all params.
+    Assumptions: Bernoulli or categorical latents whose cost is differentiable on relaxed values (problems
+    ``bernoulli``, ``categorical``, ``sbn``). Uses 1 cost evaluation (with its gradient) per estimate. Its noise is
+    the latent itself when the logits do not depend on a random minibatch, so exact mode enumerates.
     """
 
     name = "straight_through"
@@ -35,11 +38,14 @@ class StraightThrough(Estimator):
         return 1
 
     def noise(self, problem: Problem, params: Params):
-        return problem.latent_noise(params)
+        return latent_noise(problem, params)
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+        context = noise["context"]
+        b = jax.lax.stop_gradient(draw_latents(problem, problem.latent_logits(params, context), noise))
+
         def surrogate(p: Params) -> jax.Array:
-            probs = probabilities(problem, p["logits"])
-            return problem.cost(p, noise + probs - jax.lax.stop_gradient(probs))
+            probs = probabilities(problem, problem.latent_logits(p, context))
+            return jnp.sum(problem.unit_costs(p, context, b + probs - jax.lax.stop_gradient(probs)))
 
         return jax.grad(surrogate)(params)

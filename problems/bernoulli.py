@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from problems.base import Params, Problem
+from problems.discrete import IndependentLogits
 from varbench.errors import VarbenchError
 from varbench.noise import Bernoulli as BernoulliNoise
 from varbench.pytree import option, pytree_dataclass
@@ -22,7 +23,7 @@ def _as_float_tuple(value: Any) -> tuple[float, ...]:
 
 @register_problem
 @pytree_dataclass
-class Bernoulli(Problem):
+class Bernoulli(IndependentLogits, Problem):
     """``F(φ) = E_{b_i ~ Bernoulli(σ(φ_i))} [Σ_i (b_i − t_i)²]`` with independent coordinates.
 
     The toy of Tucker et al. (2017), "REBAR: Low-variance, unbiased gradient estimates for discrete latent

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from problems.base import Params, Problem
+from problems.discrete import IndependentLogits
 from varbench.errors import VarbenchError
 from varbench.noise import Categorical as CategoricalNoise
 from varbench.pytree import option, pytree_dataclass
@@ -33,7 +34,7 @@ def default_cost_table(dim: int, classes: int) -> np.ndarray:
 
 @register_problem
 @pytree_dataclass
-class Categorical(Problem):
+class Categorical(IndependentLogits, Problem):
     """``F(φ) = E[Σ_d c[d, ·] · z_d]``, ``z_d ~ OneHotCategorical(softmax(φ_d))`` independently for d < dim.
 
     A categorical generalisation of the REBAR/RELAX toy (Tucker et al. 2017, §6.1; Grathwohl et al. 2018, §6.1)

@@ -1,11 +1,15 @@
 """A sigmoid belief network (binary-latent VAE) on binarized scikit-learn digits, exact by enumeration.
 
-Interface for discrete-latent estimators (ARM, DisARM, REBAR, RELAX, ...) to wire to: the latent draw is
-``{"data": (B, 64) rows, "z": (B, K, L) bits}``; ``encoder_logits(params, data)`` gives the (B, L) logits of
-``q_φ(z | x) = Π_l Bernoulli(z_l; σ(logit_l))`` for a minibatch (or one data point with B = 1), and
-``latent_cost(params, data, z)`` the per-configuration cost ``−log p_θ(x_b, z_b) + log q_φ(z_b | x_b)`` with
-shape (B,) for z of shape (B, L) (K = 1). With full batch the latent noise is a ``Bernoulli`` block of those
-probabilities (exact mode enumerates it); with minibatches it is uniform noise ``u`` and ``z = [u < σ(logit)]``.
+The latent draw is ``{"data": (B, 64) rows, "z": (B, K, L) bits}``; ``encoder_logits(params, data)`` gives the
+(B, L) logits of ``q_φ(z | x) = Π_l Bernoulli(z_l; σ(logit_l))``. With full batch the latent noise is a
+``Bernoulli`` block of those probabilities (exact mode enumerates it); with minibatches it is uniform noise ``u``
+and ``z = [u < σ(logit)]``.
+
+The discrete-latent estimators (ARM, DisARM, REBAR, RELAX, Gumbel-softmax, straight-through) use the hooks of
+:mod:`problems.discrete`: the context is the minibatch's row indices, the logits are the encoder's broadcast over
+the K particles, shape (B, K, L), and the cost units are the B data points, each costing
+``−log (1/K) Σ_k w_bk / B`` (so learning signals are per data point, as in NVIL, VIMCO and the DisARM and
+REBAR experiments).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 from problems.amortized import Amortized, binary_configurations, dense_init, logmeanexp
 from problems.base import Params
 from problems.data import digits
+from problems.discrete import IndependentLogits
 from varbench.errors import VarbenchError
 from varbench.noise import Bernoulli, Noise
 from varbench.pytree import option, pytree_dataclass
@@ -34,7 +39,7 @@ def bernoulli_log_prob(z: jax.Array, logits: jax.Array) -> jax.Array:
 
 @register_problem
 @pytree_dataclass
-class SBN(Amortized):
+class SBN(IndependentLogits, Amortized):
     """Sigmoid belief network / binary-latent VAE on the binarized 8×8 digits (Neal 1992; Mnih & Gregor 2014).
 
     p_θ(z) = Π_l Bernoulli(σ(``prior_logits``_l)) (learnable, part of the decoder group); p_θ(x|z) = Π_d
@@ -52,6 +57,8 @@ class SBN(Amortized):
     summary = "sigmoid belief network on binarized digits; exact ELBO by enumerating 2^latent configurations"
     discrete = True
     has_exact_objective = True
+    relaxation = "binary"
+    cost_unit_axes = 1
 
     latent_dim: int = option(4, "latent bits L (L * particles <= 16 for the exact bound)", kind=int, minimum=1, key="latent")
     hidden: int = option(0, "0: linear encoder and decoder; > 0: one tanh hidden layer of this width",
@@ -121,9 +128,30 @@ class SBN(Amortized):
         log_p1, log_p0 = jax.nn.log_sigmoid(prior), jax.nn.log_sigmoid(-prior)
         return jnp.sum(q * (log_q1 - log_p1) + (1 - q) * (log_q0 - log_p0), -1)
 
-    def latent_cost(self, params: Params, data: jax.Array, z: jax.Array) -> jax.Array:
-        """Per-configuration cost −log p(x_b, z_b) + log q(z_b | x_b), shape (B,), for z of shape (B, L)."""
-        return -self.log_weights(params, {"data": data, "z": z[:, None, :]})[:, 0]
+    # --- hooks of problems.discrete (ARM, DisARM, REBAR, RELAX, Gumbel-softmax, straight-through) ----------------
+    def context_noise(self) -> dict:
+        return self.batch_noise()
+
+    def latent_logits(self, params: Params, context: dict) -> jax.Array:
+        """The encoder's logits for the minibatch's rows, broadcast over the K particles: shape (B, K, L)."""
+        data = self.select(context, params["prior_logits"].dtype)
+        return jnp.broadcast_to(self.encoder_logits(params, data)[:, None, :],
+                                (self.num_batch, self.particles, self.latent_dim))
+
+    def unit_costs(self, params: Params, context: dict, b: jax.Array) -> jax.Array:
+        """``−log (1/K) Σ_k w_bk / B`` per data point, shape (B,); b of shape (B, K, L), bits or relaxed in [0, 1]
+        (every term of log w is affine in each bit, so it extends to the unit cube)."""
+        x = {"data": self.select(context, b.dtype), "z": b}
+        return -logmeanexp(self.log_weights(params, x), -1) / self.num_batch
+
+    def direct_surrogate(self, params: Params, context: dict, b: jax.Array) -> jax.Array:
+        """``Σ_b [−log (1/K) Σ_k w_bk − (1/K) Σ_k log q_φ(b_bk | x_b)] / B``. Its gradient at fixed b is the
+        decoder's ``∇_θ`` of the cost and, for the encoder, ``Σ_k (w̃_bk − 1/K) ∇_φ log q_φ(b_bk | x_b)`` with
+        normalized weights w̃: the cost's own φ-dependence (through log q) less ``(1/K) Σ_k ∇_φ log q``, which
+        has mean zero. For K = 1 the encoder's direct term vanishes; for K > 1 it is what the bound needs."""
+        data = self.select(context, b.dtype)
+        log_q = self.log_q_terms(params, data, b)
+        return jnp.sum(self.unit_costs(params, context, b)) - jnp.mean(log_q)
 
     def objective_exact(self, params: Params) -> jax.Array:
         dtype = params["prior_logits"].dtype

@@ -106,15 +106,37 @@ def test_sbn_gradient_matches_finite_differences(spec):
     check_gradient_by_finite_differences(problem, random_params(problem, 4, scale=0.5))
 
 
-def test_sbn_encoder_logits_and_latent_cost():
-    problem = resolve_problem("sbn:data_subset=4,latent=3")
-    params = {k: jnp.asarray(v) for k, v in random_params(problem, 5).items()}
-    x = jnp.asarray(digits(4, binarized=True))
-    assert problem.encoder_logits(params, x).shape == (4, 3)
-    z = jnp.asarray([[0, 1, 1]] * 4, jnp.float32)
-    cost = problem.latent_cost(params, x, z)
-    full = problem.cost(params, {"data": x, "z": z[:, None, :]})
-    assert cost.shape == (4,) and float(jnp.mean(cost)) == pytest.approx(float(full), rel=1e-6)
+@pytest.mark.parametrize("particles", [1, 3])
+def test_sbn_discrete_latent_hooks(particles):
+    """The hooks of problems.discrete: logits per (row, particle, bit) of the minibatch; unit costs sum to the cost;
+    the direct gradient is the decoder's gradient at fixed b and Σ_k (w̃_k − 1/K) ∇_φ log q for the encoder."""
+    with jax.enable_x64(True):
+        check_sbn_discrete_latent_hooks(particles)
+
+
+def check_sbn_discrete_latent_hooks(particles):
+    problem = resolve_problem(f"sbn:data_subset=6,batch_size=4,latent=3,particles={particles}")
+    params = {k: jnp.asarray(v, jnp.float64) for k, v in random_params(problem, 5).items()}
+    context = {"index": jnp.asarray([5.0, 0.0, 5.0, 2.0])}
+    x = jnp.asarray(digits(6, binarized=True), jnp.float64)[jnp.asarray([5, 0, 5, 2])]
+    logits = problem.latent_logits(params, context)
+    assert logits.shape == (4, particles, 3)
+    np.testing.assert_allclose(logits[:, 0], problem.encoder_logits(params, x), rtol=1e-12)
+    b = (jax.random.uniform(jax.random.key(0), logits.shape, jnp.float64) < 0.5).astype(jnp.float64)
+    units = problem.unit_costs(params, context, b)
+    assert units.shape == (4,)
+    assert float(jnp.sum(units)) == pytest.approx(float(problem.cost(params, {"data": x, "z": b})), rel=1e-12)
+
+    direct = jax.grad(problem.direct_surrogate)(params, context, b)
+    full = jax.grad(lambda p: problem.cost(p, {"data": x, "z": b}))(params)
+    log_w = problem.log_weights(params, {"data": x, "z": b})
+    coefficients = jax.nn.softmax(log_w, -1) - 1.0 / particles                   # (B, K)
+    encoder = jax.grad(lambda p: jnp.sum(jax.lax.stop_gradient(coefficients) * problem.log_q_terms(p, x, b)))(params)
+    for name in params:
+        expected = encoder[name] / 4 if name.startswith("enc_") else full[name]
+        np.testing.assert_allclose(direct[name], expected, rtol=1e-10, atol=1e-12, err_msg=name)
+        if particles == 1 and name.startswith("enc_"):
+            assert float(jnp.max(jnp.abs(direct[name]))) < 1e-12
 
 
 def test_sbn_limits_enumeration():
