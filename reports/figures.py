@@ -150,25 +150,47 @@ def work_normalized(frame: pd.DataFrame) -> tuple[plt.Figure, pd.DataFrame]:
     return fig, table.drop(columns="label")
 
 
+#: Column prefix of a trace row's variance per parameter group (see ``varbench.suite.run_trace_cell``).
+GROUP_VARIANCE_PREFIX = "group_variance_"
+
+
+def trace_groups(frame: pd.DataFrame) -> list[str]:
+    """Parameter groups (``encoder``, ``decoder``, ...) whose variance the trace rows of ``frame`` carry."""
+    return [c.removeprefix(GROUP_VARIANCE_PREFIX) for c in frame.columns if c.startswith(GROUP_VARIANCE_PREFIX)
+            and pd.to_numeric(frame[c], errors="coerce").notna().any()]
+
+
 def trace_log_variance(frame: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Log-variance of each measured estimator over optimisation steps, one panel per driver.
+    """Log-variance of each measured estimator over optimisation steps, one column of panels per driver.
 
     Every estimator is measured at the SAME params at each checkpoint (the driver's), so the curves separate
-    estimator noise from parameter drift.
+    estimator noise from parameter drift. For problems with parameter groups (an amortized problem's encoder and
+    decoder) a row of panels per group follows the total, since which group an estimator helps is the question.
     """
     drivers = list(dict.fromkeys(frame["driver"]))
     labels = list(dict.fromkeys(frame["estimator_label"]))
     colors = _palette(labels)
-    fig, axes = plt.subplots(1, len(drivers), figsize=(4.6 * len(drivers), 3.3), squeeze=False, sharey=True)
-    for ax, driver in zip(axes[0], drivers):
-        sub = frame[frame["driver"] == driver]
-        for label in labels:
-            d = sub[sub["estimator_label"] == label].groupby("step", as_index=False)["log_variance"].mean()
-            finite = d[np.isfinite(d["log_variance"])]
-            ax.plot(finite["step"], finite["log_variance"], marker=".", color=colors[label], label=label)
-        ax.set_title(f"params trained by {driver}", fontsize=9)
-        ax.set_xlabel("optimisation step")
-    axes[0][0].set_ylabel("log variance of one estimate (nats)")
+    groups = trace_groups(frame)
+    rows = [("log_variance", "all parameters")] + [(f"{GROUP_VARIANCE_PREFIX}{g}", g) for g in groups]
+    fig, axes = plt.subplots(len(rows), len(drivers), figsize=(4.6 * len(drivers), 3.0 * len(rows) + 0.3),
+                             squeeze=False, sharey="row", sharex=True)
+    for i, (column, what) in enumerate(rows):
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if column != "log_variance":  # a group's variance, on the same natural-log scale as the total
+            values = np.log(values.where(values > 0))
+        data = frame.assign(_y=values)
+        for ax, driver in zip(axes[i], drivers):
+            sub = data[data["driver"] == driver]
+            for label in labels:
+                d = sub[sub["estimator_label"] == label].groupby("step", as_index=False)["_y"].mean()
+                finite = d[np.isfinite(d["_y"])]
+                ax.plot(finite["step"], finite["_y"], marker=".", color=colors[label],
+                        label=label if i == 0 else None)
+            ax.set_title(f"params trained by {driver}" + (f" · {what}" if len(rows) > 1 else ""), fontsize=9)
+            if i == len(rows) - 1:
+                ax.set_xlabel("optimisation step")
+        axes[i][0].set_ylabel(f"log variance, {what} (nats)" if len(rows) > 1 else
+                              "log variance of one estimate (nats)")
     axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)

@@ -36,12 +36,17 @@ def _block_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _trace_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Log-variance of each measured estimator at the first and last checkpoint, per driver."""
+    """Log-variance of each measured estimator at the first and last checkpoint, per driver; with parameter groups,
+    also each group's variance at the last checkpoint."""
+    groups = figures.trace_groups(frame)
     rows = []
     for (driver, label), d in frame.groupby(["driver", "estimator_label"], sort=False):
-        d = d.groupby("step")["log_variance"].mean()
-        rows.append(dict(driver=driver, estimator=label, first_step=int(d.index.min()), log_variance_first=d.iloc[0],
-                         last_step=int(d.index.max()), log_variance_last=d.iloc[-1]))
+        columns = ["log_variance"] + [f"{figures.GROUP_VARIANCE_PREFIX}{g}" for g in groups]
+        d = d.groupby("step")[columns].mean()
+        rows.append(dict(driver=driver, estimator=label, first_step=int(d.index.min()),
+                         log_variance_first=d["log_variance"].iloc[0], last_step=int(d.index.max()),
+                         log_variance_last=d["log_variance"].iloc[-1],
+                         **{f"{g}_variance_last": d[f"{figures.GROUP_VARIANCE_PREFIX}{g}"].iloc[-1] for g in groups}))
     return pd.DataFrame(rows)
 
 
@@ -98,7 +103,8 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None) 
             continue
         fig = _block_figure(block, sub, frame)
         table = _trace_table(sub) if block.get("kind") == "trace" else _block_table(sub)
-        if (block.get("figure") or {}).get("groups"):  # issue 7: variance per parameter group (encoder/decoder)
+        # issue 7: variance per parameter group (encoder/decoder); trace tables carry it already (no coordinates)
+        if (block.get("figure") or {}).get("groups") and block.get("kind") != "trace":
             table = table.merge(group_table(sub), on="estimator", how="left")
         sections.append(dict(title=block.get("title", block["name"]), name=block["name"],
                              image=_save(fig, out, block["name"]) if fig is not None else None,

@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--steps", type=_non_negative_int, default=1000, help="optimisation steps (default 1000)")
     tr.add_argument("--every", type=_positive_int, default=100, metavar="M", help="steps between measurements")
     _add_sampling(tr, 10_000, "estimates per variance measurement")
+    tr.add_argument("--save-params", default=None, metavar="DIR",
+                    help="write each checkpoint's params to DIR/step_NNNNNN.npz (amortized problems measure at one "
+                         "with params_file=...; for others pass values with --param)")
     tr.add_argument("--format", choices=FORMATS, default="table", help="json: one JSON object per line")
 
     lst = sub.add_parser("list", help="problems and estimators with their options")
@@ -167,17 +170,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_trace(args: argparse.Namespace) -> int:
-    from varbench.trace import trace
+    from varbench.trace import checkpoint_path, params_file_spec, trace
 
     params = dict(parse_assignment(p) for p in args.param)
     records = trace(args.problem, args.estimator, estimators=args.estimators, params=params, lr=args.lr,
-                    steps=args.steps, every=args.every, samples=args.samples, seed=args.seed, method=args.method)
-    if args.format == "json":
+                    steps=args.steps, every=args.every, samples=args.samples, seed=args.seed, method=args.method,
+                    save_params=args.save_params)
+    if args.format == "json":  # stdout stays pure JSON lines; the files are named by checkpoint_path
         for record in records:
             print(json.dumps(record, allow_nan=False))
-    else:
-        from varbench.display import print_trace
-        print_trace(records)
+        return 0
+    from varbench.display import print_trace
+    print_trace(records)
+    if args.save_params is not None and records:
+        last = checkpoint_path(args.save_params, records[-1]["step"])
+        spec = params_file_spec(args.problem, last)
+        how = (f"measure at one with: varbench run --problem '{spec}' --estimator SPEC" if spec is not None else
+               "this problem has no params_file option: pass the values with --param NAME=VALUE")
+        print(f"params of each checkpoint saved as {checkpoint_path(args.save_params, 0)} ... {last}; {how}")
     return 0
 
 

@@ -50,19 +50,38 @@ def print_result(res: Result, console: Console | None = None) -> None:
                   f"{res.compile_seconds:.3f} s · {res.backend} {res.dtype} · varbench {res.version}")
 
 
+#: Params with at most this many values are printed in full in a trace table; larger ones are summarised.
+TRACE_PARAM_VALUES = 8
+
+
+def _params_cell(params: dict[str, Any]) -> str:
+    """The params of a checkpoint, compactly: every value for small problems, else count and norm (a VAE's
+    thousands of weights do not fit a table row; ``--save-params`` keeps them)."""
+    arrays = [np.asarray(v, dtype=float) for v in params.values()]
+    size = sum(a.size for a in arrays)
+    if size <= TRACE_PARAM_VALUES:
+        return " ".join(f"{k}={np.round(a, 4).tolist()}" for k, a in zip(params, arrays))
+    norm = float(np.sqrt(sum(np.sum(a * a) for a in arrays)))
+    return f"‖θ‖₂={_fmt(norm, 4)} ({size:,} values)"
+
+
 def print_trace(records: list[dict[str, Any]], console: Console | None = None) -> None:
-    """One row per (checkpoint, estimator) of :func:`varbench.trace.trace`."""
+    """One row per (checkpoint, estimator) of :func:`varbench.trace.trace`, with the variance per parameter group
+    (encoder, decoder) for problems that have groups."""
     console = console or _console()
     if records:
         console.print(f"trace of [bold]{records[0]['problem']}[/bold] driven by [bold]{records[0]['driver']}[/bold] "
                       f"({records[0]['method']}, {records[0]['num_samples']:,} estimates per measurement)")
+    groups = list(dict.fromkeys(g for r in records for g in (r.get("group_variance") or {})))
     table = Table(show_edge=False, header_style="bold")
-    for col in ("step", "estimator", "objective", "total variance", "log variance", "params"):
+    columns = ["step", "estimator", "objective", "total variance", "log variance"]
+    columns += [f"{g} variance" for g in groups] + ["params"]
+    for col in columns:
         table.add_column(col, justify="left" if col in ("estimator", "params") else "right")
     for r in records:
-        params = " ".join(f"{k}={np.round(np.asarray(v), 4).tolist()}" for k, v in r["params"].items())
+        per_group = r.get("group_variance") or {}
         table.add_row(str(r["step"]), r["estimator"], _fmt(r["objective"]), _fmt(r["total_variance"]),
-                      _fmt(r["log_variance"], 4), params)
+                      _fmt(r["log_variance"], 4), *(_fmt(per_group.get(g)) for g in groups), _params_cell(r["params"]))
     console.print(table)
 
 

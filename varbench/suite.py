@@ -221,8 +221,12 @@ def _problem_spec(block: Block, static: dict, options: dict) -> str:
 
 
 def run_trace_cell(cell: Cell) -> list[dict[str, Any]]:
-    """One optimisation trace (:func:`varbench.trace.trace`); rows: checkpoint × measured estimator."""
-    from varbench.trace import trace
+    """One optimisation trace (:func:`varbench.trace.trace`); rows: checkpoint × measured estimator.
+
+    Rows stay flat for Parquet: per-parameter dicts are dropped (``params`` is kept as ``params_json``) and the
+    per-group fields become one column per group, ``group_variance_encoder`` and so on.
+    """
+    from varbench.trace import GROUP_FIELDS, trace
 
     block, spec = cell.block, cell.block.trace
     rows = trace(block.problem, cell.driver, estimators=list(block.estimators), lr=float(spec.get("lr", 0.01)),
@@ -234,6 +238,8 @@ def run_trace_cell(cell: Cell) -> list[dict[str, Any]]:
         flat.update(block=block.name, cell=cell.key, estimator_label=row["estimator"],
                     estimator_name=parse_spec(row["estimator"])[0], trace_seed=cell.seed,
                     params_json=json.dumps(row["params"]))
+        flat.update({f"{field}_{group}": value for field in GROUP_FIELDS
+                     for group, value in (row.get(field) or {}).items()})
         out.append(flat)
     return out
 

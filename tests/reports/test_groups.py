@@ -36,13 +36,13 @@ def test_group_table_and_explicit_mapping():
     assert set(custom["group"]) == {"scale", "other"}
 
 
-@pytest.mark.parametrize("name", ["default.toml", "amortized.toml"])
-def test_amortized_suite_blocks_parse(name):
+@pytest.mark.parametrize("name, sbn", [("default.toml", "sbn_estimators"), ("amortized.toml", "sbn_baselines")])
+def test_amortized_suite_blocks_parse(name, sbn):
     from varbench.suite import default_config_path
     path = default_config_path().with_name(name)
     blocks = {b.name: b for b in parse_config(load_config(path))}
-    assert {"linear_vae_encoder", "gaussian_vae_encoder", "sbn_baselines"} <= set(blocks)
+    assert {"linear_vae_encoder", "gaussian_vae_encoder", sbn} <= set(blocks)
     quick = {b.name: b for b in parse_config(load_config(path), quick=True)}
     assert quick["linear_vae_encoder"].samples < blocks["linear_vae_encoder"].samples
     if name == "default.toml":  # `quick = { skip = true }` keeps the quick suite to the headline block
-        assert "gaussian_vae_encoder" not in quick and "sbn_baselines" not in quick
+        assert "gaussian_vae_encoder" not in quick and sbn not in quick

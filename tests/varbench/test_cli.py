@@ -90,3 +90,40 @@ def test_console_script_and_module_entry_points():
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
     proc = subprocess.run([sys.executable, "-m", "varbench", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "run" in proc.stdout and "list" in proc.stdout
+
+
+def test_trace_save_params_then_run_at_a_checkpoint(tmp_path, capsys):
+    problem = "linear_vae:data_subset=8,batch_size=4,latent=1"  # as in test_trace, to share compiled kernels
+    argv = ["trace", "--problem", problem, "--estimator", "pathwise", "--steps", "2", "--every", "2", "--samples",
+            "500", "--seed", "3", "--save-params", str(tmp_path / "ckpt")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    saved = tmp_path / "ckpt" / "step_000002.npz"
+    assert "encoder variance" in out and "decoder variance" in out  # per-group columns of the table
+    assert f"params_file={saved}" in out  # the spec that measures at the last checkpoint
+    assert main(argv + ["--format", "json"]) == 0
+    record = [json.loads(line) for line in capsys.readouterr().out.splitlines()][-1]
+    assert record["step"] == 2 and set(record["group_variance"]) == {"encoder", "decoder"}
+    # Measured again from the saved file, with the checkpoint's seed: the trace's record, to the last bit.
+    assert main(["run", "--problem", f"{problem},params_file={saved}", "--estimator", "pathwise", "--samples", "500",
+                 "--seed", str(record["seed"]), "--format", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["params"] == record["params"] and d["grad_mean"] == record["grad_mean"]
+    assert d["total_variance"] == record["total_variance"]
+
+
+def test_trace_save_params_on_a_problem_without_params_file_points_to_param(tmp_path, capsys):
+    assert main(["trace", "--problem", "bernoulli", "--estimator", "arm", "--steps", "1", "--every", "1",
+                 "--method", "exact", "--save-params", str(tmp_path)]) == 0
+    assert "--param NAME=VALUE" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step_000000.npz", "step_000001.npz"]
+
+
+def test_trace_bad_save_params_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("")
+    assert main(["trace", "--problem", "bernoulli", "--estimator", "arm", "--steps", "1", "--method", "exact",
+                 "--save-params", str(blocker / "ckpt")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith("varbench: error: save_params") and "not a usable directory" in captured.err

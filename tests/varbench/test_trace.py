@@ -10,7 +10,8 @@ import pytest
 import varbench
 from varbench.cli import main
 from varbench.errors import VarbenchError
-from varbench.trace import trace
+from varbench.registry import resolve_problem
+from varbench.trace import checkpoint_path, params_file_spec, trace
 
 
 @pytest.mark.statistical
@@ -37,9 +38,9 @@ def test_trace_is_a_pure_function_of_the_seed_and_does_not_recompile_measurement
     with jax.log_compiles(True):
         again = trace("bernoulli:dim=2", "score_function:baseline=ema", seed=4, **kwargs)
     assert first == again
-    # The step function is compiled per trace call; the measurement kernels (with explicit states) are reused.
-    kernels = [r.getMessage() for r in caplog.records if "ompil" in r.getMessage() and "_kernel" in r.getMessage()]
-    assert kernels == []
+    # Neither the optimisation step nor the measurement kernels (with explicit states) compile again.
+    compiled = [r.getMessage() for r in caplog.records if "ompil" in r.getMessage()]
+    assert [m for m in compiled if "_kernel" in m or "_train_step" in m] == []
     other = trace("bernoulli:dim=2", "score_function:baseline=ema", seed=5, **kwargs)
     assert other[-1]["params"] != first[-1]["params"]
     assert {r["estimator"].split(":")[0] for r in first} == {"score_function", "disarm"}
@@ -89,3 +90,119 @@ def test_trace_cli_bad_input_is_one_line(capsys):
     assert main(["trace", "--problem", "bernoulli", "--estimator", "rloo", "--every", "0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "positive integer" in err
+
+
+# --- saved checkpoints and parameter groups (issue 7) ----------------------------------------------------------------
+
+#: One small amortized problem for every test here (and test_cli's), so its compiled kernels are shared.
+VAE = "linear_vae:data_subset=8,batch_size=4,latent=1"
+
+
+def test_saved_checkpoints_load_through_params_file_and_reproduce_the_record(tmp_path):
+    folder = tmp_path / "ckpt"  # created by trace
+    kwargs = dict(estimators=["pathwise"], steps=4, every=2, samples=500, seed=3, save_params=folder)
+    rows = trace(VAE, "pathwise", **kwargs)
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["step_000000.npz", "step_000002.npz", "step_000004.npz"]  # no temporary file left behind
+    assert rows[-1]["params"] != rows[0]["params"]  # the checkpoints are different points
+    for row in rows:
+        spec = params_file_spec(VAE, checkpoint_path(folder, row["step"]))
+        loaded = resolve_problem(spec).default_params()  # what params_file=... reads
+        assert {k: v.tolist() for k, v in loaded.items()} == row["params"]
+        # The estimator measured at the loaded params with the checkpoint's seed IS the trace's record. (Measuring
+        # the `spec` problem itself gives the same; test_cli does that, as each file name compiles a new kernel.)
+        res = varbench.measure(VAE, "pathwise", params=loaded, num_samples=500, seed=row["seed"])
+        assert {k: v.tolist() for k, v in res.grad_mean.items()} == row["grad_mean"]
+        assert res.total_variance == row["total_variance"]
+    first = {p.name: dict(np.load(p)) for p in folder.iterdir()}
+    again = trace(VAE, "pathwise", **kwargs)  # the same trace into the same folder replaces the files
+    assert again == rows and sorted(p.name for p in folder.iterdir()) == names
+    for p in folder.iterdir():
+        assert {k: v.tolist() for k, v in np.load(p).items()} == {k: v.tolist() for k, v in first[p.name].items()}
+
+
+def test_group_variances_partition_the_total_and_scale_with_work():
+    rows = trace(VAE, "pathwise", estimators=["pathwise", "score_function"], steps=0, every=1, samples=500)
+    for row in rows:
+        groups, work = row["group_variance"], row["group_work_normalized_variance"]
+        assert set(groups) == {"encoder", "decoder"} and all(v > 0 for v in groups.values())
+        assert sum(groups.values()) == pytest.approx(row["total_variance"], rel=1e-12)
+        encoder = [k for k in row["variance"] if k.startswith("enc_")]
+        assert groups["encoder"] == pytest.approx(sum(np.sum(row["variance"][k]) for k in encoder), rel=1e-12)
+        assert work == {g: v * row["evaluations_per_estimate"] for g, v in groups.items()}
+    pathwise, score = rows
+    # Same decoder gradient in both (the cost's own derivative); REINFORCE's noise is all in the encoder.
+    assert score["group_variance"]["encoder"] > 100 * pathwise["group_variance"]["encoder"]
+    bernoulli = trace("bernoulli", "arm", steps=0, every=1, method="exact")
+    assert bernoulli[0]["group_variance"] is None and bernoulli[0]["group_work_normalized_variance"] is None
+
+
+def test_saved_params_of_a_problem_without_params_file_are_keyed_by_name(tmp_path):
+    rows = trace("bernoulli:dim=2", "disarm", estimators=["arm"], steps=2, every=1, method="exact", seed=1,
+                 save_params=tmp_path)
+    assert params_file_spec("bernoulli:dim=2", checkpoint_path(tmp_path, 2)) is None  # --param is the way
+    for row in rows:
+        with np.load(checkpoint_path(tmp_path, row["step"])) as saved:
+            params = dict(saved)
+        assert list(params) == ["logits"] and params["logits"].tolist() == row["params"]["logits"]
+        res = varbench.measure("bernoulli:dim=2", "arm", params=params, method="exact", seed=row["seed"])
+        assert {k: v.tolist() for k, v in res.variance.items()} == row["variance"]
+
+
+def test_a_failed_write_leaves_no_checkpoint_under_its_name(tmp_path, monkeypatch):
+    import varbench.trace as trace_module
+
+    def disk_full(path, params):
+        with open(path, "wb") as fh:
+            fh.write(b"PK\x03\x04 half an archive")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(trace_module, "save_params_file", disk_full)
+    with pytest.raises(VarbenchError, match="cannot write params to .*step_000000.npz.*No space left"):
+        trace("bernoulli", "arm", steps=1, every=1, method="exact", save_params=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["a_file", "a_file/below"])
+def test_save_params_must_be_a_usable_directory(tmp_path, where):
+    (tmp_path / "a_file").write_text("not a directory")
+    with pytest.raises(VarbenchError, match="save_params .* is not a usable directory") as info:
+        trace("bernoulli", "arm", steps=1, every=1, method="exact", save_params=tmp_path / where)
+    assert "\n" not in str(info.value)
+    with pytest.raises(VarbenchError, match="must be a directory path"):
+        trace("bernoulli", "arm", steps=1, every=1, method="exact", save_params="")
+
+
+TRACE_SUITE = f"""
+[[block]]
+name = "vae_trace"
+kind = "trace"
+problem = "{VAE}"
+estimators = ["pathwise", "score_function"]
+samples = 300
+trace = {{ drivers = ["pathwise"], lr = 0.01, steps = 2, every = 1 }}
+figure = {{ kind = "trace", groups = true }}
+"""
+
+
+def test_a_trace_block_on_an_amortized_problem_stores_and_draws_group_variances(tmp_path):
+    from reports import store
+    from reports.figures import trace_log_variance
+    from varbench.suite import run_suite
+
+    config = tmp_path / "trace.toml"
+    config.write_text(TRACE_SUITE)
+    manifest = run_suite(config, tmp_path / "store", progress=lambda line: None)
+    assert manifest["cells_done"] == 1 and not manifest["cells_failed"]
+    frame = store.load(tmp_path / "store")
+    assert len(frame) == 3 * 2  # checkpoints x measured estimators
+    groups = frame["group_variance_encoder"] + frame["group_variance_decoder"]
+    np.testing.assert_allclose(groups, frame["total_variance"], rtol=1e-12)
+    np.testing.assert_allclose(frame["group_work_normalized_variance_encoder"],
+                               frame["group_variance_encoder"] * frame["evaluations_per_estimate"], rtol=1e-12)
+    fig = trace_log_variance(frame)
+    assert [ax.get_title() for ax in fig.axes] == ["params trained by pathwise · all parameters",
+                                                   "params trained by pathwise · encoder",
+                                                   "params trained by pathwise · decoder"]
+    markdown = (tmp_path / "store" / "report" / "report.md").read_text()
+    assert "vae_trace.png" in markdown and "encoder_variance_last" in markdown
