@@ -161,37 +161,38 @@ def trace_groups(frame: pd.DataFrame) -> list[str]:
 
 
 def trace_log_variance(frame: pd.DataFrame, title: str = "") -> plt.Figure:
-    """Log-variance of each measured estimator over optimisation steps, one column of panels per driver.
+    """Log-variance of each measured estimator over optimisation steps, one row of panels per driver.
 
     Every estimator is measured at the SAME params at each checkpoint (the driver's), so the curves separate
     estimator noise from parameter drift. For problems with parameter groups (an amortized problem's encoder and
-    decoder) a row of panels per group follows the total, since which group an estimator helps is the question.
+    decoder) a panel per group follows the total, since which group an estimator helps is the question.
     """
     drivers = list(dict.fromkeys(frame["driver"]))
     labels = list(dict.fromkeys(frame["estimator_label"]))
     colors = _palette(labels)
     groups = trace_groups(frame)
-    rows = [("log_variance", "all parameters")] + [(f"{GROUP_VARIANCE_PREFIX}{g}", g) for g in groups]
-    fig, axes = plt.subplots(len(rows), len(drivers), figsize=(4.6 * len(drivers), 3.0 * len(rows) + 0.3),
-                             squeeze=False, sharey="row", sharex=True)
-    for i, (column, what) in enumerate(rows):
+    panels = [("log_variance", "all parameters")] + [(f"{GROUP_VARIANCE_PREFIX}{g}", g) for g in groups]
+    fig, axes = plt.subplots(len(drivers), len(panels), figsize=(4.2 * len(panels) + 1.8, 3.0 * len(drivers) + 0.4),
+                             squeeze=False, sharey="col", sharex=True)
+    for j, (column, what) in enumerate(panels):
         values = pd.to_numeric(frame[column], errors="coerce")
         if column != "log_variance":  # a group's variance, on the same natural-log scale as the total
             values = np.log(values.where(values > 0))
         data = frame.assign(_y=values)
-        for ax, driver in zip(axes[i], drivers):
+        for i, driver in enumerate(drivers):
+            ax = axes[i][j]
             sub = data[data["driver"] == driver]
             for label in labels:
                 d = sub[sub["estimator_label"] == label].groupby("step", as_index=False)["_y"].mean()
                 finite = d[np.isfinite(d["_y"])]
                 ax.plot(finite["step"], finite["_y"], marker=".", color=colors[label],
-                        label=label if i == 0 else None)
-            ax.set_title(f"params trained by {driver}" + (f" · {what}" if len(rows) > 1 else ""), fontsize=9)
-            if i == len(rows) - 1:
+                        label=label if i == 0 and j == 0 else None)
+            ax.set_title(f"params trained by {driver}" + (f" · {what}" if len(panels) > 1 else ""), fontsize=9)
+            if i == len(drivers) - 1:
                 ax.set_xlabel("optimisation step")
-        axes[i][0].set_ylabel(f"log variance, {what} (nats)" if len(rows) > 1 else
-                              "log variance of one estimate (nats)")
-    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+            if j == 0 or len(panels) > 1:
+                ax.set_ylabel(f"ln variance, {what}" if len(panels) > 1 else "ln variance of one estimate")
+    fig.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
