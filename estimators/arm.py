@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import jax
 
-from estimators.relaxations import (AntitheticBinary, add, antithetic_pair, direct_gradient, logits_and_pullback,
-                                    per_unit)
-from problems.base import Params, Problem
+from estimators.relaxations import AntitheticBinary
 from varbench.pytree import pytree_dataclass
 from varbench.registry import register_estimator
 
@@ -33,11 +31,7 @@ class ARM(AntitheticBinary):
     name = "arm"
     summary = "augment-REINFORCE-merge, binary latents (Yin & Zhou 2019)"
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
-        context, u = noise["context"], noise["u"]
-        logits, pullback = logits_and_pullback(problem, params, context)
+    def logit_gradient(self, logits: jax.Array, u: jax.Array, b: jax.Array, b_tilde: jax.Array,
+                       difference: jax.Array) -> jax.Array:
         # b̃ = 1[1 − u < σ(φ)] = 1[u > σ(−φ)]: ARM's two evaluations are at the antithetic pair.
-        b, b_tilde = antithetic_pair(logits, u)
-        difference = problem.unit_costs(params, context, b_tilde) - problem.unit_costs(params, context, b)
-        g_logits = per_unit(jax.lax.stop_gradient(difference), logits) * (u - 0.5)
-        return add(pullback(g_logits), direct_gradient(problem, params, context, b, b_tilde))
+        return difference * (u - 0.5)

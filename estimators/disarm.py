@@ -5,9 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from estimators.relaxations import (AntitheticBinary, add, antithetic_pair, direct_gradient, logits_and_pullback,
-                                    per_unit)
-from problems.base import Params, Problem
+from estimators.relaxations import AntitheticBinary
 from varbench.pytree import pytree_dataclass
 from varbench.registry import register_estimator
 
@@ -33,12 +31,8 @@ class DisARM(AntitheticBinary):
     name = "disarm"
     summary = "antithetic ARM, Rao-Blackwellized, binary latents (Dong, Mnih & Tucker 2020)"
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
-        context, u = noise["context"], noise["u"]
-        logits, pullback = logits_and_pullback(problem, params, context)
-        b, b_tilde = antithetic_pair(logits, u)
-        difference = jax.lax.stop_gradient(problem.unit_costs(params, context, b)
-                                           - problem.unit_costs(params, context, b_tilde))
+    def logit_gradient(self, logits: jax.Array, u: jax.Array, b: jax.Array, b_tilde: jax.Array,
+                       difference: jax.Array) -> jax.Array:
+        # ½ [f(b) − f(b̃)] (−1)^{b̃} 1[b ≠ b̃] σ(|φ|), with f(b) − f(b̃) = −difference
         sign = 1 - 2 * b_tilde
-        g_logits = 0.5 * per_unit(difference, logits) * sign * (b != b_tilde) * jax.nn.sigmoid(jnp.abs(logits))
-        return add(pullback(g_logits), direct_gradient(problem, params, context, b, b_tilde))
+        return -0.5 * difference * sign * (b != b_tilde) * jax.nn.sigmoid(jnp.abs(logits))

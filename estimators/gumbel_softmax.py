@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
-from estimators.base import Estimator
-from estimators.relaxations import logit_noise, relaxation_of, relaxed_sample, soften
+from estimators.relaxations import RelaxedPathwise, logit_noise, relaxed_sample, soften
 from problems.base import Params, Problem
 from varbench.pytree import option, pytree_dataclass
 from varbench.registry import register_estimator
@@ -14,7 +12,7 @@ from varbench.registry import register_estimator
 
 @register_estimator
 @pytree_dataclass
-class GumbelSoftmax(Estimator):
+class GumbelSoftmax(RelaxedPathwise):
     """``∇_φ f(soften(z(φ, u), τ))``: the pathwise gradient of the cost at the relaxed latent.
 
     References: Jang, Gu & Poole (2017), "Categorical Reparameterization with Gumbel-Softmax", ICLR, eq. (1);
@@ -29,24 +27,11 @@ class GumbelSoftmax(Estimator):
 
     name = "gumbel_softmax"
     summary = "Concrete / Gumbel-softmax relaxation, pathwise through soft samples (Jang et al. 2017)"
-    unbiased = False
 
     temperature: float = option(0.5, "tau > 0 of the relaxation", static=False, kind=float, minimum=1e-6)
-
-    def check_applies(self, problem: Problem) -> None:
-        relaxation_of(problem, self.name)
-
-    def evaluations_per_estimate(self, problem: Problem) -> int:
-        return 1
 
     def noise(self, problem: Problem, params: Params):
         return logit_noise(problem, params)
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
-        context = noise["context"]
-
-        def relaxed_cost(p: Params) -> jax.Array:
-            z = relaxed_sample(problem, problem.latent_logits(p, context), noise["u"])
-            return jnp.sum(problem.unit_costs(p, context, soften(problem, z, self.temperature)))
-
-        return jax.grad(relaxed_cost)(params)
+    def surrogate_latents(self, problem: Problem, logits: jax.Array, noise: dict) -> jax.Array:
+        return soften(problem, relaxed_sample(problem, logits, noise["u"]), self.temperature)

@@ -188,7 +188,12 @@ def antithetic_pair(logits: jax.Array, u: jax.Array) -> tuple[jax.Array, jax.Arr
 
 
 class AntitheticBinary(Estimator):
-    """Shared interface of ARM and DisARM: binary latents, one uniform per latent, 2 cost evaluations."""
+    """Shared structure of ARM and DisARM: binary latents, one uniform per latent, 2 cost evaluations.
+
+    Both evaluate each unit's cost at the antithetic pair ``b = 1[u < σ(φ)]``, ``b̃ = 1[1 − u < σ(φ)]``, form a
+    gradient for the logits from the difference (:meth:`logit_gradient`), pull it back to the params and add the
+    direct gradient averaged over b and b̃ (each distributed as q).
+    """
 
     def check_applies(self, problem: Problem) -> None:
         relaxation_of(problem, self.name, binary_only=True)
@@ -198,6 +203,45 @@ class AntitheticBinary(Estimator):
 
     def noise(self, problem: Problem, params: Params) -> dict:
         return logit_noise(problem, params)
+
+    def logit_gradient(self, logits: jax.Array, u: jax.Array, b: jax.Array, b_tilde: jax.Array,
+                       difference: jax.Array) -> jax.Array:
+        """The estimate for the logits, given ``difference = f(b̃) − f(b)`` broadcast per cost unit."""
+        raise NotImplementedError
+
+    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+        context, u = noise["context"], noise["u"]
+        logits, pullback = logits_and_pullback(problem, params, context)
+        b, b_tilde = antithetic_pair(logits, u)
+        difference = problem.unit_costs(params, context, b_tilde) - problem.unit_costs(params, context, b)
+        g_logits = self.logit_gradient(logits, u, b, b_tilde, per_unit(jax.lax.stop_gradient(difference), logits))
+        return add(pullback(g_logits), direct_gradient(problem, params, context, b, b_tilde))
+
+
+class RelaxedPathwise(Estimator):
+    """Shared structure of Gumbel-softmax and straight-through (both BIASED): one cost evaluation at a surrogate
+    latent that is differentiable in the logits, differentiated in all params through the problem's unit costs."""
+
+    unbiased = False
+
+    def check_applies(self, problem: Problem) -> None:
+        relaxation_of(problem, self.name)
+
+    def evaluations_per_estimate(self, problem: Problem) -> int:
+        return 1
+
+    def surrogate_latents(self, problem: Problem, logits: jax.Array, noise: dict) -> jax.Array:
+        """The latents the cost is evaluated at, as a differentiable function of the logits."""
+        raise NotImplementedError
+
+    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+        context = noise["context"]
+
+        def surrogate_cost(p: Params) -> jax.Array:
+            latents = self.surrogate_latents(problem, problem.latent_logits(p, context), noise)
+            return jnp.sum(problem.unit_costs(p, context, latents))
+
+        return jax.grad(surrogate_cost)(params)
 
 
 class ConditionalRelaxation(Estimator):

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
-from estimators.base import Estimator
-from estimators.relaxations import draw_latents, latent_noise, probabilities, relaxation_of
+from estimators.relaxations import RelaxedPathwise, draw_latents, latent_noise, probabilities
 from problems.base import Params, Problem
 from varbench.pytree import pytree_dataclass
 from varbench.registry import register_estimator
@@ -14,7 +12,7 @@ from varbench.registry import register_estimator
 
 @register_estimator
 @pytree_dataclass
-class StraightThrough(Estimator):
+class StraightThrough(RelaxedPathwise):
     """``∇_φ f(b + p(φ) − stop_gradient(p(φ)))``, i.e. ``∂f/∂b |_b · ∂p/∂φ`` with b sampled, ``p = E[b]``.
 
     References: Bengio, Léonard & Courville (2013), "Estimating or Propagating Gradients Through Stochastic
@@ -29,23 +27,11 @@ class StraightThrough(Estimator):
 
     name = "straight_through"
     summary = "straight-through: hard sample forward, gradient of E(b) = probs backward (Bengio et al. 2013)"
-    unbiased = False
-
-    def check_applies(self, problem: Problem) -> None:
-        relaxation_of(problem, self.name)
-
-    def evaluations_per_estimate(self, problem: Problem) -> int:
-        return 1
 
     def noise(self, problem: Problem, params: Params):
         return latent_noise(problem, params)
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
-        context = noise["context"]
-        b = jax.lax.stop_gradient(draw_latents(problem, problem.latent_logits(params, context), noise))
-
-        def surrogate(p: Params) -> jax.Array:
-            probs = probabilities(problem, problem.latent_logits(p, context))
-            return jnp.sum(problem.unit_costs(p, context, b + probs - jax.lax.stop_gradient(probs)))
-
-        return jax.grad(surrogate)(params)
+    def surrogate_latents(self, problem: Problem, logits: jax.Array, noise: dict) -> jax.Array:
+        b = jax.lax.stop_gradient(draw_latents(problem, logits, noise))
+        probs = probabilities(problem, logits)
+        return b + probs - jax.lax.stop_gradient(probs)
