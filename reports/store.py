@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -29,10 +29,19 @@ class StoreError(ValueError):
     """A directory is not a readable result store (reported to people as one line)."""
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def atomic_write(path: str | os.PathLike, write: Any, suffix: str = ".tmp") -> None:
+    """Call ``write(tmp)`` on a fresh file beside ``path``, then move it into place with ``os.replace``.
+
+    A killed or failing writer never leaves a truncated file under ``path``, and writing again replaces it. The
+    temporary name is hidden, unique and in the same directory (so the move is atomic) and ends in ``suffix``
+    (writers such as ``np.savez`` append an extension unless the name already has it). It is created with
+    ``O_EXCL`` and mode 0o666, so the umask applies as for any file (``tempfile.mkstemp``'s 0o600 would hide
+    results from co-workers).
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = str(path.parent / f".{path.name}.{uuid.uuid4().hex}{suffix}")
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -45,7 +54,7 @@ def write_manifest(root: str | os.PathLike, manifest: dict[str, Any]) -> None:
     def write(tmp: str) -> None:
         with open(tmp, "w") as fh:
             json.dump(manifest, fh, indent=2, default=str)
-    _atomic_write(Path(root) / MANIFEST, write)
+    atomic_write(Path(root) / MANIFEST, write)
 
 
 def read_manifest(root: str | os.PathLike) -> dict[str, Any] | None:
@@ -59,7 +68,7 @@ def read_manifest(root: str | os.PathLike) -> dict[str, Any] | None:
 def write_cell(root: str | os.PathLike, key: str, rows: Iterable[dict[str, Any]]) -> Path:
     frame = pd.DataFrame.from_records(list(rows))
     path = Path(root) / CELLS / f"{key}.parquet"
-    _atomic_write(path, lambda tmp: frame.to_parquet(tmp, engine="pyarrow", index=False))
+    atomic_write(path, lambda tmp: frame.to_parquet(tmp, engine="pyarrow", index=False))
     return path
 
 

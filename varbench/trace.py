@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import os
-import uuid
 from typing import Any, Mapping, Sequence
 
 import jax
@@ -38,6 +37,7 @@ import numpy as np
 import optax
 
 from problems.amortized import save_params_file
+from reports.store import atomic_write
 from varbench.errors import VarbenchError
 from varbench.harness import METHODS, measure
 from varbench.params import prepare_params
@@ -166,23 +166,14 @@ def params_file_spec(problem: Any, path: str | os.PathLike) -> str | None:
 def save_checkpoint(folder: str | os.PathLike, step: int, params: Mapping[str, Any]) -> str:
     """Write ``params`` to :func:`checkpoint_path` atomically; returns the path.
 
-    The archive is written to a temporary file in the same directory and moved into place with ``os.replace``, so a
-    killed trace never leaves a truncated file under a checkpoint's name, and writing the same step again simply
-    replaces it. The format is :func:`problems.amortized.save_params_file`'s (what ``params_file`` loads).
+    Written with :func:`reports.store.atomic_write`, so a killed trace never leaves a truncated file under a
+    checkpoint's name, and writing the same step again simply replaces it. The format is
+    :func:`problems.amortized.save_params_file`'s (what ``params_file`` loads).
     """
     path = checkpoint_path(folder, step)
-    # A fresh hidden name next to the target (same file system, so os.replace is atomic). Created with O_EXCL and
-    # mode 0o666 so the umask applies as for any file (tempfile.mkstemp's 0o600 would hide results from co-workers);
-    # the ".npz" suffix keeps np.savez from appending one.
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp.npz")
+    arrays = {k: np.asarray(v) for k, v in params.items()}
     try:
-        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-        try:
-            save_params_file(tmp, {k: np.asarray(v) for k, v in params.items()})
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write(path, lambda tmp: save_params_file(tmp, arrays), suffix=".tmp.npz")
     except OSError as err:
         raise VarbenchError(f"cannot write params to {path!r}: {err.strerror or err}") from None
     return path

@@ -26,7 +26,7 @@ def test_failed_write_leaves_no_file_under_the_final_name(tmp_path):
         raise Boom
 
     with pytest.raises(Boom):
-        store._atomic_write(tmp_path / "cells" / "x.parquet", explode)
+        store.atomic_write(tmp_path / "cells" / "x.parquet", explode)
     assert store.finished_cells(tmp_path) == set() and not list(tmp_path.rglob("*.tmp"))
 
 
