@@ -18,8 +18,8 @@ ESTIMATORS = ["score_function", "pathwise", "measure_valued"]
 
 def _setup(problem, estimator, dim):
     import varbench
-    from varbench.errors import NotApplicableError
-    from varbench.registry import resolve_estimator, resolve_problem
+    from varbench.catalog import resolve_estimator, resolve_problem
+    from varbench.core.errors import NotApplicableError
 
     spec = f"{problem},dim={dim}"
     try:
@@ -64,7 +64,8 @@ class Compile:
     def setup(self, problem, estimator, dim):
         self.varbench, self.spec = _setup(problem, estimator, dim)
         import jax
-        from varbench import harness
+
+        from varbench.engine import harness
         harness.clear_cache()
         jax.clear_caches()  # JAX's in-memory executable caches too, or a repeat measures a cache hit
 

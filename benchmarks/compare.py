@@ -5,7 +5,7 @@ the score-function and pathwise estimators, with the same number of estimates fo
 
 * **varbench**: ``varbench.measure()`` (run time only; compilation is excluded and reported by asv).
 * **RNG floor**: the same random numbers alone, drawn exactly as the harness draws them (same PRNG, same
-  chunk size, same per-chunk ``fold_in``/``split`` and per-estimate key splits, via ``varbench.noise``), summed
+  chunk size, same per-chunk ``fold_in``/``split`` and per-estimate key splits, via ``varbench.core.noise``), summed
   in a jitted loop. On CPU these kernels are bounded by the RNG, so this is the ceiling for varbench.
 * **naive loop**: a Python loop over a jitted ``jax.grad`` of the per-sample surrogate, one estimate per call;
   it runs far fewer estimates (``--naive-samples``) and its rate is extrapolated.
@@ -64,10 +64,10 @@ def floor_rate(estimator: str, dim: int, n: int, seed: int, prng: str = "threefr
     import jax.numpy as jnp
     import numpy as np
 
-    from varbench import harness
-    from varbench.noise import noise_dimension, sample_noise
-    from varbench.prng import make_key
-    from varbench.registry import resolve_estimator, resolve_problem
+    from varbench.catalog import resolve_estimator, resolve_problem
+    from varbench.core.noise import noise_dimension, sample_noise
+    from varbench.engine import harness
+    from varbench.engine.prng import make_key
 
     if (estimator, dim, prng) not in _FLOORS:
         problem = resolve_problem(f"gaussian:cost=square,dim={dim}")
@@ -127,7 +127,7 @@ def naive_rate(estimator: str, dim: int, n: int, seed: int) -> float:
 def numpy_rate(estimator: str, dim: int, n: int, seed: int) -> float:
     import numpy as np
 
-    from varbench import harness
+    from varbench.engine import harness
 
     rng = np.random.default_rng(seed)
     chunk = harness.auto_chunk_size(dim, 2 * dim)
@@ -248,7 +248,7 @@ def main() -> None:
 
     columns = list(local) + list(PEERS)
     print(f"Machine: {machine()}")
-    print(f"Peers: " + "; ".join(f"{k}: {v}" for k, v in versions.items()))
+    print("Peers: " + "; ".join(f"{k}: {v}" for k, v in versions.items()))
     print(f"Best of {args.repeats} interleaved rounds (peers in the first {args.peer_rounds}); estimates per second "
           f"(ratio = varbench / column). Naive loop: {args.naive_samples} estimates, extrapolated.\n")
     print("| estimator | dim | estimates | " + " | ".join(columns[:1] + [f"{c} (×)" for c in columns[1:]]) + " |")

@@ -18,9 +18,9 @@ def build(estimator_name: str, dim: int, stage: str, chunk: int):
     import jax.numpy as jnp
     import numpy as np
 
-    from varbench import stats
-    from varbench.noise import sample_noise
-    from varbench.registry import resolve_estimator, resolve_problem
+    from varbench.catalog import resolve_estimator, resolve_problem
+    from varbench.core.noise import sample_noise
+    from varbench.engine import stats
 
     problem = resolve_problem(f"gaussian:cost=square,dim={dim}")
     estimator = resolve_estimator(estimator_name)

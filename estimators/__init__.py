@@ -1,18 +1,19 @@
 """Gradient estimators: one estimate per call, vmapped by the harness."""
 
-from estimators.amortized import DReG, NVIL, VIMCO, StickingTheLanding
-from estimators.arm import ARM
-from estimators.base import Estimator, State, batched_noise
-from estimators.disarm import DisARM
-from estimators.gumbel_softmax import GumbelSoftmax
-from estimators.measure_valued import MeasureValued
-from estimators.pathwise import Pathwise
-from estimators.rebar import REBAR
-from estimators.relax import RELAX
-from estimators.rloo import RLOO
-from estimators.score_function import ScoreFunction
-from estimators.sequential import GAE, ActorCritic, NStep
-from estimators.straight_through import StraightThrough
+from varbench.estimators.amortized import NVIL, VIMCO, DReG, StickingTheLanding
+from varbench.estimators.arm import ARM
+from varbench.estimators.disarm import DisARM
+from varbench.estimators.gumbel_softmax import GumbelSoftmax
+from varbench.estimators.measure_valued import MeasureValued
+from varbench.estimators.pathwise import Pathwise
+from varbench.estimators.rebar import REBAR
+from varbench.estimators.relax import RELAX
+from varbench.estimators.rloo import RLOO
+from varbench.estimators.score_function import ScoreFunction
+from varbench.estimators.sequential import GAE, ActorCritic, NStep
+from varbench.estimators.straight_through import StraightThrough
+
+from varbench.core.estimator import Estimator, State, batched_noise
 
 __all__ = ["ARM", "ActorCritic", "DReG", "DisARM", "Estimator", "GAE", "GumbelSoftmax", "MeasureValued", "NStep",
            "NVIL", "Pathwise", "REBAR", "RELAX", "RLOO", "ScoreFunction", "State", "StickingTheLanding",

@@ -1,7 +1,7 @@
-"""Estimators that use the structure of amortized problems (``problems.amortized``): STL, DReG, VIMCO, NVIL.
+"""Estimators that use the structure of amortized problems (``varbench.problems.amortized``): STL, DReG, VIMCO, NVIL.
 
 They read the per-data-point, per-particle log weights ``log w_bk = log p_θ(x_b, z_bk) − log q_φ(z_bk | x_b)`` that
-amortized problems expose (see :mod:`problems.amortized`); the problem's objective is ``−mean_b log (1/K) Σ_k w_bk``
+amortized problems expose (see :mod:`varbench.problems.amortized`); the problem's objective is ``−mean_b log (1/K) Σ_k w_bk``
 (the negative ELBO for K = 1). Each estimate uses ONE latent draw of the problem (a minibatch with K latents per
 data point), i.e. one cost evaluation.
 """
@@ -11,13 +11,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from estimators.base import Estimator
-from problems.amortized import Amortized, logmeanexp
-from problems.base import Params, Problem
-from varbench.errors import NotApplicableError
-from varbench.noise import sample_noise
-from varbench.pytree import option, pytree_dataclass
-from varbench.registry import register_estimator
+from varbench.core.capabilities import AMORTIZED, REPARAMETERIZABLE, require
+from varbench.core.errors import NotApplicableError
+from varbench.core.estimator import Estimator
+from varbench.core.noise import sample_noise
+from varbench.core.numerics import logmeanexp
+from varbench.core.problem import Params, Problem
+from varbench.core.pytree import option, pytree_dataclass
+from varbench.core.registry import register_estimator
 
 stop = jax.lax.stop_gradient
 
@@ -25,12 +26,9 @@ stop = jax.lax.stop_gradient
 def require_amortized(name: str, problem: Problem, *, reparameterizable: bool = False,
                       particles: str = "any") -> None:
     """Raise NotApplicableError unless ``problem`` is amortized (and reparameterizable / has K = 1 or K ≥ 2)."""
-    if not isinstance(problem, Amortized):
-        raise NotApplicableError(f"estimator {name!r} needs an amortized problem (linear_vae, gaussian_vae, sbn); "
-                                 f"{problem.name!r} is not (use score_function or pathwise)")
-    if reparameterizable and not problem.reparameterizable:
-        raise NotApplicableError(f"estimator {name!r} needs a reparameterizable problem; {problem.name!r} is not "
-                                 "(use score_function, nvil or vimco)")
+    require(problem, AMORTIZED, f"estimator {name!r}", "use score_function or pathwise")
+    if reparameterizable:
+        require(problem, REPARAMETERIZABLE, f"estimator {name!r}", "use score_function, nvil or vimco")
     if particles == "one" and problem.particles != 1:
         raise NotApplicableError(f"estimator {name!r} estimates the ELBO's gradient and needs particles=1; got "
                                  f"particles={problem.particles} (use dreg or vimco for the K-sample bound)")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import jax
+from varbench.estimators.relaxations import AntitheticBinary
 
-from estimators.relaxations import AntitheticBinary
-from varbench.pytree import pytree_dataclass
-from varbench.registry import register_estimator
+from varbench.core.pytree import pytree_dataclass
+from varbench.core.registry import register_estimator
 
 
 @register_estimator
@@ -19,7 +19,7 @@ class ARM(AntitheticBinary):
 
     On amortized problems (``sbn``) the logits are the encoder's per data point and f is that point's cost (its
     local learning signal); the logit gradient is pulled back through the encoder and the direct gradient (the
-    decoder's, and for K > 1 particles the bound's own encoder term; see :mod:`problems.discrete`) is averaged
+    decoder's, and for K > 1 particles the bound's own encoder term; see :mod:`varbench.problems.discrete`) is averaged
     over the two antithetic draws, each of which is distributed as q (Yin & Zhou 2019, §4; Dong et al. 2020, §5).
 
     Assumptions: binary latents only (problems ``bernoulli``, ``sbn``; ARM's categorical extension ARSM is not

@@ -5,16 +5,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from problems.base import Params, Problem
-from varbench.errors import NotApplicableError
+from varbench.core.capabilities import LOCATION_SCALE, require
+from varbench.core.problem import Params, Problem
 
 CONTROL_VARIATES = ("none", "delta")
 
 
 def check_delta_applies(problem: Problem) -> None:
-    if not problem.location_scale:
-        raise NotApplicableError(f"score_function control_variate=delta needs a Gaussian location-scale problem "
-                                 f"with a differentiable cost; {problem.name!r} is not (use control_variate=none)")
+    require(problem, LOCATION_SCALE, "score_function:control_variate=delta", "use control_variate=none")
 
 
 def leave_one_out_coefficient(terms: jax.Array, controls: jax.Array) -> jax.Array:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from varbench.estimators.relaxations import AntitheticBinary
 
-from estimators.relaxations import AntitheticBinary
-from varbench.pytree import pytree_dataclass
-from varbench.registry import register_estimator
+from varbench.core.pytree import pytree_dataclass
+from varbench.core.registry import register_estimator
 
 
 @register_estimator

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import jax
+from varbench.estimators.relaxations import (
+    RelaxedPathwise,
+    logit_noise,
+    relaxed_sample,
+    soften,
+)
 
-from estimators.relaxations import RelaxedPathwise, logit_noise, relaxed_sample, soften
-from problems.base import Params, Problem
-from varbench.pytree import option, pytree_dataclass
-from varbench.registry import register_estimator
+from varbench.core.problem import Params, Problem
+from varbench.core.pytree import option, pytree_dataclass
+from varbench.core.registry import register_estimator
 
 
 @register_estimator

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from varbench.noise import sample_noise
+from varbench.core.noise import sample_noise
 
 
 class StatefulWhen:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from estimators.base import Estimator
-from problems.base import Params, Problem
-from varbench.errors import NotApplicableError
-from varbench.noise import Noise
-from varbench.pytree import pytree_dataclass
-from varbench.registry import register_estimator
+from varbench.core.capabilities import LOCATION_SCALE, require
+from varbench.core.estimator import Estimator
+from varbench.core.noise import Noise
+from varbench.core.problem import Params, Problem
+from varbench.core.pytree import pytree_dataclass
+from varbench.core.registry import register_estimator
 
 
 @register_estimator
@@ -34,9 +34,7 @@ class MeasureValued(Estimator):
     summary = "weak derivative with coupling, Gaussian location-scale only (Mohamed et al. 2020 s6)"
 
     def check_applies(self, problem: Problem) -> None:
-        if not problem.location_scale:
-            raise NotApplicableError(f"estimator 'measure_valued' needs a Gaussian location-scale problem; "
-                                     f"{problem.name!r} is not (use score_function or pathwise)")
+        require(problem, LOCATION_SCALE, "estimator 'measure_valued'", "use score_function or pathwise")
 
     def evaluations_per_estimate(self, problem: Problem) -> int:
         return 4 * problem.param_shapes()["mean"][0]

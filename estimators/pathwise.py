@@ -5,11 +5,16 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from estimators.base import Estimator, batched_noise
-from problems.base import Params, Problem
-from varbench.errors import NotApplicableError
-from varbench.pytree import option, pytree_dataclass
-from varbench.registry import register_estimator
+from varbench.core.capabilities import (
+    ANALYTIC_KL,
+    HAS_ENTROPY,
+    REPARAMETERIZABLE,
+    require,
+)
+from varbench.core.estimator import Estimator, batched_noise
+from varbench.core.problem import Params, Problem
+from varbench.core.pytree import option, pytree_dataclass
+from varbench.core.registry import register_estimator
 
 ENTROPY = ("analytic", "sampled")
 
@@ -20,7 +25,7 @@ class Pathwise(Estimator):
     """Pathwise gradient ``(1/K) Σ_k ∇_θ f_θ(g_θ(ε_k))`` with ``x = g_θ(ε)``, ε from a fixed distribution.
 
     References: Kingma & Welling (2014), "Auto-Encoding Variational Bayes"; Rezende, Mohamed & Wierstra (2014);
-    Mohamed et al. (2020), JMLR, §5, eq. (36). Seed 000 ("the reparameterization trick").
+    Mohamed et al. (2020), JMLR, §5, eq. (36). Levine's CS285 lecture on variational inference ("the reparameterization trick").
 
     Applies to reparameterizable problems with a differentiable cost (continuous latents). Uses K evaluations
     of the cost and its gradient per estimate.
@@ -33,8 +38,8 @@ class Pathwise(Estimator):
     For other problems the cost has no entropy term: ``analytic`` is then a no-op and ``sampled`` is refused
     (NotApplicableError).
 
-    ``kl=analytic`` (amortized problems with particles=1 only; see ``problems.amortized``): differentiate the
-    ELBO's second form in seed 000, ``E_q[log p(x|z)] − KL(q(z|x) ‖ p(z))`` with the KL in closed form, instead
+    ``kl=analytic`` (amortized problems with particles=1 only; see ``varbench.problems.amortized``): differentiate the
+    ELBO's second form in Levine's CS285 lecture on variational inference, ``E_q[log p(x|z)] − KL(q(z|x) ‖ p(z))`` with the KL in closed form, instead
     of the one-sample estimate of ``log p(z) − log q(z|x)`` (``kl=sampled``, the default).
     """
 
@@ -48,15 +53,11 @@ class Pathwise(Estimator):
                      choices=("sampled", "analytic"), kind=str)
 
     def check_applies(self, problem: Problem) -> None:
-        if not problem.reparameterizable:
-            raise NotApplicableError(f"estimator 'pathwise' needs a reparameterizable problem; {problem.name!r} "
-                                     "is not (use score_function or a discrete-latent estimator)")
-        if self.entropy == "sampled" and not getattr(problem, "has_entropy", False):
-            raise NotApplicableError(f"pathwise:entropy=sampled needs a problem whose cost contains -log q (an ELBO, "
-                                     f"e.g. lgssm); {problem.name!r} has none (use entropy=analytic, a no-op there)")
-        if self.kl == "analytic" and not (hasattr(problem, "cost_analytic_kl") and problem.particles == 1):
-            raise NotApplicableError(f"pathwise kl=analytic needs an amortized problem with particles=1 "
-                                     f"(linear_vae, gaussian_vae); {problem.name!r} is not (use kl=sampled)")
+        require(problem, REPARAMETERIZABLE, "estimator 'pathwise'", "use score_function or a discrete-latent estimator")
+        if self.entropy == "sampled":
+            require(problem, HAS_ENTROPY, "pathwise:entropy=sampled", "use entropy=analytic, a no-op there")
+        if self.kl == "analytic":
+            require(problem, ANALYTIC_KL, "pathwise:kl=analytic", "use kl=sampled")
 
     def evaluations_per_estimate(self, problem: Problem) -> int:
         return self.samples
@@ -65,7 +66,7 @@ class Pathwise(Estimator):
         return batched_noise(problem.latent_noise(params), self.samples)
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
-        analytic = self.entropy == "analytic" and getattr(problem, "has_entropy", False)
+        analytic = self.entropy == "analytic" and HAS_ENTROPY.satisfied_by(problem)
 
         def objective(p: Params) -> jax.Array:
             xs = jax.vmap(problem.latent, in_axes=(None, 0))(p, noise)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from varbench.estimators.learning import StatefulWhen, init_learned, learn_control
+from varbench.estimators.relaxations import (
+    ConditionalRelaxation,
+    control_variate_estimate,
+)
 
-from estimators.learning import StatefulWhen, init_learned, learn_control
-from estimators.relaxations import ConditionalRelaxation, control_variate_estimate
-from problems.base import Params, Problem
-from varbench.pytree import option, pytree_dataclass
-from varbench.registry import register_estimator
+from varbench.core.problem import Params, Problem
+from varbench.core.pytree import option, pytree_dataclass
+from varbench.core.registry import register_estimator
 
 TUNING = ("fixed", "variance")
 

@@ -6,12 +6,17 @@ import math
 
 import jax
 import jax.numpy as jnp
+from varbench.estimators.learning import init_learned, learn_control
+from varbench.estimators.relaxations import (
+    ConditionalRelaxation,
+    control_variate_estimate,
+    logits_shape,
+    soften,
+)
 
-from estimators.learning import init_learned, learn_control
-from estimators.relaxations import ConditionalRelaxation, control_variate_estimate, logits_shape, soften
-from problems.base import Params, Problem
-from varbench.pytree import option, pytree_dataclass
-from varbench.registry import register_estimator
+from varbench.core.problem import Params, Problem
+from varbench.core.pytree import option, pytree_dataclass
+from varbench.core.registry import register_estimator
 
 
 def init_network(key: jax.Array, inputs: int, hidden: int, dtype) -> dict:

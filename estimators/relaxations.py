@@ -1,7 +1,7 @@
 """Continuous relaxations of Bernoulli and categorical latents, shared by the discrete-latent estimators.
 
 A discrete problem declares ``relaxation = "binary"`` (b ~ Bernoulli(σ(φ))) or ``"categorical"`` (one-hot b ~
-Categorical(softmax(φ)) over the last axis) and the hooks of :mod:`problems.discrete`: the logits φ as a function
+Categorical(softmax(φ)) over the last axis) and the hooks of :mod:`varbench.problems.discrete`: the logits φ as a function
 of the params and a *context* (an amortized problem's minibatch), and per-unit costs that extend to relaxed
 latents (the unit cube, or the simplex). Estimates are formed for the logits, per cost unit, then pulled back to
 the params through ``jax.vjp`` of the logits and added to the direct gradient (the cost's own dependence on the
@@ -21,24 +21,21 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from estimators.base import Estimator
-from problems.base import Params, Problem
-from varbench.errors import NotApplicableError
-from varbench.noise import Bernoulli, Categorical, Noise, is_noise, sample_noise
+from varbench.core.capabilities import BINARY, DISCRETE, require
+from varbench.core.estimator import Estimator
+from varbench.core.noise import Bernoulli, Categorical, Noise, is_noise, sample_noise
+from varbench.core.problem import Params, Problem
 
 RELAXATIONS = ("binary", "categorical")
 
 
 def relaxation_of(problem: Problem, estimator: str, *, binary_only: bool = False) -> str:
     """The problem's relaxation kind, or a one-line :class:`NotApplicableError` naming what applies."""
-    kind = getattr(problem, "relaxation", None)
-    if kind not in RELAXATIONS:
-        raise NotApplicableError(f"estimator {estimator!r} needs Bernoulli or categorical latents (problems "
-                                 f"bernoulli, categorical, sbn); {problem.name!r} has none (use score_function)")
-    if binary_only and kind != "binary":
-        raise NotApplicableError(f"estimator {estimator!r} is defined for binary latents only (problems bernoulli, "
-                                 f"sbn); for {problem.name!r} use rloo, rebar, relax or score_function")
-    return kind
+    require(problem, DISCRETE, f"estimator {estimator!r}", "use score_function")
+    if binary_only:
+        require(problem, BINARY, f"estimator {estimator!r} (defined for binary latents only)",
+                "use rloo, rebar, relax or score_function")
+    return problem.relaxation
 
 
 def _fixed_context(problem: Problem) -> bool:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from varbench.estimators.score_function import direct_term, per_sample_scores
 
-from estimators.base import Estimator, batched_noise
-from estimators.score_function import direct_term, per_sample_scores
-from problems.base import Params, Problem
-from varbench.pytree import option, pytree_dataclass
-from varbench.registry import register_estimator
+from varbench.core.estimator import Estimator, batched_noise
+from varbench.core.problem import Params, Problem
+from varbench.core.pytree import option, pytree_dataclass
+from varbench.core.registry import register_estimator
 
 
 @register_estimator

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from varbench.estimators import sequential
+from varbench.estimators.control_variates import (
+    CONTROL_VARIATES,
+    check_delta_applies,
+    delta_method,
+)
+from varbench.estimators.learning import StatefulWhen
 
-from estimators import sequential
-from estimators.base import Estimator, batched_noise
-from estimators.control_variates import CONTROL_VARIATES, check_delta_applies, delta_method
-from estimators.learning import StatefulWhen
-from problems.base import Params, Problem
-from varbench.errors import VarbenchError
-from varbench.noise import sample_noise
-from varbench.pytree import option, pytree_dataclass
-from varbench.registry import register_estimator
+from varbench.core.errors import VarbenchError
+from varbench.core.estimator import Estimator, batched_noise
+from varbench.core.noise import sample_noise
+from varbench.core.problem import Params, Problem
+from varbench.core.pytree import option, pytree_dataclass
+from varbench.core.registry import register_estimator
 
 BASELINES = ("none", "mean", "optimal", "constant", "ema", "value")
 #: Baselines computed from the other samples of the same estimate (they need samples >= 2).
@@ -37,7 +41,7 @@ class ScoreFunction(Estimator):
 
     References: Williams (1992), "Simple statistical gradient-following algorithms for connectionist
     reinforcement learning" (REINFORCE); Glynn (1990) (likelihood ratio); Mohamed et al. (2020), JMLR, §4,
-    eq. (13) and §7.4 (baselines). Seed 003 (Weber et al. 2015) derives ``b* = E[s² f] / E[s²]``.
+    eq. (13) and §7.4 (baselines). Weber et al. (2015) derive ``b* = E[s² f] / E[s²]``.
 
     Baselines, each independent of the sample it multiplies so the estimator stays unbiased:
       * ``none``: b_k = 0.
@@ -52,14 +56,14 @@ class ScoreFunction(Estimator):
 
     ``control_variate=delta`` (Gaussian location-scale problems, samples >= 3, with a baseline that does not
     use the other samples: none, constant or ema) also subtracts the first-order
-    Taylor control variate of :func:`estimators.control_variates.delta_method` with a leave-one-out coefficient
+    Taylor control variate of :func:`varbench.estimators.control_variates.delta_method` with a leave-one-out coefficient
     (Paisley, Blei & Jordan 2012; Miller et al. 2017).
 
     Applies to every problem (continuous or discrete; needs only ``log_prob``). Integrands that depend on θ
     directly add the pathwise term ``∇_θ f_θ(x)`` at the sampled x. Uses K cost evaluations per estimate (K + 1
     with ``control_variate=delta``, which also differentiates the cost at the mean).
 
-    Sequential problems (seed 003; logic in :mod:`estimators.sequential`), with baseline none or value: the
+    Sequential problems (Weber et al. 2015; logic in :mod:`varbench.estimators.sequential`), with baseline none or value: the
     per-step scores ∇θ log q(z_t | z_{t−1}) are weighted by ``returns=full`` (Σ_u r_u) or ``returns=to_go``
     (R_t = Σ_{u≥t} r_u), minus ``baseline=value``'s V_t(z_{t−1}) (``critic=oracle`` exact, ``critic=learned``
     fitted by least squares in ``init`` on ``critic_samples`` trajectories); the zero-mean direct term of the

@@ -1,6 +1,6 @@
 """Score-function gradients for sequential problems: variational inference as reinforcement learning.
 
-Seed 003 (Weber et al. 2015, "Reinforced Variational Inference"): with rewards r_t (per-step free energies) and
+Weber et al. (2015), "Reinforced Variational Inference": with rewards r_t (per-step free energies) and
 the ELBO ``F = E_q[Σ_t r_t]``,
 
     ∇F = E[Σ_t ∇θ log q(z_t | z_{t−1}) · A_t]
@@ -32,15 +32,19 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from varbench.estimators.returns import (
+    lambda_returns,
+    n_step_bootstrapped_returns,
+    truncated_generalized_advantage_estimation,
+)
 
-from estimators.base import Estimator, batched_noise
-from estimators.returns import (lambda_returns, n_step_bootstrapped_returns,
-                                truncated_generalized_advantage_estimation)
-from problems.base import Params, Problem
-from varbench.errors import NotApplicableError, VarbenchError
-from varbench.noise import sample_noise
-from varbench.pytree import option, pytree_dataclass
-from varbench.registry import register_estimator
+from varbench.core.capabilities import SEQUENTIAL, require
+from varbench.core.errors import VarbenchError
+from varbench.core.estimator import Estimator, batched_noise
+from varbench.core.noise import sample_noise
+from varbench.core.problem import Params, Problem
+from varbench.core.pytree import option, pytree_dataclass
+from varbench.core.registry import register_estimator
 
 CRITICS = ("oracle", "learned")
 RETURNS = ("full", "to_go")
@@ -48,9 +52,7 @@ DEFAULT_CRITIC_SAMPLES = 2000
 
 
 def require_sequential(estimator_name: str, problem: Problem) -> None:
-    if not problem.sequential:
-        raise NotApplicableError(f"estimator {estimator_name!r} needs a sequential problem (lgssm, hmm); "
-                                 f"{problem.name!r} is not")
+    require(problem, SEQUENTIAL, f"estimator {estimator_name!r}")
 
 
 # --- critics --------------------------------------------------------------------------------------------------
@@ -217,13 +219,13 @@ def critic_samples_option() -> Any:
 class ActorCritic(_CriticEstimator):
     """Actor-critic score function: ``Σ_t ∇θ log q(z_t | z_{t−1}) (Q_t(z_{t−1}, z_t) − V_t(z_{t−1}))``.
 
-    Reference: seed 003 (Weber et al. 2015, "critics"); Sutton, McAllester, Singh & Mansour (2000). Sequential
+    Reference: Weber et al. (2015), "Reinforced Variational Inference" (critics); Sutton, McAllester, Singh & Mansour (2000). Sequential
     problems only (continuous or discrete). Unbiased with the oracle critic; with ``critic=learned`` the
     fitted Q's error biases it (measured, never hidden). One cost evaluation (one trajectory) per estimate.
     """
 
     name = "actor_critic"
-    summary = "sequential score function weighted by Q - V (seed 003); biased with critic=learned"
+    summary = "sequential score function weighted by Q - V (Weber et al. 2015); biased with critic=learned"
 
     critic: str = critic_option()
     critic_samples: int = critic_samples_option()
@@ -237,13 +239,13 @@ class ActorCritic(_CriticEstimator):
 class NStep(_CriticEstimator):
     """n-step TD advantage ``r_t + … + r_{t+n−1} + V_{t+n}(z_{t+n−1}) − V_t(z_{t−1})`` weighting the step score.
 
-    Reference: seed 003 (Weber et al. 2015, "TD learning"); Sutton & Barto (2018) §7.1. Sequential problems only.
+    Reference: Weber et al. (2015), "Reinforced Variational Inference" (TD learning); Sutton & Barto (2018) §7.1. Sequential problems only.
     Unbiased with the oracle critic; biased with ``critic=learned`` unless n ≥ T (the bootstrap is then the
     exact V_{T+1} = 0 for every step). One cost evaluation per estimate.
     """
 
     name = "n_step"
-    summary = "sequential score function with n-step TD advantages (seed 003); biased with critic=learned"
+    summary = "sequential score function with n-step TD advantages (Weber et al. 2015); biased with critic=learned"
 
     n: int = option(1, "number of rewards before bootstrapping with the critic's V", kind=int, minimum=1)
     critic: str = critic_option()
@@ -258,7 +260,7 @@ class NStep(_CriticEstimator):
 class GAE(_CriticEstimator):
     """Generalized advantage estimation: ``A_t = Σ_l λ^l δ_{t+l}``, ``δ_t = r_t + V_{t+1}(z_t) − V_t(z_{t−1})``.
 
-    Reference: Schulman, Moritz, Levine, Jordan & Abbeel (2016), eq. (16); seed 003 ("can be combined").
+    Reference: Schulman, Moritz, Levine, Jordan & Abbeel (2016), eq. (16); Weber et al. (2015) ("can be combined").
     λ = 1 is the value baseline (R_t − V_t), λ = 0 the one-step TD error. Sequential problems only. Unbiased
     with the oracle critic; with ``critic=learned`` biased for λ < 1. λ is a traced option: a λ grid reuses one
     compiled kernel. One cost evaluation per estimate.

@@ -1,15 +1,16 @@
 """Reference problems with exact answers wherever mathematics allows."""
 
-from problems.base import Params, Problem
-from problems.bernoulli import Bernoulli
-from problems.categorical import Categorical
-from problems.gaussian import Gaussian
-from problems.hmm import HMM
-from problems.lgssm import LGSSM
-from problems.logistic_regression import LogisticRegression
-from problems.sbn import SBN
-from problems.sequential import SequentialProblem
-from problems.vae import GaussianVAE, LinearVAE
+from varbench.problems.bernoulli import Bernoulli
+from varbench.problems.categorical import Categorical
+from varbench.problems.gaussian import Gaussian
+from varbench.problems.hmm import HMM
+from varbench.problems.lgssm import LGSSM
+from varbench.problems.logistic_regression import LogisticRegression
+from varbench.problems.sbn import SBN
+from varbench.problems.sequential import SequentialProblem
+from varbench.problems.vae import GaussianVAE, LinearVAE
+
+from varbench.core.problem import Params, Problem
 
 __all__ = ["Bernoulli", "Categorical", "Gaussian", "GaussianVAE", "HMM", "LGSSM", "LinearVAE", "LogisticRegression",
            "Params", "Problem", "SBN", "SequentialProblem"]

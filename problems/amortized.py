@@ -2,7 +2,7 @@
 
 Every amortized problem has a generative model ``p_θ(x, z) = p_θ(z) p_θ(x | z)`` and an encoder ``q_φ(z | x)``
 over a fixed data set (the first ``data_subset`` rows of a bundled scikit-learn data set, see
-:mod:`problems.data`). Its objective is the **negative** K-sample bound averaged over the data set,
+:mod:`varbench.problems.data`). Its objective is the **negative** K-sample bound averaged over the data set,
 
     F(θ, φ) = −(1/N) Σ_n E_{z_1..K ~ q_φ(·|x_n)} [ log (1/K) Σ_k w_nk ],   w_nk = p_θ(x_n, z_nk) / q_φ(z_nk | x_n),
 
@@ -24,8 +24,9 @@ parameters). Estimators that need the structure use these hooks (all per data po
   ``cost_analytic_kl(params, x)`` — the cost with that KL in place of its one-sample estimate (K = 1 only);
 * ``param_groups()`` — ``{"encoder": [...], "decoder": [...]}`` (the decoder group holds every generative-model
   parameter, prior included);
-* ``reference_gradient(params, num_samples, seed)`` — a full-batch pathwise estimate of ∇F with its standard
-  error, for problems without an exact objective.
+
+For problems without an exact objective, :func:`varbench.reference_gradient` gives a full-batch pathwise estimate
+of ∇F with its standard error.
 
 Parameters default to a seeded initialization (option ``init_seed``) or come from ``params_file``: a NumPy
 ``.npz`` archive whose keys are the parameter names and whose arrays have the parameters' shapes (the format
@@ -37,24 +38,20 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import os
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from problems.base import Params, Problem
-from varbench.errors import VarbenchError
-from varbench.noise import Discrete, Noise
-from varbench.pytree import option, pytree_dataclass
+from varbench.core.noise import Discrete, Noise
+from varbench.core.numerics import logmeanexp
+from varbench.core.params_file import load_params_file
+from varbench.core.problem import Params, Problem
+from varbench.core.pytree import option, pytree_dataclass
 
 #: Prefix of encoder parameter names; every other parameter belongs to the generative model ("decoder").
 ENCODER_PREFIX = "enc_"
-
-
-def logmeanexp(a: jax.Array, axis: int = -1) -> jax.Array:
-    return jax.nn.logsumexp(a, axis=axis) - math.log(a.shape[axis])
 
 
 def normal_log_density(x: jax.Array, mean: jax.Array, log_scale: jax.Array) -> jax.Array:
@@ -66,26 +63,6 @@ def normal_log_density(x: jax.Array, mean: jax.Array, log_scale: jax.Array) -> j
 def dense_init(rng: np.random.RandomState, fan_in: int, fan_out: int) -> np.ndarray:
     """LeCun-normal weights: N(0, 1/fan_in)."""
     return (rng.standard_normal((fan_in, fan_out)) / math.sqrt(fan_in)).astype(np.float32)
-
-
-def load_params_file(path: str, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-    """Parameters from an ``.npz`` archive keyed by parameter name (the format written by ``varbench trace``)."""
-    if not os.path.isfile(path):
-        raise VarbenchError(f"params_file {path!r} does not exist; give an .npz file with keys {', '.join(shapes)}")
-    with np.load(path) as archive:
-        missing = [k for k in shapes if k not in archive.files]
-        if missing:
-            raise VarbenchError(f"params_file {path!r} lacks {', '.join(missing)}; valid keys: {', '.join(shapes)}")
-        out = {k: np.asarray(archive[k], np.float32) for k in shapes}
-    for k, shape in shapes.items():
-        if out[k].shape != tuple(shape):
-            raise VarbenchError(f"params_file {path!r}: {k!r} has shape {out[k].shape}, expected {tuple(shape)}")
-    return out
-
-
-def save_params_file(path: str, params: dict[str, Any]) -> None:
-    """Write params in the format :func:`load_params_file` reads."""
-    np.savez(path, **{k: np.asarray(v) for k, v in params.items()})
 
 
 @pytree_dataclass
@@ -185,22 +162,8 @@ class Amortized(Problem):
         return -jnp.mean(logmeanexp(self.log_weights(params, x), axis=-1))
 
     def cost_analytic_kl(self, params: Params, x: dict[str, jax.Array]) -> jax.Array:
-        """The cost with the analytic KL to the prior (the ELBO's second form in seed 000); K = 1 only."""
+        """The cost with the analytic KL to the prior (the ELBO's second form in Levine's CS285 lecture on variational inference); K = 1 only."""
         return jnp.mean(-self.log_likelihood(params, x["data"], x["z"])[:, 0] + self.kl(params, x["data"]))
-
-    def reference_gradient(self, params: dict[str, Any] | None = None, num_samples: int = 100_000,
-                           seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """A high-precision pathwise estimate of ∇F and its standard error, ``(mean, se)`` keyed by name.
-
-        Uses the full data subset in every estimate (same objective, no minibatch noise) and ``num_samples``
-        independent pathwise estimates; the standard error is the Monte Carlo one reported by the harness.
-        """
-        from varbench.harness import measure  # the harness imports problems; import lazily
-        if not self.reparameterizable:
-            raise VarbenchError(f"problem {self.name!r} is not reparameterizable; it has an exact gradient instead")
-        full = dataclasses.replace(self, batch_size=self.data_subset)
-        res = measure(full, "pathwise", params=params, num_samples=num_samples, seed=seed)
-        return res.grad_mean, res.grad_se
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

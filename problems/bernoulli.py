@@ -7,13 +7,13 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
+from varbench.problems.discrete import IndependentLogits
 
-from problems.base import Params, Problem
-from problems.discrete import IndependentLogits
-from varbench.errors import VarbenchError
-from varbench.noise import Bernoulli as BernoulliNoise
-from varbench.pytree import option, pytree_dataclass
-from varbench.registry import register_problem
+from varbench.core.errors import VarbenchError
+from varbench.core.noise import Bernoulli as BernoulliNoise
+from varbench.core.problem import Params, Problem
+from varbench.core.pytree import option, pytree_dataclass
+from varbench.core.registry import register_problem
 
 
 def _as_float_tuple(value: Any) -> tuple[float, ...]:

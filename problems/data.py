@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from varbench.errors import VarbenchError
+from varbench.core.errors import VarbenchError
 
 DIGITS_SIZE = 1797
 BREAST_CANCER_SIZE = 569
@@ -50,7 +50,9 @@ def digits(subset: int, binarized: bool = False) -> np.ndarray:
 def breast_cancer(subset: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``subset`` rows: standardized features ``(subset, 30)`` and labels in {−1, +1}, float32."""
     _check_subset("breast_cancer", subset, BREAST_CANCER_SIZE)
-    from sklearn.datasets import load_breast_cancer  # bundled with scikit-learn; no download
+    from sklearn.datasets import (
+        load_breast_cancer,  # bundled with scikit-learn; no download
+    )
     bunch = load_breast_cancer()
     x = np.ascontiguousarray(_standardize(np.asarray(bunch.data, np.float64))[:subset], np.float32)
     y = np.ascontiguousarray(2.0 * np.asarray(bunch.target[:subset], np.float64) - 1.0, np.float32)

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
-from problems.base import Params
+from varbench.core.problem import Params
 
 
 class IndependentLogits:

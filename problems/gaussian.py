@@ -5,11 +5,11 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from problems.base import Params, Problem
-from varbench.errors import VarbenchError
-from varbench.noise import Noise
-from varbench.pytree import option, pytree_dataclass
-from varbench.registry import register_problem
+from varbench.core.errors import VarbenchError
+from varbench.core.noise import Noise
+from varbench.core.problem import Params, Problem
+from varbench.core.pytree import option, pytree_dataclass
+from varbench.core.registry import register_problem
 
 COSTS = ("linear", "square", "exp_square", "cos")
 

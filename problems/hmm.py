@@ -9,14 +9,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from varbench.problems.lgssm import normal_log_pdf
+from varbench.problems.sequential import SequentialProblem
 
-from problems.base import Params
-from problems.lgssm import normal_log_pdf
-from problems.sequential import SequentialProblem
-from varbench.errors import VarbenchError
-from varbench.noise import Discrete
-from varbench.pytree import option, pytree_dataclass
-from varbench.registry import register_problem
+from varbench.core.errors import VarbenchError
+from varbench.core.noise import Discrete
+from varbench.core.problem import Params
+from varbench.core.pytree import option, pytree_dataclass
+from varbench.core.registry import register_problem
 
 #: Seed of the default observations (drawn once from the model, in NumPy, so they never change).
 OBSERVATION_SEED = 0
@@ -77,7 +77,7 @@ class HMM(SequentialProblem):
     (a Markov chain with per-step transitions; it contains the exact posterior, which is Markov).
 
     Rewards r_t = log p(y_t | z_t) + log p(z_t | z_{t−1}) − log q(z_t | z_{t−1}); cost Σ_t r_t; objective the
-    ELBO. Reference: Weber et al. (2015), seed 003; Rabiner (1989) for the forward algorithm.
+    ELBO. Reference: Weber et al. (2015), "Reinforced Variational Inference"; Rabiner (1989) for the forward algorithm.
 
     Exact quantities: oracle Q_t(i, j) = r_t(i, j) + V_{t+1}(j) and V_t(i) = Σ_j q_t(j | i) Q_t(i, j) by a
     backward recursion; ``objective_exact`` = V_1; ``log_evidence`` by the forward algorithm. Exact estimator
@@ -88,7 +88,7 @@ class HMM(SequentialProblem):
     """
 
     name = "hmm"
-    summary = "K-state HMM with Gaussian emissions, Markov-chain q, rewards = per-step free energies (seed 003)"
+    summary = "K-state HMM with Gaussian emissions, Markov-chain q, rewards = per-step free energies (Weber et al. 2015)"
     discrete = True
 
     K: int = option(3, "number of hidden states", kind=int, minimum=2)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from varbench.problems.sequential import SequentialProblem
 
-from problems.base import Params
-from problems.sequential import SequentialProblem
-from varbench.errors import VarbenchError
-from varbench.noise import Noise
-from varbench.pytree import option, pytree_dataclass
-from varbench.registry import register_problem
+from varbench.core.errors import VarbenchError
+from varbench.core.noise import Noise
+from varbench.core.problem import Params
+from varbench.core.pytree import option, pytree_dataclass
+from varbench.core.registry import register_problem
 
 #: Seed of the default observations (drawn once from the model, in NumPy, so they never change).
 OBSERVATION_SEED = 0
@@ -35,12 +35,12 @@ class LGSSM(SequentialProblem):
     """ELBO of a linear-Gaussian state-space model under a structured Markov Gaussian posterior.
 
     Model: z_1 ~ N(0, init_var), z_t = transition·z_{t−1} + N(0, process_var), y_t = z_t + N(0, obs_var).
-    Variational family (seed 003's "structured posterior = closed-loop control"): z_1 = β_1 + s_1 ε_1,
+    Variational family (Weber et al. 2015: "structured posterior = closed-loop control"): z_1 = β_1 + s_1 ε_1,
     z_t = α_t z_{t−1} + β_t + s_t ε_t, ε ~ N(0, I_T), s = exp(log_scale). It contains the exact posterior, whose
     precision matrix is tridiagonal (a Markov chain), so the ELBO reaches ``log p(y)`` there.
 
     Rewards r_t = log p(y_t | z_t) + log p(z_t | z_{t−1}) − log q(z_t | z_{t−1}); cost Σ_t r_t; objective the
-    ELBO. Reference: Weber et al. (2015), seed 003; Kalman (1960) for the evidence.
+    ELBO. Reference: Weber et al. (2015), "Reinforced Variational Inference"; Kalman (1960) for the evidence.
 
     Exact quantities: ``objective_exact`` is the ELBO in closed form from q's joint mean and covariance
     (Gaussian expectations of quadratics) plus q's entropy Σ_t log s_t + (T/2) log(2πe); ``log_evidence`` by
@@ -53,7 +53,7 @@ class LGSSM(SequentialProblem):
     """
 
     name = "lgssm"
-    summary = "linear-Gaussian state-space model, structured Gaussian q, rewards = per-step free energies (seed 003)"
+    summary = "linear-Gaussian state-space model, structured Gaussian q, rewards = per-step free energies (Weber et al. 2015)"
     reparameterizable = True
 
     T: int = option(5, "number of time steps", kind=int, minimum=1)

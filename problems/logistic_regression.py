@@ -7,13 +7,13 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from varbench.problems.amortized import minibatch_noise, normal_log_density, select_rows
+from varbench.problems.data import breast_cancer
 
-from problems.amortized import minibatch_noise, normal_log_density, select_rows
-from problems.base import Params, Problem
-from problems.data import breast_cancer
-from varbench.noise import Noise
-from varbench.pytree import option, pytree_dataclass
-from varbench.registry import register_problem
+from varbench.core.noise import Noise
+from varbench.core.problem import Params, Problem
+from varbench.core.pytree import option, pytree_dataclass
+from varbench.core.registry import register_problem
 
 #: Trapezoid rule for E f(μ + σ t), t ~ N(0, 1): step and half-width (in units of t) of the grid.
 TRAPEZOID_STEP, TRAPEZOID_HALF_WIDTH = 0.01, 10.0

@@ -6,7 +6,7 @@ The latent draw is ``{"data": (B, 64) rows, "z": (B, K, L) bits}``; ``encoder_lo
 and ``z = [u < σ(logit)]``.
 
 The discrete-latent estimators (ARM, DisARM, REBAR, RELAX, Gumbel-softmax, straight-through) use the hooks of
-:mod:`problems.discrete`: the context is the minibatch's row indices, the logits are the encoder's broadcast over
+:mod:`varbench.problems.discrete`: the context is the minibatch's row indices, the logits are the encoder's broadcast over
 the K particles, shape (B, K, L), and the cost units are the B data points, each costing
 ``−log (1/K) Σ_k w_bk / B`` (so learning signals are per data point, as in NVIL, VIMCO and the DisARM and
 REBAR experiments).
@@ -14,19 +14,19 @@ REBAR experiments).
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
+from varbench.problems.amortized import Amortized, binary_configurations, dense_init
+from varbench.problems.data import digits
+from varbench.problems.discrete import IndependentLogits
 
-from problems.amortized import Amortized, binary_configurations, dense_init, logmeanexp
-from problems.base import Params
-from problems.data import digits
-from problems.discrete import IndependentLogits
-from varbench.errors import VarbenchError
-from varbench.noise import Bernoulli, Noise
-from varbench.pytree import option, pytree_dataclass
-from varbench.registry import register_problem
+from varbench.core.errors import VarbenchError
+from varbench.core.noise import Bernoulli, Noise
+from varbench.core.numerics import logmeanexp
+from varbench.core.problem import Params
+from varbench.core.pytree import option, pytree_dataclass
+from varbench.core.registry import register_problem
 
 #: Largest latent × particles for which the exact bound enumerates 2^(L·K) configurations per data point.
 MAX_ENUMERATED_BITS = 16

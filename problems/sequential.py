@@ -1,6 +1,6 @@
 """Sequential latent-variable problems: variational inference as reinforcement learning.
 
-Seed 003 (Weber et al. 2015, "Reinforced Variational Inference"): a structured variational posterior
+Weber et al. (2015), "Reinforced Variational Inference": a structured variational posterior
 ``q_θ(z_{1:T}) = Π_t q_θ(z_t | z_{t−1})`` is a policy, the latent ``z_{t−1}`` is the state, ``z_t`` the action,
 and the per-step free energy ``r_t = log p(y_t | z_t) + log p(z_t | z_{t−1}) − log q_θ(z_t | z_{t−1})`` is the
 reward. The ELBO is the expected return ``E_q[Σ_t r_t]``, so ``cost(params, z) = Σ_t r_t`` and the generic
@@ -19,7 +19,7 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from problems.base import Params, Problem
+from varbench.core.problem import Params, Problem
 
 
 class SequentialProblem(Problem):

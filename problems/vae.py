@@ -7,13 +7,18 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from varbench.problems.amortized import (
+    Amortized,
+    GaussianLatents,
+    dense_init,
+    normal_log_density,
+)
+from varbench.problems.data import digits
 
-from problems.amortized import Amortized, GaussianLatents, dense_init, normal_log_density
-from problems.base import Params
-from problems.data import digits
-from varbench.errors import VarbenchError
-from varbench.pytree import option, pytree_dataclass
-from varbench.registry import register_problem
+from varbench.core.errors import VarbenchError
+from varbench.core.problem import Params
+from varbench.core.pytree import option, pytree_dataclass
+from varbench.core.registry import register_problem
 
 
 @register_problem
@@ -25,7 +30,7 @@ class LinearVAE(GaussianLatents, Amortized):
     ``data_subset`` standardized scikit-learn digits (D = 64). Params: encoder ``enc_weight`` A (D, L),
     ``enc_bias`` c (L,), ``enc_log_scale`` d (L,) (one scale per latent, shared by all inputs); decoder
     ``dec_weight`` W (L, D), ``dec_bias`` b (D,) and ``dec_log_sigma`` log σ (a learnable scalar). The objective is
-    the negative ELBO (or K-sample bound, see :mod:`problems.amortized`) averaged over the subset.
+    the negative ELBO (or K-sample bound, see :mod:`varbench.problems.amortized`) averaged over the subset.
 
     Assumptions: continuous, reparameterizable, amortized. Exact objective (K = 1) in closed form per data point,
     with m = A x + c and s = exp(d):
@@ -79,18 +84,18 @@ class GaussianVAE(GaussianLatents, Amortized):
     """VAE with one-hidden-layer tanh MLP encoder and decoder, Gaussian latents, on the standardized digits.
 
     Kingma & Welling (2014), "Auto-Encoding Variational Bayes", §3 and Appendix C (MLP encoder/decoder);
-    seed 000/004 (amortized VI, reparameterization vs score function for the encoder). q(z|x) = N(μ(x),
-    diag(exp(2 s(x)))) with ``[μ, s] = MLP_enc(x)``; p(z) = N(0, I); p(x|z) = N(MLP_dec(z), σ² I) with a learnable
-    scalar ``dec_log_sigma``. Params ``enc_w1, enc_b1, enc_w_mean, enc_b_mean, enc_w_scale, enc_b_scale`` and
+    Levine's CS285 lectures on (amortized) variational inference (reparameterization vs score function for
+    the encoder). q(z|x) = N(μ(x), diag(exp(2 s(x)))) with ``[μ, s] = MLP_enc(x)``; p(z) = N(0, I);
+    p(x|z) = N(MLP_dec(z), σ² I) with a learnable scalar ``dec_log_sigma``. Params ``enc_w1, enc_b1, enc_w_mean, enc_b_mean, enc_w_scale, enc_b_scale`` and
     ``dec_w1, dec_b1, dec_w2, dec_b2, dec_log_sigma``.
 
     Assumptions: continuous, reparameterizable, amortized. There is no closed form: ``has_exact_objective`` is
-    False and :meth:`reference_gradient` gives a full-batch pathwise estimate with its standard error. One cost
+    False and :func:`varbench.reference_gradient` gives a full-batch pathwise estimate with its standard error. One cost
     evaluation is one evaluation of the minibatch's bound.
     """
 
     name = "gaussian_vae"
-    summary = "MLP VAE on standardized digits; no closed form (reference_gradient with its standard error)"
+    summary = "MLP VAE on standardized digits; no closed form (varbench.reference_gradient with its standard error)"
     has_exact_objective = False
 
     latent_dim: int = option(2, "latent dimension L", kind=int, minimum=1, key="latent")
@@ -116,4 +121,4 @@ class GaussianVAE(GaussianLatents, Amortized):
         return jnp.sum(normal_log_density(data[:, None, :], mean, params["dec_log_sigma"]), -1)
 
     def objective_exact(self, params: Params) -> jax.Array:
-        raise VarbenchError("gaussian_vae has no exact objective; use reference_gradient (mean and standard error)")
+        raise VarbenchError("gaussian_vae has no exact objective; use varbench.reference_gradient (mean and standard error)")

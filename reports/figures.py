@@ -1,4 +1,4 @@
-"""Seaborn figures of suite results. Every function takes the tidy frame of :func:`reports.store.load`.
+"""Seaborn figures of suite results. Every function takes the tidy frame of :func:`varbench.reports.store.load`.
 
 Confidence intervals are drawn as bands (95%, kurtosis-aware, from ``variance_lo``/``variance_hi``); variances
 spanning decades use log axes; axes carry units.
@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from varbench.reports import schema  # noqa: E402
 
 sns.set_theme(style="whitegrid", context="paper", font_scale=1.0)
 PARAM_LABEL = {"mean": "∂/∂μ", "log_scale": "∂/∂log σ"}
@@ -62,7 +63,7 @@ def variance_vs(frame: pd.DataFrame, x: str, col: str | None = None, title: str 
                                         color=colors[label], alpha=0.2, lw=0)
             ax.set_yscale("log")
             ax.set_title(f"{c} · {PARAM_LABEL.get(param, param)}" if col else PARAM_LABEL.get(param, param))
-            ax.set_xlabel(x.removeprefix("grid_"))
+            ax.set_xlabel(x.removeprefix(schema.GRID_PREFIX))
             if j == 0:
                 ax.set_ylabel("variance of one estimate")
     handles, names = [], []
@@ -150,16 +151,6 @@ def work_normalized(frame: pd.DataFrame) -> tuple[plt.Figure, pd.DataFrame]:
     return fig, table.drop(columns="label")
 
 
-#: Column prefix of a trace row's variance per parameter group (see ``varbench.suite.run_trace_cell``).
-GROUP_VARIANCE_PREFIX = "group_variance_"
-
-
-def trace_groups(frame: pd.DataFrame) -> list[str]:
-    """Parameter groups (``encoder``, ``decoder``, ...) whose variance the trace rows of ``frame`` carry."""
-    return [c.removeprefix(GROUP_VARIANCE_PREFIX) for c in frame.columns if c.startswith(GROUP_VARIANCE_PREFIX)
-            and pd.to_numeric(frame[c], errors="coerce").notna().any()]
-
-
 def trace_log_variance(frame: pd.DataFrame, title: str = "") -> plt.Figure:
     """Log-variance of each measured estimator over optimisation steps, one row of panels per driver.
 
@@ -170,8 +161,8 @@ def trace_log_variance(frame: pd.DataFrame, title: str = "") -> plt.Figure:
     drivers = list(dict.fromkeys(frame["driver"]))
     labels = list(dict.fromkeys(frame["estimator_label"]))
     colors = _palette(labels)
-    groups = trace_groups(frame)
-    panels = [("log_variance", "all parameters")] + [(f"{GROUP_VARIANCE_PREFIX}{g}", g) for g in groups]
+    groups = schema.trace_groups(frame)
+    panels = [("log_variance", "all parameters")] + [(schema.GROUP_VARIANCE_PREFIX + g, g) for g in groups]
     fig, axes = plt.subplots(len(drivers), len(panels), figsize=(4.2 * len(panels) + 1.8, 3.0 * len(drivers) + 0.4),
                              squeeze=False, sharey="col", sharex=True)
     for j, (column, what) in enumerate(panels):
@@ -203,18 +194,18 @@ def sequential_panels(frame: pd.DataFrame, title: str = "") -> plt.Figure:
     """Total variance (top) and largest |bias| (bottom) vs n for n-step and vs λ for GAE, per critic.
 
     Horizontal lines mark the full return, the reward-to-go, the value baseline and pathwise, so the ordering that
-    seed 003 predicts can be read off.
+    Weber et al. (2015) predict can be read off.
     """
     per = frame.drop_duplicates(["cell", "point"]).copy()
-    per["critic"] = per.get("opt_critic", pd.Series(index=per.index, dtype=object)).fillna("oracle")
+    per["critic"] = per.get(schema.option_column("critic"), pd.Series(index=per.index, dtype=object)).fillna("oracle")
     absbias = frame.assign(ab=pd.to_numeric(frame["bias"], errors="coerce").abs()).groupby(
         ["cell", "point"])["ab"].max().rename("max_abs_bias")
     per = per.join(absbias, on=["cell", "point"])
     fig, axes = plt.subplots(2, 2, figsize=(9.0, 5.6), sharex="col")
     refs = {"score_function:returns=full": "full return", "score_function:returns=to_go": "reward-to-go",
             "score_function:returns=to_go,baseline=value": "value baseline (oracle)", "pathwise": "pathwise"}
-    for j, (name, x, xlabel) in enumerate((("n_step", "opt_n", "n (steps before bootstrapping)"),
-                                          ("gae", "opt_lambda", "λ"))):
+    for j, (name, x, xlabel) in enumerate((("n_step", schema.option_column("n"), "n (steps before bootstrapping)"),
+                                          ("gae", schema.option_column("lambda"), "λ"))):
         sub = per[per["estimator_name"] == name].copy()
         if sub.empty or x not in sub:
             continue

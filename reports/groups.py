@@ -1,7 +1,7 @@
 """Variance per parameter group (encoder vs decoder), from tidy records. Never imports JAX.
 
 Amortized problems name encoder parameters ``enc_*``; every other parameter belongs to the generative model
-("decoder", prior included) — the same rule as ``problems.amortized.Amortized.param_groups``. Pass an explicit
+("decoder", prior included) — the same rule as ``varbench.problems.amortized.Amortized.param_groups``. Pass an explicit
 ``{group: [param names]}`` mapping for other problems.
 """
 

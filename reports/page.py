@@ -11,9 +11,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-
-from reports import figures, store
-from reports.groups import group_table
+from varbench.reports import figures, schema, store
+from varbench.reports.groups import group_table
 
 DPI = 100
 
@@ -38,15 +37,15 @@ def _block_table(frame: pd.DataFrame) -> pd.DataFrame:
 def _trace_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Log-variance of each measured estimator at the first and last checkpoint, per driver; with parameter groups,
     also each group's variance at the last checkpoint."""
-    groups = figures.trace_groups(frame)
+    groups = schema.trace_groups(frame)
     rows = []
     for (driver, label), d in frame.groupby(["driver", "estimator_label"], sort=False):
-        columns = ["log_variance"] + [f"{figures.GROUP_VARIANCE_PREFIX}{g}" for g in groups]
+        columns = ["log_variance"] + [schema.GROUP_VARIANCE_PREFIX + g for g in groups]
         d = d.groupby("step")[columns].mean()
         rows.append(dict(driver=driver, estimator=label, first_step=int(d.index.min()),
                          log_variance_first=d["log_variance"].iloc[0], last_step=int(d.index.max()),
                          log_variance_last=d["log_variance"].iloc[-1],
-                         **{f"{g}_variance_last": d[f"{figures.GROUP_VARIANCE_PREFIX}{g}"].iloc[-1] for g in groups}))
+                         **{f"{g}_variance_last": d[schema.GROUP_VARIANCE_PREFIX + g].iloc[-1] for g in groups}))
     return pd.DataFrame(rows)
 
 
@@ -72,8 +71,8 @@ def _block_figure(block: dict[str, Any], frame: pd.DataFrame, everything: pd.Dat
         # Draw another block's rows (typically its exact-mode twin) on the same axes.
         frame = pd.concat([frame, everything[everything["block"] == spec["overlay"]]], ignore_index=True)
     if kind == "variance_vs":
-        x = f"grid_{spec['x']}"
-        col = f"grid_{spec['col']}" if spec.get("col") else None
+        x = schema.grid_column(spec["x"])
+        col = schema.grid_column(spec["col"]) if spec.get("col") else None
         return figures.variance_vs(frame, x=x, col=col, title=block.get("title", block["name"]))
     if kind == "trace":
         return figures.trace_log_variance(frame, title=block.get("title", block["name"]))
@@ -103,7 +102,7 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None) 
             continue
         fig = _block_figure(block, sub, frame)
         table = _trace_table(sub) if block.get("kind") == "trace" else _block_table(sub)
-        # issue 7: variance per parameter group (encoder/decoder); trace tables carry it already (no coordinates)
+        # variance per parameter group (encoder/decoder); trace tables carry it already (no coordinates)
         if (block.get("figure") or {}).get("groups") and block.get("kind") != "trace":
             table = table.merge(group_table(sub), on="estimator", how="left")
         sections.append(dict(title=block.get("title", block["name"]), name=block["name"],

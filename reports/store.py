@@ -93,14 +93,3 @@ def load(root: str | os.PathLike) -> pd.DataFrame:
     if not files:
         return pd.DataFrame()
     return pd.concat([pd.read_parquet(f, engine="pyarrow") for f in files], ignore_index=True)
-
-
-def summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per block × estimator: points measured, median variance, worst |bias z|, and throughput."""
-    if frame.empty:
-        return frame
-    grouped = frame.groupby(["block", "estimator_label"], sort=False)
-    out = grouped.agg(points=("point", "nunique"), median_variance=("variance", "median"),
-                      max_abs_bias_z=("bias_z", lambda z: pd.to_numeric(z, errors="coerce").abs().max()),
-                      samples_per_second=("samples_per_second", "median"), method=("method", "first"))
-    return out.reset_index()

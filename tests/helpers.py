@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from varbench.estimators import Estimator, Pathwise
+from varbench.problems import Gaussian
 
-from estimators import Estimator, Pathwise
-from problems import Gaussian
-from varbench.pytree import pytree_dataclass, static_field
+from varbench.core.pytree import pytree_dataclass, static_field
 
 
 @pytree_dataclass

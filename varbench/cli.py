@@ -13,8 +13,8 @@ import os
 import sys
 from typing import Sequence
 
-from varbench.errors import VarbenchError
-from varbench.prng import DEFAULT_PRNG, PRNG_IMPLS
+from varbench.core.errors import VarbenchError
+from varbench.engine.prng import DEFAULT_PRNG, PRNG_IMPLS
 from varbench.spec import parse_assignment
 
 FORMATS = ("table", "json")
@@ -54,6 +54,12 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _add_plugin(parser: argparse.ArgumentParser) -> None:
+    """``--plugin MODULE`` (repeatable) on every command that resolves specs."""
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first, registering its problems and estimators (repeatable)")
+
+
 def _add_sampling(parser: argparse.ArgumentParser, samples: int, what: str) -> None:
     """``--samples``, ``--seed`` and ``--method``, shared by the commands that measure."""
     parser.add_argument("--samples", type=_positive_int, default=samples, metavar="N",
@@ -83,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="random number generator: threefry (default, statistically sound), rbg, unsafe_rbg "
                           "(XLA's bit generator; a speed experiment, see benchmarks/RESULTS.md)")
     run.add_argument("--format", choices=FORMATS, default="table")
+    _add_plugin(run)
 
     tr = sub.add_parser("trace", help="optimise params with one estimator; measure several at the same params")
     tr.add_argument("--problem", required=True, metavar="SPEC")
@@ -98,9 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write each checkpoint's params to DIR/step_NNNNNN.npz (amortized problems measure at one "
                          "with params_file=...; for others pass values with --param)")
     tr.add_argument("--format", choices=FORMATS, default="table", help="json: one JSON object per line")
+    _add_plugin(tr)
 
     lst = sub.add_parser("list", help="problems and estimators with their options")
     lst.add_argument("--format", choices=FORMATS, default="table")
+    _add_plugin(lst)
 
     suite = sub.add_parser("suite", help="run (or resume) a sweep into a result store, then write its report")
     suite.add_argument("--config", metavar="FILE", default=None, help="TOML sweep (default: the packaged suite)")
@@ -108,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     suite.add_argument("--quick", action="store_true", help="the config's quick variant (fewer samples and points)")
     suite.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                        help="skip cells already finished in DIR (default); --no-resume starts over")
+    _add_plugin(suite)
 
     results = sub.add_parser("results", help="summary table of a result store")
     results.add_argument("dir", metavar="DIR")
@@ -124,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     seq.add_argument("--lambdas", type=_lambda_grid, default=None, metavar="L1,L2,...",
                      help="GAE lambda grid (default 0,0.5,0.9,1)")
     seq.add_argument("--format", choices=FORMATS + ("markdown",), default="table")
+    _add_plugin(seq)
     return parser
 
 
@@ -155,7 +166,7 @@ def _cmd_sequential(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from varbench.harness import measure  # imported here so `--help` and errors stay fast
+    from varbench.api import measure  # imported here so `--help` and errors stay fast
 
     params = dict(parse_assignment(p) for p in args.param)
     result = measure(args.problem, args.estimator, params=params, num_samples=args.samples, seed=args.seed,
@@ -202,7 +213,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_suite(args: argparse.Namespace) -> int:
     from varbench.suite import run_suite
-    manifest = run_suite(args.config, args.out, quick=args.quick, resume=args.resume)
+    manifest = run_suite(args.config, args.out, quick=args.quick, resume=args.resume, plugins=args.plugin)
     failed = manifest.get("cells_failed") or {}
     print(f"varbench suite: {manifest['cells_done']} of {manifest['cells_total']} cells finished, "
           f"{len(manifest.get('cells_skipped') or {})} not applicable, {len(failed)} failed; results in "
@@ -211,8 +222,8 @@ def _cmd_suite(args: argparse.Namespace) -> int:
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
-    from reports import store
-    table = store.summary(store.load(args.dir))
+    from varbench.reports import schema, store
+    table = schema.summary(store.load(args.dir))
     if args.format == "csv":
         print(table.to_csv(index=False), end="")
     elif args.format == "json":
@@ -223,15 +234,19 @@ def _cmd_results(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from reports.page import write_report
+    from varbench.reports.page import write_report
     print(write_report(args.dir, args.out))
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from reports.store import StoreError
+    from varbench.reports.store import StoreError
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "plugin", None):
+            from varbench.catalog import load_plugin
+            for module in args.plugin:
+                load_plugin(module)
         return {"run": _cmd_run, "list": _cmd_list, "trace": _cmd_trace, "suite": _cmd_suite,
                 "results": _cmd_results, "report": _cmd_report, "sequential": _cmd_sequential}[args.command](args)
     except (VarbenchError, StoreError) as err:

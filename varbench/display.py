@@ -9,8 +9,16 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from varbench.registry import ESTIMATORS, PROBLEMS, describe, estimator_names, problem_names
-from varbench.result import Result
+from varbench.catalog import (
+    ESTIMATORS,
+    PROBLEMS,
+    describe,
+    estimator_names,
+    origin,
+    problem_names,
+)
+from varbench.core.capabilities import capabilities_of
+from varbench.engine.result import Result
 
 
 def _fmt(x: Any, digits: int = 5) -> str:
@@ -22,13 +30,13 @@ def _fmt(x: Any, digits: int = 5) -> str:
     return f"{x:.{digits}g}"
 
 
-def _console() -> Console:
+def make_console() -> Console:
     # Wide enough for the result table even when stdout is not a terminal (rich would assume 80 columns).
     return Console(highlight=False, width=max(shutil.get_terminal_size((120, 24)).columns, 120))
 
 
 def print_result(res: Result, console: Console | None = None) -> None:
-    console = console or _console()
+    console = console or make_console()
     console.print(f"[bold]{res.estimator}[/bold] on [bold]{res.problem}[/bold]  ({res.method}, "
                   f"{res.num_samples:,} {'estimates' if res.method == 'mc' else 'quadrature nodes'}, seed {res.seed})")
     table = Table(show_edge=False, header_style="bold")
@@ -68,7 +76,7 @@ def _params_cell(params: dict[str, Any]) -> str:
 def print_trace(records: list[dict[str, Any]], console: Console | None = None) -> None:
     """One row per (checkpoint, estimator) of :func:`varbench.trace.trace`, with the variance per parameter group
     (encoder, decoder) for problems that have groups."""
-    console = console or _console()
+    console = console or make_console()
     if records:
         console.print(f"trace of [bold]{records[0]['problem']}[/bold] driven by [bold]{records[0]['driver']}[/bold] "
                       f"({records[0]['method']}, {records[0]['num_samples']:,} estimates per measurement)")
@@ -85,24 +93,20 @@ def print_trace(records: list[dict[str, Any]], console: Console | None = None) -
     console.print(table)
 
 
-def _flags(cls: type, names: tuple[str, ...]) -> list[str]:
-    return [n for n in names if getattr(cls, n, False)]
-
-
 def catalogue() -> dict[str, Any]:
-    """Problems and estimators with their options and properties, as plain data."""
-    problems = {n: dict(summary=PROBLEMS[n].summary, options=describe(PROBLEMS[n]),
-                        properties=_flags(PROBLEMS[n], ("discrete", "reparameterizable", "sequential", "amortized",
-                                                         "location_scale", "has_exact_objective")))
+    """Problems and estimators with their options, properties and origin (built in or plugin module)."""
+    problems = {n: dict(summary=PROBLEMS[n].summary, origin=origin(PROBLEMS[n]), options=describe(PROBLEMS[n]),
+                        properties=[f for f in ("discrete", "has_exact_objective") if getattr(PROBLEMS[n], f, False)]
+                        + capabilities_of(PROBLEMS[n]))
                 for n in problem_names()}
-    estimators = {n: dict(summary=ESTIMATORS[n].summary, options=describe(ESTIMATORS[n]),
+    estimators = {n: dict(summary=ESTIMATORS[n].summary, origin=origin(ESTIMATORS[n]), options=describe(ESTIMATORS[n]),
                           unbiased=bool(ESTIMATORS[n].unbiased), stateful=bool(ESTIMATORS[n].stateful))
                   for n in estimator_names()}
     return {"problems": problems, "estimators": estimators}
 
 
 def print_catalogue(console: Console | None = None) -> None:
-    console = console or _console()
+    console = console or make_console()
     data = catalogue()
     for section in ("problems", "estimators"):
         console.print(f"[bold underline]{section}[/bold underline]")
@@ -110,7 +114,8 @@ def print_catalogue(console: Console | None = None) -> None:
             tags = info.get("properties") or []
             if section == "estimators":
                 tags = ["unbiased" if info["unbiased"] else "BIASED"] + (["stateful"] if info["stateful"] else [])
-            console.print(f"  [bold]{name}[/bold]  ({', '.join(tags)})  {info['summary']}")
+            source = "" if info["origin"] == "built in" else f"  [plugin {info['origin']}]"
+            console.print(f"  [bold]{name}[/bold]  ({', '.join(tags)})  {info['summary']}{source}")
             for opt in info["options"]:
                 choices = f" one of {', '.join(map(str, opt['choices']))};" if opt["choices"] else ""
                 console.print(f"      {opt['name']}={opt['default']}  ·{choices} {opt['doc']}")

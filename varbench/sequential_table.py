@@ -4,7 +4,7 @@ For a sequential problem (``lgssm``, ``hmm``) it measures, at the problem's defa
 with the full return and the reward-to-go, the value baseline, actor-critic, n-step advantages for n = 1..T,
 GAE over a λ grid and (reparameterizable problems) the pathwise estimator with the entropy analytic and sampled;
 the estimators that use a critic are measured with the oracle and the learned critic side by side. Used by
-``varbench sequential``; seed 003 (Weber et al. 2015) predicts the ordering full > to_go > value baseline.
+``varbench sequential``; Weber et al. (2015) predict the ordering full > to_go > value baseline.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from varbench.errors import VarbenchError
-from varbench.harness import exact_objective_and_gradient, measure
-from varbench.registry import resolve_problem, spec_of
+from varbench.api import measure
+from varbench.catalog import resolve_problem, spec_of
+from varbench.core.errors import VarbenchError
+from varbench.engine.harness import exact_objective_and_gradient
 
 DEFAULT_LAMBDAS = (0.0, 0.5, 0.9, 1.0)
 CRITICS = ("oracle", "learned")
@@ -117,11 +118,11 @@ def markdown(report: dict[str, Any]) -> str:
 def print_table(report: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from varbench.display import _console
+    from varbench.display import make_console
     header, body = table_lines(report)
     table = Table(title=title(report), show_edge=False, header_style="bold")
     for i, col in enumerate(header):
         table.add_column(col, justify="left" if i == 0 else "right")
     for cells in body:
         table.add_row(*cells)
-    _console().print(table)
+    make_console().print(table)

@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from varbench.errors import VarbenchError
+from varbench.core.errors import VarbenchError
+from varbench.core.naming import format_spec
+
+__all__ = ["format_spec", "parse_assignment", "parse_spec", "parse_value"]
 
 
 def parse_value(text: str) -> Any:
@@ -63,19 +66,3 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
                 raise VarbenchError(f"option {key!r} given twice in {spec!r}")
             options[key] = value
     return name.strip(), options
-
-
-def format_spec(name: str, options: dict[str, Any]) -> str:
-    """Inverse of :func:`parse_spec` for JSON-representable option values."""
-    if not options:
-        return name
-    def compact(v: Any) -> Any:
-        if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
-            return int(v)  # "k=0", not "k=0.0": the value parses back to the same number
-        if isinstance(v, (list, tuple)):
-            return [compact(x) for x in v]
-        return v
-
-    def fmt(v: Any) -> str:
-        return v if isinstance(v, str) else json.dumps(compact(v), separators=(",", ":"))
-    return name + ":" + ",".join(f"{k}={fmt(v)}" for k, v in options.items())

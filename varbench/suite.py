@@ -3,11 +3,11 @@
 A config has ``[[block]]`` tables. Each block names a problem spec, a list of estimator specs, a ``grid`` of
 problem options and params to sweep (cartesian product), a method (``mc`` or ``exact``), sample counts and seeds.
 Grid keys that are static options (a cost's name, a dimension) split the block into separately compiled groups;
-keys that are value options (``k``) or params vary inside ONE compiled kernel (:func:`varbench.harness.
+keys that are value options (``k``) or params vary inside ONE compiled kernel (:func:`varbench.engine.harness.
 measure_batch`), so a 50-point ``k`` sweep compiles once.
 
 A *cell* is one (block, estimator, static-option combination, seed). Each finished cell is written atomically to
-the store as one Parquet file (:mod:`reports.store`), so an interrupted suite re-run with the same command skips
+the store as one Parquet file (:mod:`varbench.reports.store`), so an interrupted suite re-run with the same command skips
 finished cells. The store's manifest records the config's hash and the varbench version; results of a different
 config or version are never mixed in silently.
 """
@@ -27,14 +27,15 @@ import sys
 import time
 import tomllib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from varbench.errors import NotApplicableError, VarbenchError
-from varbench.pytree import options_of
-from varbench.registry import PROBLEMS, resolve_estimator, resolve_problem
-from varbench.spec import format_spec, parse_spec
+from varbench.catalog import PROBLEMS, build, resolve_estimator
+from varbench.core.errors import NotApplicableError, VarbenchError
+from varbench.core.pytree import options_of
+from varbench.reports import schema
+from varbench.spec import parse_spec
 
 DEFAULT_CONFIG = "default.toml"
 BLOCK_KINDS = ("measure", "trace")
@@ -60,6 +61,14 @@ class Block:
     warmup: int
     figure: dict[str, Any]
     trace: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # The specs above, parsed and resolved once (problem name and fixed options; estimator spec -> object).
+    problem_name: str = dataclasses.field(default="", compare=False)
+    problem_options: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
+    resolved: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
+
+    def build_problem(self, options: dict[str, Any]) -> Any:
+        """The block's problem with ``options`` (grid values) over its fixed ones; no spec string round trip."""
+        return build(PROBLEMS, "problem", self.problem_name, {**self.problem_options, **options})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,7 +160,8 @@ def parse_block(raw: dict[str, Any], *, quick: bool) -> Block:
     problem = raw.get("problem")
     if not isinstance(problem, str):
         raise VarbenchError(f"block {name!r}: 'problem' must be a problem spec string")
-    resolve_problem(problem)  # validates name and fixed options early, with the usual one-line errors
+    problem_name, problem_options = parse_spec(problem)
+    build(PROBLEMS, "problem", problem_name, problem_options)  # validates early, with the usual one-line errors
     trace = dict(raw.get("trace") or {})
     if kind == "trace":
         unknown = sorted(set(trace) - set(TRACE_KEYS))
@@ -161,14 +171,35 @@ def parse_block(raw: dict[str, Any], *, quick: bool) -> Block:
         if grid:
             raise VarbenchError(f"block {name!r}: a trace block has no grid (it follows the optimisation)")
         estimators = estimators + list(trace["drivers"])
-    for spec in estimators:
-        resolve_estimator(spec)
+    resolved = {spec: resolve_estimator(spec) for spec in estimators}
     return Block(name=name, title=raw.get("title", name), kind=kind, problem=problem,
                  estimators=tuple(raw["estimators"]), grid=grid, method=method, samples=int(samples),
-                 seeds=tuple(seeds), warmup=int(warmup), figure=dict(raw.get("figure") or {}), trace=trace)
+                 seeds=tuple(seeds), warmup=int(warmup), figure=dict(raw.get("figure") or {}), trace=trace,
+                 problem_name=problem_name, problem_options=problem_options, resolved=resolved)
+
+
+#: Top-level keys of a suite config.
+CONFIG_KEYS = ("plugins", "block")
+
+
+def load_config_plugins(raw: dict[str, Any], extra: Sequence[str] = ()) -> list[str]:
+    """Import the plugin modules named by ``plugins = [...]`` in the config and by ``extra`` (``--plugin``)."""
+    from varbench.catalog import load_plugin
+
+    named = raw.get("plugins", [])
+    if not isinstance(named, list) or not all(isinstance(m, str) and m.strip() for m in named):
+        raise VarbenchError("'plugins' must be a list of module names, e.g. plugins = [\"my_package.estimators\"]")
+    modules = list(dict.fromkeys([*named, *extra]))
+    for module in modules:
+        load_plugin(module)
+    return modules
 
 
 def parse_config(raw: dict[str, Any], *, quick: bool = False) -> list[Block]:
+    unknown = sorted(set(raw) - set(CONFIG_KEYS))
+    if unknown:
+        raise VarbenchError(f"unknown top-level key {unknown[0]!r} in the suite config; valid keys: "
+                            f"{', '.join(CONFIG_KEYS)}")
     blocks = raw.get("block")
     if not isinstance(blocks, list) or not blocks:
         raise VarbenchError("a suite config needs at least one [[block]] table")
@@ -184,9 +215,9 @@ def parse_config(raw: dict[str, Any], *, quick: bool = False) -> list[Block]:
 
 def _split_grid(block: Block) -> tuple[dict, dict, dict]:
     """Grid axes split into static problem options, value problem options and params."""
-    name, fixed = parse_spec(block.problem)
+    name = block.problem_name
     fields = options_of(PROBLEMS[name])
-    param_names = set(resolve_problem(block.problem).default_params())
+    param_names = set(block.build_problem({}).default_params())
     static, values, params = {}, {}, {}
     for key, axis in block.grid.items():
         if key in fields:
@@ -215,45 +246,28 @@ def cells_of(block: Block) -> list[Cell]:
     return cells
 
 
-def _problem_spec(block: Block, static: dict, options: dict) -> str:
-    name, fixed = parse_spec(block.problem)
-    return format_spec(name, {**fixed, **static, **options})
-
-
 def run_trace_cell(cell: Cell) -> list[dict[str, Any]]:
-    """One optimisation trace (:func:`varbench.trace.trace`); rows: checkpoint × measured estimator.
-
-    Rows stay flat for Parquet: per-parameter dicts are dropped (``params`` is kept as ``params_json``) and the
-    per-group fields become one column per group, ``group_variance_encoder`` and so on.
-    """
-    from varbench.trace import GROUP_FIELDS, trace
+    """One optimisation trace (:func:`varbench.trace.trace`); rows: checkpoint × measured estimator."""
+    from varbench.trace import trace
 
     block, spec = cell.block, cell.block.trace
-    rows = trace(block.problem, cell.driver, estimators=list(block.estimators), lr=float(spec.get("lr", 0.01)),
-                 steps=int(spec.get("steps", 1000)), every=int(spec.get("every", 100)), samples=block.samples,
-                 seed=cell.seed, method=block.method)
-    out = []
-    for row in rows:
-        flat = {k: v for k, v in row.items() if not isinstance(v, dict)}
-        flat.update(block=block.name, cell=cell.key, estimator_label=row["estimator"],
-                    estimator_name=parse_spec(row["estimator"])[0], trace_seed=cell.seed,
-                    params_json=json.dumps(row["params"]))
-        flat.update({f"{field}_{group}": value for field in GROUP_FIELDS
-                     for group, value in (row.get(field) or {}).items()})
-        out.append(flat)
-    return out
+    records = trace(block.build_problem({}), block.resolved[cell.driver],
+                    estimators=[block.resolved[e] for e in block.estimators], lr=float(spec.get("lr", 0.01)),
+                    steps=int(spec.get("steps", 1000)), every=int(spec.get("every", 100)), samples=block.samples,
+                    seed=cell.seed, method=block.method)
+    return schema.trace_rows(records, block=block.name, cell=cell.key, trace_seed=cell.seed,
+                             estimator_name=lambda label: parse_spec(label)[0])
 
 
 def run_cell(cell: Cell) -> list[dict[str, Any]]:
-    """Measure every grid point of a cell; returns tidy rows (see :func:`reports.records`)."""
-    from reports.records import records
-    from varbench.harness import measure, measure_batch
+    """Measure every grid point of a cell; returns tidy rows (see :mod:`varbench.reports.schema`)."""
+    from varbench.engine.harness import measure, measure_batch
 
     block = cell.block
     if block.kind == "trace":
         return run_trace_cell(cell)
-    problems = [resolve_problem(_problem_spec(block, cell.static, p["options"])) for p in cell.points]
-    estimator = resolve_estimator(cell.estimator)
+    problems = [block.build_problem({**cell.static, **p["options"]}) for p in cell.points]
+    estimator = block.resolved[cell.estimator]
     estimator.check_applies(problems[0])
     if block.method == "mc":
         results = measure_batch(problems, estimator, params=[p["params"] for p in cell.points],
@@ -261,16 +275,10 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
     else:
         results = [measure(pr, estimator, params=p["params"], method="exact", seed=cell.seed, warmup=block.warmup)
                    for pr, p in zip(problems, cell.points)]
-    rows = []
     est_name, est_options = parse_spec(cell.estimator)
-    for index, (point, result) in enumerate(zip(cell.points, results)):
-        for row in records([result]):
-            row.update(block=block.name, cell=cell.key, point=index, estimator_name=est_name,
-                       estimator_label=cell.estimator, problem_name=parse_spec(block.problem)[0],
-                       **{f"grid_{k}": v for k, v in {**cell.static, **point["options"], **point["params"]}.items()},
-                       **{f"opt_{k}": v for k, v in est_options.items()})
-            rows.append(row)
-    return rows
+    return schema.measurement_rows(results, cell.points, block=block.name, cell=cell.key,
+                                   problem_name=block.problem_name, estimator_name=est_name,
+                                   estimator_label=cell.estimator, estimator_options=est_options, static=cell.static)
 
 
 def config_hash(raw: dict[str, Any], quick: bool) -> str:
@@ -303,16 +311,20 @@ def _now() -> str:
 
 def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = "varbench-results", *,
               quick: bool = False, resume: bool = True, progress: Callable[[str], None] | None = None,
-              report: bool = True) -> dict[str, Any]:
+              report: bool = True, plugins: Sequence[str] = ()) -> dict[str, Any]:
     """Run (or resume) a suite into the store ``out``; returns the final manifest.
+
+    ``plugins`` (module names) are imported before the config is read, like the config's own
+    ``plugins = [...]``, so their problems and estimators can be named in its blocks.
 
     Each finished cell is written atomically; a cell that fails (for example with non-finite estimates) is
     recorded in the manifest with its one-line reason and the suite goes on.
     """
-    from reports import store
-    from varbench import harness
+    from varbench.engine import harness
+    from varbench.reports import store
 
     raw = load_config(config)
+    load_config_plugins(raw, plugins)
     blocks = parse_config(raw, quick=quick)
     digest = config_hash(raw, quick)
     out = Path(out)
@@ -361,7 +373,7 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
     manifest["finished"] = _now()
     store.write_manifest(out, manifest)
     if report:
-        from reports.page import write_report
+        from varbench.reports.page import write_report
         write_report(out)
     return manifest
 
@@ -376,7 +388,13 @@ class _progress_bar:
         from rich.console import Console
         console = Console(stderr=True)
         if console.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), console=console)
             self._bar.start()

@@ -14,10 +14,10 @@ from typing import Any, Mapping, NamedTuple
 import numpy as np
 from scipy import stats as sps
 
-from varbench.errors import VarbenchError
-from varbench.harness import measure
-from varbench.registry import resolve_estimator, resolve_problem
-from varbench.result import Result
+from varbench.api import measure
+from varbench.catalog import resolve_estimator, resolve_problem
+from varbench.core.errors import VarbenchError
+from varbench.engine.result import Result
 
 PILOT_SAMPLES = 20_000
 

@@ -36,17 +36,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from problems.amortized import save_params_file
-from reports.store import atomic_write
-from varbench.errors import VarbenchError
-from varbench.harness import METHODS, measure
-from varbench.params import prepare_params
-from varbench.pytree import options_of
-from varbench.registry import resolve_estimator, resolve_problem, spec_of
+from varbench.api import measure
+from varbench.catalog import resolve_estimator, resolve_problem, spec_of
+from varbench.core.errors import VarbenchError
+from varbench.core.params_file import save_params_file
+from varbench.core.pytree import options_of
+from varbench.engine.harness import METHODS
+from varbench.engine.params import prepare_params
+from varbench.reports.store import atomic_write
 from varbench.spec import format_spec, parse_spec
 
 #: Record fields that hold one value per parameter group (``None`` for problems without ``param_groups()``).
-GROUP_FIELDS = ("group_variance", "group_work_normalized_variance")
 
 
 def _check_positive(name: str, value: Any, *, allow_zero: bool = False) -> int:
@@ -166,9 +166,9 @@ def params_file_spec(problem: Any, path: str | os.PathLike) -> str | None:
 def save_checkpoint(folder: str | os.PathLike, step: int, params: Mapping[str, Any]) -> str:
     """Write ``params`` to :func:`checkpoint_path` atomically; returns the path.
 
-    Written with :func:`reports.store.atomic_write`, so a killed trace never leaves a truncated file under a
+    Written with :func:`varbench.reports.store.atomic_write`, so a killed trace never leaves a truncated file under a
     checkpoint's name, and writing the same step again simply replaces it. The format is
-    :func:`problems.amortized.save_params_file`'s (what ``params_file`` loads).
+    :func:`varbench.core.params_file.save_params_file`'s (what ``params_file`` loads).
     """
     path = checkpoint_path(folder, step)
     arrays = {k: np.asarray(v) for k, v in params.items()}
@@ -196,7 +196,7 @@ def _writable_folder(path: Any) -> str:
 
 def param_groups(problem: Any) -> dict[str, list[str]] | None:
     """``problem.param_groups()`` made a partition of the params (names in no group go to ``"other"``, the rule of
-    :func:`reports.groups.group_of`), or ``None`` when the problem defines no groups."""
+    :func:`varbench.reports.groups.group_of`), or ``None`` when the problem defines no groups."""
     method = getattr(problem, "param_groups", None)
     if not callable(method):
         return None

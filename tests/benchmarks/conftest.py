@@ -1,11 +1,10 @@
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
-from varbench import harness
-from varbench.noise import noise_dimension
-from varbench.registry import resolve_estimator, resolve_problem
+from varbench.catalog import resolve_estimator, resolve_problem
+from varbench.core.noise import noise_dimension
+from varbench.engine import harness
 
 CASES = [(e, d) for e in ("score_function", "pathwise") for d in (1, 100)]
 

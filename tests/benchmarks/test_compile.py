@@ -2,7 +2,7 @@
 
 import jax
 
-from varbench import harness
+from varbench.engine import harness
 
 
 def test_compile_kernel(benchmark, kernel_args):

@@ -3,7 +3,7 @@
 import jax
 import numpy as np
 
-from varbench import harness
+from varbench.engine import harness
 
 NUM_SAMPLES = 2 ** 16
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import varbench
-from varbench.errors import NotApplicableError
-from varbench.registry import resolve_estimator, resolve_problem
+from varbench.catalog import resolve_estimator, resolve_problem
+from varbench.core.errors import NotApplicableError
 from varbench.testing import assert_unbiased
 
 # Tiny problems whose estimator noise exact mode can integrate: minibatch indices are enumerated; Gaussian
@@ -42,7 +42,7 @@ def test_exact_mean_on_sbn(problem, estimator):
     assert_exact_mean_is_gradient(problem, estimator, warmup=5 if estimator == "nvil" else 0)
 
 
-# --- the discrete-latent estimators of issue 3 on sbn (hooks of problems.discrete) ----------------------------
+# --- the discrete-latent estimators on sbn (hooks of problems.discrete) ----------------------------
 
 @pytest.mark.parametrize("problem, estimator", [
     ("sbn:data_subset=2,batch_size=2,latent=2,hidden=3", "disarm"),

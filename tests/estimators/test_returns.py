@@ -4,9 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from estimators.returns import (lambda_returns, n_step_bootstrapped_returns,
-                                truncated_generalized_advantage_estimation)
+from varbench.estimators.returns import (
+    lambda_returns,
+    n_step_bootstrapped_returns,
+    truncated_generalized_advantage_estimation,
+)
 
 RNG = np.random.default_rng(7)
 T = 6

@@ -1,14 +1,14 @@
-"""The VI-as-RL estimators (seed 003): unbiasedness, exact variances, the variance ordering, learned-critic bias."""
+"""The VI-as-RL estimators (Weber et al. 2015): unbiasedness, exact variances, the variance ordering, learned-critic bias."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from varbench.estimators.sequential import fit_critic
 
 import varbench
-from estimators.sequential import fit_critic
-from varbench.errors import NotApplicableError, VarbenchError
-from varbench.registry import resolve_estimator, resolve_problem
+from varbench.catalog import resolve_estimator, resolve_problem
+from varbench.core.errors import NotApplicableError, VarbenchError
 from varbench.testing import assert_unbiased
 
 LGSSM = "lgssm:T=3"
@@ -83,7 +83,7 @@ def test_learned_critic_recovers_the_oracle_with_a_large_budget():
     state = jax.jit(fit_critic, static_argnums=(0, 3))(problem, params, jax.random.key(0), 100_000)
     z = problem.latent(params, jnp.array([0.5, -1.0, 0.8]))
     oracle_v, oracle_q = problem.value(params, z), problem.action_value(params, z)
-    from estimators.sequential import critic_values
+    from varbench.estimators.sequential import critic_values
     v, q = critic_values(problem, params, state, z, "learned")
     np.testing.assert_allclose(v, oracle_v, rtol=0.05, atol=0.3)
     np.testing.assert_allclose(q, oracle_q, rtol=0.05, atol=0.3)

@@ -1,20 +1,19 @@
 """Every estimator × applicable problem passes the statistical unbiasedness test at several params."""
 
-import numpy as np
 import pytest
 
 import varbench
-from varbench.registry import estimator_names, resolve_estimator, resolve_problem
-from varbench.errors import NotApplicableError
-from varbench.testing import assert_unbiased
 from tests.estimators.test_discrete_unbiased import ESTIMATORS as DISCRETE_ESTIMATORS
+from varbench.catalog import estimator_names, resolve_estimator, resolve_problem
+from varbench.core.errors import NotApplicableError
+from varbench.testing import assert_unbiased
 
 PROBLEMS = ["gaussian:cost=linear,k=2", "gaussian:cost=square,k=1", "gaussian:cost=exp_square,k=1",
             "gaussian:cost=cos,k=2", "gaussian:cost=cos,k=0.5,dim=3"]
 ESTIMATORS = ["score_function", "score_function:baseline=mean,samples=3", "score_function:baseline=optimal,samples=4",
-              "actor_critic", "n_step", "gae",  # sequential-only (issue 4): skipped here, tested in test_sequential.py
+              "actor_critic", "n_step", "gae",  # sequential-only: skipped here, tested in test_sequential.py
               "pathwise", "pathwise:samples=3", "measure_valued",
-              # issue 7: amortized-only estimators (not applicable to gaussian; tested in test_amortized_estimators)
+              # amortized-only estimators (not applicable to gaussian; tested in test_amortized_estimators)
               "stl", "dreg", "vimco", "nvil"]
 PARAMS = [{"mean": 1.0, "log_scale": 0.0}, {"mean": -0.4, "log_scale": -0.7}]
 

@@ -4,9 +4,9 @@ import socket
 
 import numpy as np
 import pytest
+from varbench.problems import data
 
-from problems import data
-from varbench.errors import VarbenchError
+from varbench.core.errors import VarbenchError
 
 
 @pytest.fixture

@@ -4,14 +4,14 @@ import itertools
 
 import numpy as np
 import pytest
+from varbench.problems import Bernoulli, Categorical
+from varbench.problems.categorical import default_cost_table
 
 import varbench
-from problems import Bernoulli, Categorical
-from problems.categorical import default_cost_table
-from varbench.errors import VarbenchError
-from varbench.harness import exact_objective_and_gradient
-from varbench.params import prepare_params
-from varbench.registry import resolve_problem
+from varbench.catalog import resolve_problem
+from varbench.core.errors import VarbenchError
+from varbench.engine.harness import exact_objective_and_gradient
+from varbench.engine.params import prepare_params
 
 
 def _sigmoid(x):

@@ -3,9 +3,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats as sps
+from varbench.problems import Gaussian
 
-from problems import Gaussian
-from varbench.harness import exact_objective_and_gradient
+from varbench.engine.harness import exact_objective_and_gradient
 
 COSTS = {
     "linear": lambda x, k: k * x,

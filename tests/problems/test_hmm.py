@@ -7,11 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.special import logsumexp
+from varbench.problems import HMM
+from varbench.problems.hmm import MarkovChainPath
 
-from problems import HMM
-from problems.hmm import MarkovChainPath
-from varbench.errors import VarbenchError
-from varbench.registry import resolve_problem
+from varbench.catalog import resolve_problem
+from varbench.core.errors import VarbenchError
 
 PROBLEM = HMM(K=3, T=3, stay=0.7, emission_scale=0.8)
 RNG = np.random.default_rng(3)

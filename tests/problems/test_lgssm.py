@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats as sps
+from varbench.problems import LGSSM
 
-from problems import LGSSM
-from varbench.errors import VarbenchError
-from varbench.registry import resolve_problem
+from varbench.catalog import resolve_problem
+from varbench.core.errors import VarbenchError
 
 PROBLEM = LGSSM(T=4, transition=0.8, process_var=0.7, init_var=1.3, obs_var=0.4)
 PARAMS = {"alpha": np.array([0.3, -0.2, 0.6]), "beta": np.array([0.1, -0.4, 0.5, 0.2]),

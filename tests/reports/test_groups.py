@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
+from varbench.reports import group_table, group_variance
 
-from reports import group_table, group_variance
 from varbench.suite import load_config, parse_config
 
 
@@ -16,7 +16,7 @@ def fake_results():
                 "grad_se": {"enc_bias": [0.1, 0.1], "dec_log_sigma": 0.1},
                 "variance": {"enc_bias": enc, "dec_log_sigma": dec},
                 "variance_ci": {"enc_bias": [[0, 1], [0, 1]], "dec_log_sigma": [0, 1]}}
-    from reports import to_frame
+    from varbench.reports import to_frame
     return to_frame([result("score_function", [10.0, 30.0], 5.0, 1), result("pathwise", [1.0, 2.0], 4.0, 2)])
 
 

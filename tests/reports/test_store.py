@@ -1,9 +1,7 @@
-import json
 
 import pandas as pd
 import pytest
-
-from reports import store
+from varbench.reports import schema, store
 
 
 def test_cells_and_manifest_round_trip(tmp_path):
@@ -47,5 +45,5 @@ def test_summary_table():
     frame = pd.DataFrame({"block": ["b", "b"], "estimator_label": ["e", "e"], "point": [0, 1],
                           "variance": [1.0, 3.0], "bias_z": [0.5, -2.0], "samples_per_second": [10.0, 20.0],
                           "method": ["mc", "mc"]})
-    row = store.summary(frame).iloc[0]
+    row = schema.summary(frame).iloc[0]
     assert row.points == 2 and row.median_variance == 2.0 and row.max_abs_bias_z == 2.0

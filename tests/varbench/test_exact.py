@@ -3,8 +3,8 @@ import pytest
 from scipy import integrate
 
 import varbench
-from varbench.errors import NotApplicableError
-from varbench.exact import nodes_per_dim
+from varbench.core.errors import NotApplicableError
+from varbench.engine.exact import nodes_per_dim
 
 AT = {"mean": 1.0, "log_scale": 0.0}
 

@@ -5,13 +5,17 @@ import resource
 import jax
 import numpy as np
 import pytest
+from varbench.estimators import Pathwise, ScoreFunction
+from varbench.problems import Gaussian
 
 import varbench
-from estimators import Pathwise, ScoreFunction
-from problems import Gaussian
 from tests.helpers import OpaqueGaussian, SometimesNaN
-from varbench import harness
-from varbench.errors import NonFiniteEstimateError, NotApplicableError, VarbenchError
+from varbench.core.errors import (
+    NonFiniteEstimateError,
+    NotApplicableError,
+    VarbenchError,
+)
+from varbench.engine import harness
 
 SQUARE0 = "gaussian:cost=square,k=0"
 AT = {"mean": 1.0, "log_scale": 0.0}
@@ -182,7 +186,7 @@ def test_per_parameter_fields_follow_the_problem_order():
 
 def test_estimators_with_the_same_fields_have_distinct_tree_structures():
     # Equal structures would let JAX's caches hand one estimator's kernel to another (seen with ARM/DisARM/ST).
-    from estimators import ARM, RLOO, DisARM, StraightThrough
+    from varbench.estimators import ARM, RLOO, DisARM, StraightThrough
     structure = jax.tree_util.tree_structure
     assert structure(ARM()) != structure(DisARM()) != structure(StraightThrough())
     assert structure(Pathwise(samples=2)) != structure(RLOO(samples=2))

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from scipy import integrate, special
 
-from varbench.noise import Noise, gauss_rule, noise_dimension, sample_noise
+from varbench.core.noise import Noise, gauss_rule, noise_dimension, sample_noise
+
 
 # Raw moments E[X^p] of each kind, from their densities (independent of the rules under test).
 def _moment(kind, p):
@@ -50,7 +51,7 @@ def test_unknown_kind_is_refused():
 
 
 def test_bernoulli_block_samples_and_enumerates():
-    from varbench.noise import Bernoulli
+    from varbench.core.noise import Bernoulli
     probs = np.array([0.2, 0.7, 0.5])
     block = Bernoulli(jax.numpy.asarray(probs))
     values, weights = block.enumerate()
@@ -66,7 +67,7 @@ def test_bernoulli_block_samples_and_enumerates():
 
 
 def test_categorical_block_samples_and_enumerates():
-    from varbench.noise import Categorical
+    from varbench.core.noise import Categorical
     logits = np.log(np.array([[0.1, 0.3, 0.6], [0.5, 0.25, 0.25]]))
     block = Categorical(jax.numpy.asarray(logits))
     values, weights = block.enumerate()
@@ -77,7 +78,7 @@ def test_categorical_block_samples_and_enumerates():
 
 
 def test_piecewise_uniform_rule_is_exact_for_step_functions():
-    from varbench.noise import piecewise_uniform_rule
+    from varbench.core.noise import piecewise_uniform_rule
     x, w = piecewise_uniform_rule(np.array([0.3, 0.8]), 12)
     step = lambda u: np.where(u < 0.3, 1.0, 0.0) + np.where(u > 0.8, u ** 3, 0.0)
     assert np.sum(w * step(x)) == pytest.approx(0.3 + (1 - 0.8 ** 4) / 4, rel=1e-12)
@@ -87,7 +88,7 @@ def test_piecewise_uniform_rule_is_exact_for_step_functions():
 
 
 def test_repeated_block_of_a_discrete_block():
-    from varbench.noise import Bernoulli, Repeated
+    from varbench.core.noise import Bernoulli, Repeated
     rep = Repeated(Bernoulli(jax.numpy.asarray([0.25])), 3)
     values, weights = rep.table(1)
     assert values.shape == (8, 3, 1) and weights.sum() == pytest.approx(1.0)

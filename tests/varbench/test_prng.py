@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import varbench
-from varbench import harness
 from varbench.cli import main
-from varbench.errors import VarbenchError
-from varbench.prng import PRNG_IMPLS, make_key
+from varbench.core.errors import VarbenchError
+from varbench.engine import harness
+from varbench.engine.prng import PRNG_IMPLS, make_key
 from varbench.testing import bias_test
 
 PROBLEM = "gaussian:cost=square,dim=2"

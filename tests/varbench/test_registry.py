@@ -1,10 +1,16 @@
 import pytest
+from varbench.estimators import Pathwise, ScoreFunction
+from varbench.problems import Gaussian
 
-from estimators import Pathwise, ScoreFunction
-from problems import Gaussian
-from varbench.errors import VarbenchError
-from varbench.registry import (describe, estimator_names, problem_names, resolve_estimator, resolve_problem,
-                               spec_of)
+from varbench.catalog import (
+    describe,
+    estimator_names,
+    problem_names,
+    resolve_estimator,
+    resolve_problem,
+    spec_of,
+)
+from varbench.core.errors import VarbenchError
 
 
 def test_registries_list_the_foundation():

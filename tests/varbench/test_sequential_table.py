@@ -3,8 +3,8 @@
 import json
 
 from varbench import sequential_table
+from varbench.catalog import resolve_problem
 from varbench.cli import main
-from varbench.registry import resolve_problem
 
 
 def test_rows_cover_the_issue_grid():

@@ -12,7 +12,7 @@ import pytest
 from scipy import stats as sps
 
 import varbench
-from varbench import sharding, stats
+from varbench.engine import sharding, stats
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBLEM = "gaussian:cost=square,dim=2"
@@ -20,7 +20,7 @@ CASES = [("score_function", 120_001), ("pathwise", 120_001)]
 
 CHILD = """
 import json, sys, jax, varbench
-from varbench import sharding
+from varbench.engine import sharding
 cases = json.loads(sys.argv[1])
 out = {"devices": sharding.num_devices(), "mc": {}, "exact": {}}
 for est, n in cases:

@@ -1,6 +1,6 @@
 import pytest
 
-from varbench.errors import VarbenchError
+from varbench.core.errors import VarbenchError
 from varbench.spec import format_spec, parse_assignment, parse_spec, parse_value
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from varbench import stats
+from varbench.engine import stats
 
 
 def _moments_numpy(x):

@@ -4,13 +4,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
+from varbench.reports import store
 
-from reports import store
-from varbench import harness
-from varbench.errors import VarbenchError
+from varbench.core.errors import VarbenchError
+from varbench.engine import harness
 from varbench.suite import cells_of, load_config, parse_config, run_cell, run_suite
 
 SMALL = textwrap.dedent("""

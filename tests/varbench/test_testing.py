@@ -1,11 +1,17 @@
 import numpy as np
 import pytest
 from scipy import stats as sps
+from varbench.estimators import Pathwise, ScoreFunction
 
-from estimators import Pathwise, ScoreFunction
 from tests.helpers import Scaled
-from varbench.errors import VarbenchError
-from varbench.testing import assert_unbiased, bias_test, gradient_scale, holm_reject, required_samples
+from varbench.core.errors import VarbenchError
+from varbench.testing import (
+    assert_unbiased,
+    bias_test,
+    gradient_scale,
+    holm_reject,
+    required_samples,
+)
 
 
 def test_holm_step_down():

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import varbench
+from varbench.catalog import resolve_problem
 from varbench.cli import main
-from varbench.errors import VarbenchError
-from varbench.registry import resolve_problem
+from varbench.core.errors import VarbenchError
 from varbench.trace import checkpoint_path, params_file_spec, trace
 
 
@@ -92,7 +92,7 @@ def test_trace_cli_bad_input_is_one_line(capsys):
     assert err.count("\n") == 1 and "positive integer" in err
 
 
-# --- saved checkpoints and parameter groups (issue 7) ----------------------------------------------------------------
+# --- saved checkpoints and parameter groups  ----------------------------------------------------------------
 
 #: One small amortized problem for every test here (and test_cli's), so its compiled kernels are shared.
 VAE = "linear_vae:data_subset=8,batch_size=4,latent=1"
@@ -186,8 +186,9 @@ figure = {{ kind = "trace", groups = true }}
 
 
 def test_a_trace_block_on_an_amortized_problem_stores_and_draws_group_variances(tmp_path):
-    from reports import store
-    from reports.figures import trace_log_variance
+    from varbench.reports import store
+    from varbench.reports.figures import trace_log_variance
+
     from varbench.suite import run_suite
 
     config = tmp_path / "trace.toml"

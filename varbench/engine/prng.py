@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from varbench.errors import VarbenchError
+from varbench.core.errors import VarbenchError
 
 #: User-facing names and the JAX PRNG implementations they select.
 PRNG_IMPLS = {"threefry": "threefry2x32", "rbg": "rbg", "unsafe_rbg": "unsafe_rbg"}

@@ -16,14 +16,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from varbench import sharding, stats
-from varbench.errors import NonFiniteEstimateError, VarbenchError
-from varbench.exact import exact_moments, to_float64
-from varbench.noise import noise_dimension
-from varbench.params import prepare_params
-from varbench.prng import DEFAULT_PRNG, check_prng, make_key
-from varbench.registry import resolve_estimator, resolve_problem, spec_of
-from varbench.result import Result
+from varbench.core.errors import NonFiniteEstimateError, VarbenchError
+from varbench.core.estimator import Estimator
+from varbench.core.naming import spec_of
+from varbench.core.noise import noise_dimension
+from varbench.core.problem import Problem
+from varbench.engine import sharding, stats
+from varbench.engine.exact import exact_moments, to_float64
+from varbench.engine.params import prepare_params
+from varbench.engine.prng import DEFAULT_PRNG, check_prng, make_key
+from varbench.engine.result import Result
 
 METHODS = ("mc", "exact")
 #: Elements (noise + gradient coordinates, per estimate) that one chunk may hold; sets the automatic chunk size.
@@ -137,7 +139,7 @@ def compiled_kernel(problem, estimator, params, state, key, chunk_size: int) -> 
 
 def compile_count() -> int:
     """Number of kernels compiled so far in this process (Monte Carlo kernels and exact-mode kernels)."""
-    from varbench import exact
+    from varbench.engine import exact
     return len(_COMPILED) + exact.compile_count()
 
 
@@ -187,6 +189,13 @@ def _check_common(method: str, seed: Any, warmup: Any) -> None:
         raise VarbenchError(f"seed must be a non-negative integer; got {seed!r}")
     if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or not 0 <= warmup < 2 ** 31:
         raise VarbenchError(f"warmup must be a non-negative integer number of steps; got {warmup!r}")
+
+
+def _check_objects(problem: Any, estimator: Any) -> None:
+    if not isinstance(problem, Problem) or not isinstance(estimator, Estimator):
+        raise VarbenchError("the engine measures varbench.Problem and varbench.Estimator objects; got "
+                            f"{type(problem).__name__} and {type(estimator).__name__} (varbench.measure also takes "
+                            "spec strings)")
 
 
 def _check_chunk_size(chunk_size: Any) -> None:
@@ -266,9 +275,9 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
     """Measure the bias, variance and cost of one gradient estimator on one problem.
 
     Args:
-      problem: a spec string such as ``"gaussian:cost=square,k=0"`` or a :class:`problems.Problem`.
+      problem: a spec string such as ``"gaussian:cost=square,k=0"`` or a :class:`varbench.problems.Problem`.
       estimator: a spec string such as ``"score_function:baseline=mean,samples=4"`` or an
-        :class:`estimators.Estimator`.
+        :class:`varbench.estimators.Estimator`.
       params: the point θ at which gradients are measured, ``{name: value}``; scalars broadcast to the
         parameter's shape; missing names take the problem's defaults.
       num_samples: number of independent estimates (``method="mc"``).
@@ -282,18 +291,19 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
         along an optimisation, see :mod:`varbench.trace`); it must have the structure ``init`` returns, so the
         compiled kernel is reused.
       prng: the random number generator, ``"threefry"`` (default, statistically sound), ``"rbg"`` or
-        ``"unsafe_rbg"`` (see :mod:`varbench.prng`).
+        ``"unsafe_rbg"`` (see :mod:`varbench.engine.prng`).
 
     Returns:
       A :class:`varbench.Result`.
 
     Example:
-      >>> res = measure("gaussian:cost=square,k=0", "pathwise", params={"mean": 1.0}, num_samples=10**5)
+      >>> from varbench.estimators import Pathwise
+      >>> from varbench.problems import Gaussian
+      >>> res = measure(Gaussian(cost_name="square", k=0.0), Pathwise(), params={"mean": 1.0}, num_samples=10**5)
       >>> round(float(res.variance["mean"][0]))
       4
     """
-    problem = resolve_problem(problem)
-    estimator = resolve_estimator(estimator)
+    _check_objects(problem, estimator)
     _check_common(method, seed, warmup)
     check_prng(prng)
     estimator.check_applies(problem)
@@ -333,14 +343,16 @@ def measure_batch(problems: Sequence[Any], estimator: Any, *, params: Sequence[M
     points (so sums over points are the true totals).
 
     Example:
-      >>> from problems import Gaussian
+      >>> from varbench.estimators import Pathwise
+      >>> from varbench.problems import Gaussian
       >>> grid = [Gaussian(cost_name="cos", k=k) for k in (0.5, 1.0, 2.0)]
-      >>> results = measure_batch(grid, "pathwise", params=[None] * 3, num_samples=10_000)
+      >>> results = measure_batch(grid, Pathwise(), params=[None] * 3, num_samples=10_000)
       >>> len(results)
       3
     """
-    problems = [resolve_problem(p) for p in problems]
-    estimator = resolve_estimator(estimator)
+    problems = list(problems)
+    for p in problems:
+        _check_objects(p, estimator)
     if not problems or len(params) != len(problems):
         raise VarbenchError("measure_batch needs one params entry (or None) per problem, and at least one point")
     _check_common("mc", seed, warmup)

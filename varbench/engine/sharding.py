@@ -4,7 +4,7 @@ With one device the harness runs its kernel directly. With several, :func:`run_m
 one-axis :class:`jax.sharding.Mesh` over ``jax.local_devices()`` and ``shard_map``s the same streaming kernel over
 it: device ``d`` gets its own key (split from the measurement key, so streams never overlap) and its share of the
 samples (counts differ by at most one), streams them in chunks exactly as on one device, and returns its moments.
-The per-device moments are merged on the host with the exact pairwise update :func:`varbench.stats.merge`.
+The per-device moments are merged on the host with the exact pairwise update :func:`varbench.engine.stats.merge`.
 Memory per device is still one chunk; the sample count, seed and params stay runtime arguments, so a new value of
 any of them reuses the compiled executable.
 """
@@ -19,7 +19,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from varbench import stats
+from varbench.engine import stats
 
 AXIS = "samples"
 _COMPILED: dict[Any, Any] = {}

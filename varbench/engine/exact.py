@@ -1,6 +1,6 @@
 """Exact mean and variance of a single estimate: quadrature over continuous noise, enumeration of discrete noise.
 
-An estimate is a deterministic function ``g(ε)`` of the noise it consumes (see :mod:`varbench.noise`). Each
+An estimate is a deterministic function ``g(ε)`` of the noise it consumes (see :mod:`varbench.core.noise`). Each
 noise block supplies a table of values and weights: a tensor grid of one-dimensional Gauss rules for continuous
 blocks (Gauss–Hermite for normals, Gauss–Legendre — piecewise at declared breakpoints — for uniforms, Gauss rules
 of the Rayleigh and Maxwell densities), and every configuration with its probability for discrete blocks. The
@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from varbench.errors import NotApplicableError
-from varbench.noise import is_noise
+from varbench.core.errors import NotApplicableError
+from varbench.core.noise import is_noise
 
 #: Largest number of continuous noise scalars integrated by a tensor grid.
 # 5 covers lgssm with T = 5 (the default): its estimates are polynomials of degree <= 4 in the noise, so 12 Gauss–

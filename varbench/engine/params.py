@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from varbench.errors import VarbenchError
+from varbench.core.errors import VarbenchError
 
 
 def prepare_params(problem: Any, overrides: Mapping[str, Any] | None = None, dtype: Any = np.float32

@@ -1,7 +1,7 @@
 """The Problem interface: what to differentiate, as pure functions of arrays.
 
 A problem defines an objective ``F(θ) = E_{x ~ q_θ}[f_θ(x)]``. Its parameters θ are a ``dict`` of named arrays.
-Every problem is a frozen pytree dataclass (see :mod:`varbench.pytree`): numeric options are leaves, so a sweep
+Every problem is a frozen pytree dataclass (see :mod:`varbench.core.pytree`): numeric options are leaves, so a sweep
 over them runs in one compiled kernel; structural options (a cost's name, a dimension) are static.
 
 Sampling is expressed through *noise*: :meth:`Problem.latent_noise` states the standard random numbers one latent
@@ -11,6 +11,7 @@ differentiable in θ (the pathwise estimator differentiates through it); for the
 
 from __future__ import annotations
 
+import abc
 from typing import Any, ClassVar
 
 import jax
@@ -19,8 +20,13 @@ import numpy as np
 Params = dict[str, jax.Array]
 
 
-class Problem:
-    """Base class of reference problems. Subclasses are decorated with ``@pytree_dataclass``."""
+class Problem(abc.ABC):
+    """Base class of reference problems. Subclasses are decorated with ``@pytree_dataclass``.
+
+    Subclasses must define the abstract methods below (a class that leaves one out is refused when it is
+    registered) and a class attribute ``name``; the flags state the structure that estimators rely on (see
+    :mod:`varbench.core.capabilities`).
+    """
 
     name: ClassVar[str] = "problem"
     #: one-line summary for ``varbench list``
@@ -39,24 +45,30 @@ class Problem:
     #: ``objective_exact`` is available
     has_exact_objective: ClassVar[bool] = False
 
+    @abc.abstractmethod
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         raise NotImplementedError
 
+    @abc.abstractmethod
     def default_params(self) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    @abc.abstractmethod
     def latent_noise(self, params: Params) -> Any:
-        """Pytree of :class:`varbench.noise.Noise` needed for one latent draw."""
+        """Pytree of :class:`varbench.core.noise.Noise` needed for one latent draw."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def latent(self, params: Params, noise: Any) -> jax.Array:
         """The latent ``x`` as a function of params and noise."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def log_prob(self, params: Params, x: jax.Array) -> jax.Array:
         """``log q_θ(x)`` (a scalar)."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def cost(self, params: Params, x: jax.Array) -> jax.Array:
         """The integrand ``f_θ(x)`` (a scalar)."""
         raise NotImplementedError
@@ -66,4 +78,4 @@ class Problem:
         raise NotImplementedError(f"problem {self.name!r} has no exact objective")
 
     def validate(self) -> None:
-        """Check option combinations; raise :class:`varbench.errors.VarbenchError` with the valid choices."""
+        """Check option combinations; raise :class:`varbench.core.errors.VarbenchError` with the valid choices."""

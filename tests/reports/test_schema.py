@@ -2,9 +2,9 @@ import subprocess
 import sys
 
 import numpy as np
+from varbench.reports import records, to_frame
 
 import varbench
-from reports import records, to_frame
 
 
 def test_tidy_rows_per_parameter_coordinate():

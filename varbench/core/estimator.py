@@ -8,18 +8,25 @@ Stateful estimators carry a pytree ``state`` with optax-style ``init``/``update`
 
 from __future__ import annotations
 
+import abc
 from typing import Any, ClassVar
 
 import jax
 
-from problems.base import Params, Problem
-from varbench.noise import is_noise, sample_noise
+from varbench.core.noise import is_noise, sample_noise
+from varbench.core.problem import Params, Problem
 
 State = Any
 
 
-class Estimator:
-    """Base class of gradient estimators. Subclasses are decorated with ``@pytree_dataclass``."""
+class Estimator(abc.ABC):
+    """Base class of gradient estimators. Subclasses are decorated with ``@pytree_dataclass``.
+
+    Subclasses define ``name`` and the three abstract methods: how many cost evaluations one estimate uses, the
+    noise it consumes, and the estimate as a deterministic function of that noise (so Monte Carlo and exact
+    mode evaluate the same function). ``check_applies`` states which problems it needs (use
+    :func:`varbench.core.capabilities.require`); stateful estimators override ``init`` and ``update``.
+    """
 
     name: ClassVar[str] = "estimator"
     summary: ClassVar[str] = ""
@@ -29,16 +36,19 @@ class Estimator:
     stateful: ClassVar[bool] = False
 
     def check_applies(self, problem: Problem) -> None:
-        """Raise :class:`varbench.errors.NotApplicableError` if this estimator does not apply to ``problem``."""
+        """Raise :class:`varbench.core.errors.NotApplicableError` if this estimator does not apply to ``problem``."""
 
+    @abc.abstractmethod
     def evaluations_per_estimate(self, problem: Problem) -> int:
         """Cost (integrand) evaluations one estimate uses, for work-normalized comparisons."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def noise(self, problem: Problem, params: Params) -> Any:
-        """Pytree of :class:`varbench.noise.Noise` consumed by one estimate."""
+        """Pytree of :class:`varbench.core.noise.Noise` consumed by one estimate."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         """The estimate, shaped like ``params``, as a deterministic function of ``noise``."""
         raise NotImplementedError
@@ -56,7 +66,7 @@ class Estimator:
         return state
 
     def validate(self) -> None:
-        """Check option combinations; raise :class:`varbench.errors.VarbenchError` naming the valid choices."""
+        """Check option combinations; raise :class:`varbench.core.errors.VarbenchError` naming the valid choices."""
 
 
 def batched_noise(spec: Any, batch: int) -> Any:

@@ -1,0 +1,116 @@
+"""The plugin contract: a user's estimator, written against varbench's public names only, runs through every entry
+point exactly like a built-in one, and broken plugins are one-line errors naming the plugin."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import textwrap
+
+import numpy as np
+import pytest
+
+import varbench
+from varbench import catalog
+from varbench.cli import main
+from varbench.core.errors import VarbenchError
+
+PLUGIN = "tests.plugins.my_score"
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_load_plugin_registers_and_measures_like_a_builtin():
+    varbench.load_plugin(PLUGIN)
+    assert catalog.ESTIMATORS["my_score"].__module__ == PLUGIN
+    assert catalog.origin(catalog.ESTIMATORS["my_score"]) == PLUGIN
+    mine = varbench.measure("gaussian:cost=square,k=0", "my_score", method="exact")
+    builtin = varbench.measure("gaussian:cost=square,k=0", "score_function", method="exact")
+    for name in mine.variance:  # the same estimator, so exact mode agrees to rounding
+        np.testing.assert_allclose(mine.grad_mean[name], builtin.grad_mean[name], rtol=1e-12)
+        np.testing.assert_allclose(mine.variance[name], builtin.variance[name], rtol=1e-12)
+    assert mine.estimator == "my_score" and mine.evaluations_per_estimate == 1
+
+
+@pytest.mark.parametrize("command", [
+    ["run", "--problem", "gaussian:cost=square,k=0", "--estimator", "my_score", "--method", "exact",
+     "--format", "json"],
+    ["run", "--problem", "bernoulli", "--estimator", "my_score", "--samples", "2000", "--format", "json"],
+    ["trace", "--problem", "bernoulli", "--estimator", "my_score", "--steps", "2", "--every", "1",
+     "--samples", "1000", "--format", "json"],
+])
+def test_cli_plugin_option(capsys, command):
+    code, out, err = _run(capsys, *command, "--plugin", PLUGIN)
+    assert code == 0, err
+    first = json.loads(out.splitlines()[0])
+    assert "my_score" in (first.get("estimator"), first.get("driver"))
+
+
+def test_list_shows_where_each_estimator_comes_from(capsys):
+    code, out, _ = _run(capsys, "list", "--format", "json", "--plugin", PLUGIN)
+    data = json.loads(out)
+    assert code == 0 and data["estimators"]["my_score"]["origin"] == PLUGIN
+    assert data["estimators"]["pathwise"]["origin"] == "built in"
+    assert data["problems"]["gaussian"]["origin"] == "built in"
+
+
+def test_suite_config_names_its_plugins(tmp_path, capsys):
+    config = tmp_path / "plugin.toml"
+    config.write_text(textwrap.dedent(f"""
+        plugins = ["{PLUGIN}"]
+        [[block]]
+        name = "mine"
+        problem = "gaussian:cost=square,k=0"
+        estimators = ["my_score", "score_function"]
+        method = "exact"
+        """))
+    code, out, err = _run(capsys, "suite", "--config", str(config), "--out", str(tmp_path / "store"))
+    assert code == 0, err
+    from varbench import reports
+    frame = reports.load(tmp_path / "store")
+    assert set(frame["estimator_name"]) == {"my_score", "score_function"}
+
+
+def test_entry_point_plugins_are_loaded(monkeypatch):
+    entry = importlib.metadata.EntryPoint(name="mine", value=PLUGIN, group=catalog.ENTRY_POINT_GROUP)
+    real = importlib.metadata.entry_points
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda **kw: [entry] if kw.get("group") == catalog.ENTRY_POINT_GROUP else real(**kw))
+    monkeypatch.setattr(catalog, "_loaded", False)
+    catalog.load_builtins()
+    assert "my_score" in catalog.estimator_names()
+
+
+@pytest.mark.parametrize("module, message", [
+    ("tests.plugins.broken_import", r"plugin 'tests.plugins.broken_import' failed to import: RuntimeError: this "
+                                    r"plugin is broken on purpose"),
+    ("tests.plugins.no_such_module", r"plugin 'tests.plugins.no_such_module' could not be imported: no module named"),
+    ("tests.plugins.name_clash", r"plugin 'tests.plugins.name_clash': estimator name 'pathwise' .* is already "
+                                 r"registered by varbench.estimators.pathwise.Pathwise"),
+    ("tests.plugins.incomplete", r"plugin 'tests.plugins.incomplete': estimator class "
+                                 r"tests.plugins.incomplete.Incomplete does not implement estimate_from_noise\(\)"),
+])
+def test_broken_plugins_are_one_line_errors(module, message, capsys):
+    with pytest.raises(VarbenchError, match=message) as info:
+        varbench.load_plugin(module)
+    assert "\n" not in str(info.value)
+    code, _, err = _run(capsys, "list", "--plugin", module)
+    assert code == 2 and err.count("\n") == 1 and module in err
+
+
+def test_registration_rules():
+    with pytest.raises(VarbenchError, match="must be decorated with @varbench.pytree_dataclass"):
+        @varbench.register_estimator
+        class NotADataclass(varbench.Estimator):
+            name = "not_a_dataclass"
+    with pytest.raises(VarbenchError, match="needs its own class attribute name"):
+        @varbench.register_problem
+        @varbench.pytree_dataclass
+        class Nameless(varbench.problems.Gaussian):
+            pass
+    with pytest.raises(VarbenchError, match="takes a subclass of varbench.Estimator"):
+        varbench.register_estimator(int)

@@ -1,0 +1,175 @@
+"""Capabilities of problems, as typed protocols, checked in one place.
+
+Each family of estimators needs problems with some structure: the pathwise estimator a latent that is a
+differentiable function of params and noise, measure-valued gradients a Gaussian location-scale family, the
+discrete-latent estimators logits and per-unit costs, the VI-as-RL estimators per-step rewards and oracle values.
+Each such structure is a :class:`typing.Protocol` (the methods a problem provides) plus, where methods alone
+cannot tell, a class flag that the problem sets. :class:`Capability` checks both, and :func:`require` raises the
+one-line "does not apply" error, naming the registered problems that do have the capability, so that a new
+problem (built in or from a plugin) appears in every such message without editing the estimators.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, NamedTuple, Protocol
+
+import jax
+
+from varbench.core.errors import NotApplicableError
+from varbench.core.problem import Params
+from varbench.core.registry import PROBLEMS
+
+Array = jax.Array
+
+
+class Reparameterizable(Protocol):
+    """``latent(params, noise)`` is differentiable in params (flag ``reparameterizable = True``)."""
+
+    reparameterizable: ClassVar[bool]
+
+    def latent(self, params: Params, noise: Any) -> Any: ...
+
+
+class LocationScale(Protocol):
+    """``x = mean + exp(log_scale) ⊙ ε`` with independent coordinates and a cost that does not depend on params
+    (flag ``location_scale = True``); params ``mean`` and ``log_scale`` of shape (dim,)."""
+
+    location_scale: ClassVar[bool]
+    dim: int
+
+
+class DiscreteLogits(Protocol):
+    """Independent Bernoulli (``relaxation = "binary"``) or one-hot categorical (``"categorical"``) latents with
+    logits, and the hooks of :mod:`varbench.problems.discrete`: the logits per cost unit, the cost of given
+    latents per unit, and the direct part of the gradient at fixed latents."""
+
+    relaxation: ClassVar[str]
+    cost_unit_axes: ClassVar[int]
+
+    def context_noise(self) -> Any: ...
+
+    def latent_logits(self, params: Params, context: Any) -> Array: ...
+
+    def unit_costs(self, params: Params, context: Any, b: Array) -> Array: ...
+
+    def direct_surrogate(self, params: Params, context: Any, b: Array) -> Array: ...
+
+
+class Sequential(Protocol):
+    """A Markov variational posterior read as a policy (Weber et al. 2015, "Reinforced Variational Inference"):
+    per-step log-probabilities and rewards, and the exact (oracle) value and action-value functions."""
+
+    sequential: ClassVar[bool]
+
+    @property
+    def num_steps(self) -> int: ...
+
+    def step_log_probs(self, params: Params, z: Array) -> Array: ...  # (T,)
+
+    def rewards(self, params: Params, z: Array) -> Array: ...  # (T,)
+
+    def value(self, params: Params, z: Array) -> Array: ...  # (T + 1,)
+
+    def action_value(self, params: Params, z: Array) -> Array: ...  # (T,)
+
+    def value_features(self, z: Array) -> Array: ...  # (T, F)
+
+    def action_features(self, z: Array) -> Array: ...  # (T, G)
+
+
+class AmortizedInference(Protocol):
+    """A variational distribution amortized over a data set by an encoder (flag ``amortized = True``), with
+    parameter groups (``{"encoder": [...], "decoder": [...]}``) and the per-particle log-weights of the bound."""
+
+    amortized: ClassVar[bool]
+    particles: int
+
+    def param_groups(self) -> dict[str, list[str]]: ...
+
+    def log_weights(self, params: Params, x: Any) -> Array: ...
+
+
+class HasEntropy(Protocol):
+    """The cost contains ``−log q`` (an ELBO), whose expectation ``entropy(params)`` gives in closed form."""
+
+    has_entropy: ClassVar[bool]
+
+    def entropy(self, params: Params) -> Array: ...
+
+
+class AnalyticKL(Protocol):
+    """The cost can be written with the KL to the prior in closed form (``cost_analytic_kl``); one particle."""
+
+    particles: int
+
+    def cost_analytic_kl(self, params: Params, x: Any) -> Array: ...
+
+
+def _members(protocol: type) -> tuple[str, ...]:
+    names = set(getattr(protocol, "__annotations__", {}))
+    names |= {n for n, v in vars(protocol).items() if callable(v) or isinstance(v, property)}
+    return tuple(sorted(n for n in names if not n.startswith("_")))
+
+
+class Capability(NamedTuple):
+    """A protocol a problem satisfies, with the flag or condition that methods alone cannot tell.
+
+    ``needs`` is the noun phrase of error messages ("a reparameterizable problem"); ``condition`` is an extra
+    check on the class (or instance, for options such as ``particles``).
+    """
+
+    name: str
+    protocol: type
+    needs: str
+    condition: Callable[[Any], bool] = lambda obj: True
+    instance_condition: Callable[[Any], bool] = lambda obj: True
+    instance_needs: str = ""
+
+    def satisfied_by_class(self, cls: type) -> bool:
+        return all(hasattr(cls, m) for m in _members(self.protocol)) and bool(self.condition(cls))
+
+    def satisfied_by(self, problem: Any) -> bool:
+        return self.satisfied_by_class(type(problem)) and bool(self.instance_condition(problem))
+
+
+REPARAMETERIZABLE = Capability("reparameterizable", Reparameterizable, "a reparameterizable problem",
+                               lambda c: c.reparameterizable)
+LOCATION_SCALE = Capability("location_scale", LocationScale, "a Gaussian location-scale problem",
+                            lambda c: c.location_scale)
+DISCRETE = Capability("discrete_logits", DiscreteLogits, "Bernoulli or categorical latents with logits",
+                      lambda c: c.relaxation in ("binary", "categorical"))
+BINARY = Capability("binary_logits", DiscreteLogits, "binary (Bernoulli) latents with logits",
+                    lambda c: c.relaxation == "binary")
+SEQUENTIAL = Capability("sequential", Sequential, "a sequential problem", lambda c: c.sequential)
+AMORTIZED = Capability("amortized", AmortizedInference, "an amortized problem", lambda c: c.amortized)
+HAS_ENTROPY = Capability("has_entropy", HasEntropy, "a problem whose cost contains -log q (an ELBO)",
+                         lambda c: c.has_entropy)
+ANALYTIC_KL = Capability("analytic_kl", AnalyticKL, "an amortized problem with an analytic KL term",
+                         instance_condition=lambda p: p.particles == 1, instance_needs="particles=1")
+
+#: Every capability, in the order ``varbench list`` shows them.
+CAPABILITIES = (REPARAMETERIZABLE, LOCATION_SCALE, DISCRETE, BINARY, SEQUENTIAL, AMORTIZED, HAS_ENTROPY,
+                ANALYTIC_KL)
+
+
+def capabilities_of(problem_or_class: Any) -> list[str]:
+    """Names of the capabilities a problem class (or instance) has."""
+    cls = problem_or_class if isinstance(problem_or_class, type) else type(problem_or_class)
+    return [c.name for c in CAPABILITIES if c.satisfied_by_class(cls)]
+
+
+def require(problem: Any, capability: Capability, who: str, instead: str = "") -> None:
+    """Raise :class:`NotApplicableError` unless ``problem`` has ``capability``.
+
+    ``who`` names the estimator (``"estimator 'pathwise'"``) and ``instead`` suggests what to use otherwise
+    (``"use score_function"``). The message lists the registered problems that have the capability.
+    """
+    if capability.satisfied_by(problem):
+        return
+    hint = f"; {instead}" if instead else ""
+    if capability.satisfied_by_class(type(problem)):  # the class has it, these options do not
+        raise NotApplicableError(f"{who} needs {capability.needs} with {capability.instance_needs}; "
+                                 f"{problem.name!r} has other options{hint}")
+    having = sorted(n for n, cls in PROBLEMS.items() if capability.satisfied_by_class(cls))
+    have = f"problems that are: {', '.join(having)}" if having else "no registered problem is"
+    raise NotApplicableError(f"{who} needs {capability.needs}; {problem.name!r} is not ({have}){hint}")
