@@ -11,11 +11,11 @@ import optax
 from varbench.core.noise import sample_noise
 
 
-class StatefulWhen:
-    """A ``stateful`` flag that depends on an instance's options (e.g. ``baseline=ema``).
+class OptionFlag:
+    """A class flag (``stateful``, ``unbiased``) that depends on an instance's options (e.g. ``baseline=ema``).
 
     On the class it reads ``on_class`` (what ``varbench list`` shows); on an instance, ``predicate(self)``, which
-    is what the harness consults before warming up a state.
+    is what the harness and ``varbench check`` consult.
     """
 
     def __init__(self, predicate: Callable[[Any], bool], on_class: bool = False) -> None:
@@ -23,6 +23,9 @@ class StatefulWhen:
 
     def __get__(self, obj: Any, owner: type) -> bool:
         return self.on_class if obj is None else bool(self.predicate(obj))
+
+
+StatefulWhen = OptionFlag  # the name the stateful estimators use
 
 
 def squared_norm(tree: Any) -> jax.Array:

@@ -32,6 +32,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from varbench.estimators.learning import OptionFlag
 from varbench.estimators.returns import (
     lambda_returns,
     n_step_bootstrapped_returns,
@@ -185,6 +186,8 @@ class _CriticEstimator(Estimator):
 
     critic: str
     critic_samples: int
+    #: unbiased with the oracle critic; a fitted critic biases the advantages wherever it does not cancel
+    unbiased = OptionFlag(lambda self: self.critic == "oracle", on_class=True)
 
     def check_applies(self, problem: Problem) -> None:
         require_sequential(self.name, problem)
@@ -273,6 +276,8 @@ class GAE(_CriticEstimator):
                         minimum=0.0, key="lambda")
     critic: str = critic_option()
     critic_samples: int = critic_samples_option()
+    #: λ = 1 is the value baseline (R_t − V_t), unbiased with any critic
+    unbiased = OptionFlag(lambda self: self.critic == "oracle" or float(self.lam) == 1.0, on_class=True)
 
     def validate(self) -> None:
         if not float(self.lam) <= 1.0:

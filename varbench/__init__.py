@@ -30,6 +30,7 @@ _PUBLIC = {
     "NotApplicableError": "varbench.core.errors",
     "NonFiniteEstimateError": "varbench.core.errors",
     "load_plugin": "varbench.catalog",
+    "check": "varbench.check",
     "measure": "varbench.api",
     "measure_batch": "varbench.api",
     "reference_gradient": "varbench.api",

@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="varbench", description="Bias, variance and cost of Monte Carlo gradient "
                             "estimators.")
     sub = parser.add_subparsers(dest="command", parser_class=_OneLineParser,
-                                metavar="{run,list,trace,suite,results,report,sequential}")
+                                metavar="{run,check,list,trace,suite,results,report,sequential}")
     sub.required = True
 
     run = sub.add_parser("run", help="measure one estimator on one problem")
@@ -90,6 +90,20 @@ def build_parser() -> argparse.ArgumentParser:
                           "(XLA's bit generator; a speed experiment, see benchmarks/RESULTS.md)")
     run.add_argument("--format", choices=FORMATS, default="table")
     _add_plugin(run)
+
+    chk = sub.add_parser("check", help="the test battery for an estimator: runs, unbiased, variance, state, cost")
+    chk.add_argument("estimator", metavar="ESTIMATOR_SPEC", help="the estimator to check (name or name:key=value,...)")
+    chk.add_argument("--problems", nargs="+", default=None, metavar="SPEC",
+                     help="problems to check on (a bare built-in name uses its check points; default: every "
+                          "registered problem the estimator applies to)")
+    chk.add_argument("--against", nargs="+", default=None, metavar="SPEC",
+                     help="reference estimators for the variance ranking (default: the family's references)")
+    chk.add_argument("--level", choices=("quick", "standard", "thorough"), default="standard")
+    chk.add_argument("--seed", type=_non_negative_int, default=0, metavar="S")
+    chk.add_argument("--out", metavar="DIR", default=None,
+                     help="also write check.json, check.md, variance.png and a result store (see 'report') into DIR")
+    chk.add_argument("--format", choices=FORMATS + ("markdown",), default="table")
+    _add_plugin(chk)
 
     tr = sub.add_parser("trace", help="optimise params with one estimator; measure several at the same params")
     tr.add_argument("--problem", required=True, metavar="SPEC")
@@ -180,6 +194,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from varbench.check import check, write_check
+
+    if args.out is not None and not args.out.strip():
+        raise VarbenchError("--out must name a directory")
+    say = (lambda line: print(f"varbench check: {line}", file=sys.stderr, flush=True)) if args.format == "table" \
+        else None
+    report = check(args.estimator, problems=args.problems, against=args.against, level=args.level, seed=args.seed,
+                   progress=say)
+    if args.format == "json":
+        print(json.dumps(report.to_dict(), allow_nan=False, default=float))
+    elif args.format == "markdown":
+        print(report.markdown(), end="")
+    else:
+        from varbench.display import print_check
+        print_check(report)
+    if args.out is not None:
+        write_check(report, args.out)
+        if args.format == "table":
+            print(f"written to {args.out} (check.md, check.json, variance.png; 'varbench report {args.out}')")
+    return 0 if report.passed else 1
+
+
 def _cmd_trace(args: argparse.Namespace) -> int:
     from varbench.trace import checkpoint_path, params_file_spec, trace
 
@@ -247,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from varbench.catalog import load_plugin
             for module in args.plugin:
                 load_plugin(module)
-        return {"run": _cmd_run, "list": _cmd_list, "trace": _cmd_trace, "suite": _cmd_suite,
+        return {"run": _cmd_run, "check": _cmd_check, "list": _cmd_list, "trace": _cmd_trace, "suite": _cmd_suite,
                 "results": _cmd_results, "report": _cmd_report, "sequential": _cmd_sequential}[args.command](args)
     except (VarbenchError, StoreError) as err:
         print(f"varbench: error: {err}", file=sys.stderr)

@@ -120,3 +120,19 @@ def print_catalogue(console: Console | None = None) -> None:
                 choices = f" one of {', '.join(map(str, opt['choices']))};" if opt["choices"] else ""
                 console.print(f"      {opt['name']}={opt['default']}  ·{choices} {opt['doc']}")
         console.print()
+
+
+_STATUS_STYLE = {"pass": "green", "fail": "bold red", "biased": "yellow", "flag": "magenta", "skip": "dim"}
+
+
+def print_check(report: Any, console: Console | None = None) -> None:
+    """The ``varbench check`` table: one row per problem × point × check, then the verdict line."""
+    console = console or make_console()
+    table = Table(title=f"varbench check {report.estimator} (level {report.level})", show_lines=False)
+    for col in ("problem", "point", "check", "status", "detail"):
+        table.add_column(col, overflow="fold")
+    for r in report.rows:
+        style = _STATUS_STYLE.get(r.status, "")
+        table.add_row(r.problem, r.point, r.check, f"[{style}]{r.status}[/{style}]" if style else r.status, r.detail)
+    console.print(table)
+    console.print(f"[{'green' if report.passed else 'bold red'}]{report.verdict}[/]")

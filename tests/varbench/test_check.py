@@ -1,0 +1,138 @@
+"""``varbench check``: the battery catches planted defects with a clear message, passes a correct estimator,
+reports built-in biased estimators as biased, and every built-in unbiased estimator passes it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import varbench
+from varbench import catalog
+from varbench.check import LEVELS, check, default_references
+from varbench.check_points import points_for
+from varbench.cli import main
+from varbench.core.errors import VarbenchError
+from varbench.testing import check_estimator
+
+PLANTED = "tests.plugins.planted"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def planted():
+    varbench.load_plugin(PLANTED)
+
+
+def _failed(report, check_name):
+    return [r for r in report.failures if r.check.startswith(check_name)]
+
+
+def test_a_correct_estimator_passes_and_ranks_against_the_references():
+    report = check("planted_correct", problems=["gaussian"], level="quick")
+    assert report.passed, report.verdict
+    checks = {r.check for r in report.rows}
+    assert {"runs: no recompilation", "runs: deterministic", "evaluations", "unbiased", "variance"} <= checks
+    ranked = {v["estimator"]: v["rank"] for v in report.variance}
+    assert set(ranked) == {"planted_correct", "score_function", "pathwise"} and ranked["pathwise"] == 1
+
+
+def test_a_few_percent_bias_is_caught_in_exact_mode():
+    report = check("planted_biased", problems=["gaussian"], level="quick", against=[])
+    (row,) = _failed(report, "unbiased")
+    assert "exact mode: relative bias 0.03" in row.detail and not report.passed
+
+
+def test_a_few_percent_bias_is_caught_by_the_statistical_test():
+    # Six noise dimensions: exact mode refuses, so the battery sizes a z-test to detect 1% with power 0.9.
+    report = check("planted_biased", problems=["gaussian:cost=square,k=0,dim=6"], level="standard", against=[])
+    (row,) = _failed(report, "unbiased")
+    assert row.detail.startswith("bias detected: relative bias 0.03")
+
+
+def test_nan_for_some_keys_is_caught():
+    report = check("planted_nan", problems=["gaussian"], level="quick", against=[])
+    (row,) = _failed(report, "runs")
+    assert "NaN/inf" in row.detail
+
+
+def test_a_lying_evaluation_count_is_caught():
+    report = check("planted_liar", problems=["gaussian"], level="quick", against=[])
+    (row,) = _failed(report, "evaluations")
+    assert row.detail == "evaluations_per_estimate says 1 but one estimate evaluates the cost 2 times"
+
+
+def test_recompiling_on_every_call_is_caught():
+    report = check("planted_recompiler", problems=["gaussian"], level="quick", against=[])
+    (row,) = _failed(report, "runs: no recompilation")
+    assert "new kernel(s) compiled" in row.detail and "static fields" in row.detail
+
+
+def test_a_biased_builtin_is_reported_biased_with_its_bias():
+    report = check("gumbel_softmax", problems=["bernoulli"], level="quick", against=[])
+    assert report.passed
+    (row,) = [r for r in report.rows if r.check == "unbiased"]
+    assert row.status == "biased" and row.value > 0.01 and "declared biased" in row.detail
+
+
+def test_a_stateful_estimator_is_checked_at_the_states_it_reaches():
+    report = check("score_function:baseline=ema", problems=["gaussian"], level="quick", against=[])
+    assert report.passed
+    assert any(r.check == "unbiased after 20 updates" and r.status == "pass" for r in report.rows)
+
+
+def _first_problem(estimator: str) -> str:
+    est = catalog.resolve_estimator(estimator)
+    for name in ("gaussian", "bernoulli", "lgssm", "hmm", "linear_vae", "sbn", "categorical"):
+        try:
+            est.check_applies(catalog.resolve_problem(points_for(name, 1)[0].problem))
+            return name
+        except varbench.NotApplicableError:
+            continue
+    raise AssertionError(f"no check problem for {estimator}")
+
+
+@pytest.mark.parametrize("estimator", [n for n in catalog.estimator_names()
+                                       if catalog.origin(catalog.ESTIMATORS[n]) == "built in"])
+def test_every_builtin_passes_the_quick_battery(estimator):
+    """On its first applicable check problem, without references (the CLI checks every problem by default); the
+    K-sample estimators on a K = 2 bound."""
+    problems = {"dreg": ["linear_vae:data_subset=4,batch_size=2,latent=2,particles=2"],
+                "vimco": ["sbn:data_subset=2,batch_size=2,latent=2,particles=2"]}.get(estimator)
+    report = check(estimator, problems=problems or [_first_problem(estimator)], level="quick", against=[])
+    assert report.passed, report.verdict + "".join(f"\n{r}" for r in report.failures)
+    if not catalog.resolve_estimator(estimator).unbiased:
+        assert any(r.status == "biased" for r in report.rows)
+
+
+def test_check_estimator_raises_with_every_failed_check():
+    with pytest.raises(AssertionError, match=r"FAILED: planted_liar[\s\S]*evaluations_per_estimate says 1"):
+        check_estimator("planted_liar", problems=["gaussian"], against=[])
+    assert check_estimator("pathwise", problems=["gaussian"], against=[]).passed
+
+
+def test_cli_check_exit_codes_and_outputs(tmp_path, capsys):
+    code = main(["check", "planted_correct", "--plugin", PLANTED, "--problems", "gaussian", "--level", "quick",
+                 "--format", "json", "--out", str(tmp_path / "out")])
+    out, _ = capsys.readouterr()
+    data = json.loads(out)
+    assert code == 0 and data["passed"] and data["estimator"] == "planted_correct"
+    assert {p.name for p in (tmp_path / "out").iterdir()} >= {"check.json", "check.md", "variance.png",
+                                                               "manifest.json", "cells"}
+    from varbench import reports
+    frame = reports.load(tmp_path / "out")
+    assert {"planted_correct", "score_function", "pathwise"} <= set(frame["estimator"])
+    assert main(["check", "planted_liar", "--plugin", PLANTED, "--problems", "gaussian", "--level", "quick",
+                 "--against", "score_function"]) == 1
+    assert main(["check", "pathwise", "--level", "fast"]) == 2
+    assert main(["check", "no_such_estimator"]) == 2
+    err = capsys.readouterr().err
+    assert "valid estimators" in err
+
+
+def test_bad_input_and_references():
+    with pytest.raises(VarbenchError, match="valid levels: quick, standard, thorough"):
+        check("pathwise", level="fast")
+    with pytest.raises(VarbenchError, match="applies to none of the problems"):
+        check("pathwise", problems=["bernoulli"], level="quick")
+    assert default_references(catalog.resolve_problem("bernoulli")) == ["score_function", "rloo:samples=2", "disarm"]
+    assert set(LEVELS) == {"quick", "standard", "thorough"}
