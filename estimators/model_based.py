@@ -71,7 +71,7 @@ class ModelPathwise(Estimator):
     """
 
     name = "model_pathwise"
-    summary = "pathwise gradient through a perturbed or fitted dynamics model (SVG(inf), Heess et al. 2015); BIASED"
+    summary = "pathwise gradient through a perturbed or fitted dynamics model (SVG(inf), Heess et al. 2015)"
     unbiased = False
 
     model: str = option("perturbed", "dynamics model: perturbed (A, B moved by model_error) or fitted (least "

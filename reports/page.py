@@ -81,6 +81,8 @@ def _block_figure(block: dict[str, Any], frame: pd.DataFrame, everything: pd.Dat
     if kind == "series":
         return figures.series_vs(frame, x=spec["x"], title=block.get("title", block["name"]),
                                  hue=spec.get("hue", "estimator_name"))
+    if kind == "model_bias":
+        return figures.model_bias(frame, x=spec["x"], line=spec["line"], title=block.get("title", block["name"]))
     return None
 
 
