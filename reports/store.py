@@ -80,7 +80,7 @@ def check_store(root: str | os.PathLike, *, need_blocks: bool = False) -> dict[s
     manifest has (``need_blocks``: nor the config's blocks, which a report is organised by)."""
     root = Path(root)
     if not root.is_dir():
-        raise StoreError(f"{str(root)!r} is not a directory; give a result store written by 'varbench suite'")
+        raise StoreError(f"{str(root)!r} is not a varbench result store (not a directory); run 'varbench suite'")
     manifest = read_manifest(root)
     if manifest is None:
         raise StoreError(f"{str(root)!r} is not a varbench result store (no {MANIFEST}); run 'varbench suite'")

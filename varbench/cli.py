@@ -57,7 +57,7 @@ def _non_negative_int(text: str) -> int:
 def _seed(text: str) -> int:
     if text.isascii() and text.isdigit() and int(text) <= MAX_SEED:
         return int(text)
-    raise argparse.ArgumentTypeError(f"expected a seed, an integer from 0 to {MAX_SEED}, got {text!r}")
+    raise argparse.ArgumentTypeError(f"expected a non-negative integer up to {MAX_SEED}, got {text!r}")
 
 
 def _positive_float(text: str) -> float:

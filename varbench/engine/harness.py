@@ -129,15 +129,16 @@ def prepare_state(problem, estimator, params, key, warmup: int, state: Any = Non
 def check_state(problem, estimator, params, state: Any) -> Any:
     """A caller's ``state`` as arrays shaped like ``estimator.init``'s, or a one-line error.
 
-    Only stateful estimators take a state (a stateless one would silently ignore it), and the state must have
-    the structure, shapes and kinds of numbers that ``init`` returns (so the kernel compiled for it is reused).
+    The state must have the structure, shapes and kinds of numbers that ``init`` returns (so the kernel compiled
+    for it is reused); a stateless estimator's is the empty ``()``, so a real state given to it (which it would
+    silently ignore) is refused.
     """
-    if not estimator.stateful:
-        raise VarbenchError(f"estimator {estimator.name!r} is stateless and takes no state; pass state=None "
-                            "(a state is for stateful estimators such as relax or nvil)")
     expected = jax.eval_shape(estimator.init, problem, params, jax.random.key(0))
     want, got = jax.tree_util.tree_structure(expected), jax.tree_util.tree_structure(state)
     shape_of = lambda x: tuple(np.shape(x))
+    if want != got and not estimator.stateful:
+        raise VarbenchError(f"estimator {estimator.name!r} is stateless and takes no state; pass state=None "
+                            "(a state is for stateful estimators such as relax or nvil)")
     if want != got:
         layout = jax.tree_util.tree_map(shape_of, expected)
         raise VarbenchError(f"state of estimator {estimator.name!r} must have the structure its init returns "
@@ -296,7 +297,7 @@ def _check_objects(problem: Any, estimator: Any) -> None:
 def _check_chunk_size(chunk_size: Any) -> None:
     if (isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer))
             or not 0 < chunk_size <= MAX_CHUNK_SIZE):
-        raise VarbenchError(f"chunk_size must be an integer from 1 to {MAX_CHUNK_SIZE}; got {chunk_size!r}")
+        raise VarbenchError(f"chunk_size must be a positive integer up to {MAX_CHUNK_SIZE}; got {chunk_size!r}")
 
 
 def _as_kernel_args(problem: Any, estimator: Any, params_np: Mapping[str, np.ndarray]) -> tuple[Any, Any, dict]:

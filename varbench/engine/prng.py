@@ -33,7 +33,7 @@ def check_seed(seed: Any) -> int:
     """``seed`` as an int if it is an integer in [0, :data:`MAX_SEED`], else a one-line error."""
     import numbers
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
-        raise VarbenchError(f"seed must be an integer from 0 to {MAX_SEED}; got {seed!r}")
+        raise VarbenchError(f"seed must be a non-negative integer up to {MAX_SEED}; got {seed!r}")
     return int(seed)
 
 
