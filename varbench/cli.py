@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_OneLineParser,
                                 metavar="{run,list,trace,suite,results,report,sequential}")
     sub.required = True
+    parser.commands = sub.choices  # command name -> its parser, to name a command's valid options
 
     run = sub.add_parser("run", help="measure one estimator on one problem")
     run.add_argument("--problem", required=True, metavar="SPEC", help="name or name:key=value,... (see 'list')")
@@ -267,7 +268,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     from varbench.reports.store import StoreError
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            command = parser.commands[args.command]
+            valid = sorted(o for a in command._actions for o in a.option_strings if o.startswith("--"))
+            raise VarbenchError(f"unrecognized arguments: {' '.join(unknown)}; valid options of 'varbench "
+                                f"{args.command}': {', '.join(valid)}")
         if getattr(args, "plugin", None):
             from varbench.catalog import load_plugin
             for module in args.plugin:

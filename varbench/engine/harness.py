@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from typing import Any, Mapping, NamedTuple, Sequence
 
@@ -25,7 +24,7 @@ from varbench.core.noise import noise_dimension
 from varbench.core.problem import Problem
 from varbench.engine import sharding, stats
 from varbench.engine.exact import exact_moments, to_float64
-from varbench.engine.params import prepare_params
+from varbench.engine.params import host_memory_bytes, prepare_params
 from varbench.engine.prng import DEFAULT_PRNG, check_prng, check_seed, make_key
 from varbench.engine.result import Result
 
@@ -167,10 +166,8 @@ def _device_memory_bytes() -> tuple[int, str] | None:
         limit = None
     if limit:
         return int(limit), f"{device.platform.upper()} device"
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "host"
-    except (ValueError, OSError, AttributeError):
-        return None
+    host = host_memory_bytes()
+    return (host, "host") if host is not None else None
 
 
 def check_chunk_memory(chunk_size: int, per_estimate: int) -> None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import numbers
+import os
 from typing import Any, Mapping
 
 import numpy as np
 
-from varbench.core.errors import VarbenchError
+from varbench.core.errors import OutOfMemoryError, VarbenchError
+
+#: Bytes held per parameter scalar while measuring: the defaults, the override, device copies, the gradient and
+#: its streamed moments (mean and three central moments) -- about eight float32 copies.
+BYTES_PER_PARAM_SCALAR = 32
 
 
 def prepare_params(problem: Any, overrides: Mapping[str, Any] | None = None, dtype: Any = np.float32
@@ -18,6 +24,7 @@ def prepare_params(problem: Any, overrides: Mapping[str, Any] | None = None, dty
     numbers or a real-valued array. Anything else (strings, booleans, complex numbers, dicts, ragged lists) is a
     one-line :class:`VarbenchError`: booleans in particular are refused rather than read as 0.0 and 1.0.
     """
+    _check_param_memory(problem)
     params = {k: np.asarray(v, dtype) for k, v in problem.default_params().items()}
     if overrides is None:
         return params
@@ -38,6 +45,26 @@ def prepare_params(problem: Any, overrides: Mapping[str, Any] | None = None, dty
             raise VarbenchError(f"parameter {name!r} must be finite in {np.dtype(dtype).name}; got {_short(value)}")
         params[name] = array
     return params
+
+
+def host_memory_bytes() -> int | None:
+    """Physical memory of this machine, or None where the operating system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_param_memory(problem: Any) -> None:
+    """Refuse, from the declared shapes and before allocating anything, params too large for this machine (a
+    problem of dim 10^12 would otherwise fail deep inside NumPy, or swap the host)."""
+    scalars = sum(math.prod(shape) for shape in problem.param_shapes().values())
+    memory = host_memory_bytes()
+    if memory is not None and scalars * BYTES_PER_PARAM_SCALAR > memory:
+        raise OutOfMemoryError(
+            f"out of memory: problem {problem.name!r} has {scalars:.3g} parameter scalars, which need about "
+            f"{scalars * BYTES_PER_PARAM_SCALAR / 2 ** 30:.3g} GiB while measuring, more than the host's "
+            f"{memory / 2 ** 30:.3g} GiB; lower the problem's size (such as dim, latent or hidden)")
 
 
 def _real_array(name: str, value: Any, dtype: Any) -> np.ndarray:
