@@ -108,12 +108,12 @@ def _check_option(owner: str, key: str, field: dataclasses.Field, value: Any) ->
         value = int(value)
     elif kind is float:
         if not _finite_number(value):
-            raise VarbenchError(f"{where} must be a finite number; got {value!r}")
+            raise VarbenchError(f"{where} must be a number, and finite; got {value!r}")
         value = float(value)
     elif kind is list:
         items = value if isinstance(value, (list, tuple)) else [value]
         if not items or not all(_finite_number(v) for v in items):
-            raise VarbenchError(f"{where} must be a finite number or a list of finite numbers; got {value!r}")
+            raise VarbenchError(f"{where} must be a number or a list of numbers, all finite; got {value!r}")
         value = list(items)  # a scalar is a list of one, so converters see one form
     elif kind is str and not isinstance(value, str):
         raise VarbenchError(f"{where} must be a string; got {value!r}")
