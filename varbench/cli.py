@@ -45,6 +45,8 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if not value.is_integer() or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if value >= 2.0 ** 63:  # beyond every count varbench takes; the limits below this are named by the engine
+        raise argparse.ArgumentTypeError(f"expected a positive integer below 2^63, got {text!r}")
     return int(value)
 
 

@@ -78,6 +78,8 @@ CLI_CASES = [
     ("non-ASCII seed", [*RUN, "--seed", "٣"], "non-negative integer"),
     ("non-ASCII samples", [*RUN[:-1], "٣"], "positive integer"),
     ("huge chunk", [*RUN, "--chunk-size", "1e12"], "up to 2147483647"),
+    ("huge samples", [*RUN[:-1], "1e300"], "below 2^63"),
+    ("non-ASCII rate", ["trace", "--problem", "gaussian", "--estimator", "pathwise", "--lr", "١"], "positive number"),
     ("chunk beyond memory", ["run", "--problem", "gaussian:dim=1000", "--estimator", "pathwise", "--samples",
                              "1000", "--chunk-size", str(2 ** 30)], "lower chunk_size (--chunk-size) to"),
     ("params beyond memory", ["run", "--problem", "categorical:dim=2147483647,classes=2147483647", "--estimator",
@@ -146,12 +148,6 @@ def test_cli_bad_input_is_one_line_and_creates_nothing(workdir, capsys, argv, fr
     assert _tree(workdir) == before, "a refused command created or changed files"
 
 
-def test_a_valid_config_in_the_same_folder_runs(workdir, capsys):
-    # The refusals above are not a broken fixture: the valid config runs and creates its store.
-    assert main(["suite", "--config", str(workdir / "ok.toml"), "--out", str(workdir / "out")]) == 0
-    assert (workdir / "out" / "manifest.json").exists() and (workdir / "out" / "report" / "report.html").exists()
-
-
 API_CASES = [
     ("seed 2**70", dict(seed=2 ** 70), VarbenchError, "seed must be a non-negative integer up to"),
     ("params a string", dict(params="mean=1"), VarbenchError, "params must be a mapping"),
@@ -190,7 +186,7 @@ def test_relax_state_with_a_wrong_leaf_shape_is_refused():
     bad = jax.tree_util.tree_map(lambda x: np.zeros(np.shape(x) + (2,)), state)
     with pytest.raises(VarbenchError, match="must be a real array of shape"):
         varbench.measure(problem, relax, state=bad, num_samples=1000)
-    assert varbench.measure(problem, relax, state=state, num_samples=1000).num_samples == 1000
+    # (init's own state is accepted: varbench.trace passes one to every measurement, see tests/varbench/test_trace.py)
 
 
 @pytest.mark.parametrize("param, value", [("mean", "true"), ("mean", '{"a":1}'), ("log_scale", "[1,2]")])

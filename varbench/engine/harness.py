@@ -144,8 +144,8 @@ def check_state(problem, estimator, params, state: Any) -> Any:
                             f"(shapes {_short(layout)}); got {_short(state)}")
 
     def leaf(path, e, x):
-        kind = getattr(getattr(x, "dtype", None), "kind", None) or np.asarray(x).dtype.kind
-        if kind not in "biuf" or shape_of(x) != e.shape:
+        same_dtype = getattr(x, "dtype", None) == e.dtype  # also admits typed PRNG keys, which have no NumPy kind
+        if shape_of(x) != e.shape or not (same_dtype or np.asarray(x).dtype.kind in "biuf"):
             raise VarbenchError(f"state of estimator {estimator.name!r}: leaf {jax.tree_util.keystr(path)} "
                                 f"must be a real array of shape {e.shape}; got {_short(x)}")
         return jnp.asarray(x, e.dtype)
@@ -188,7 +188,8 @@ def _memory_advice(chunk_size: int, per_estimate: int, memory: tuple[int, str] |
     if memory is None:
         return f"out of memory: a chunk of {chunk_size} estimates needs {need}; lower chunk_size (--chunk-size)"
     available, where = memory
-    fits = available // (2 * per_estimate)  # half the memory: XLA needs room for temporaries too
+    # Half the memory (XLA needs room for temporaries too), and at most half the chunk that just failed.
+    fits = min(available // (2 * per_estimate), chunk_size // 2)
     lower = (f"lower chunk_size (--chunk-size) to {fits} or less" if fits >= 1 else
              "even one estimate does not fit: lower the problem's size (such as dim, data_subset or latent)")
     return f"out of memory: a chunk of {chunk_size} estimates needs {need}, the {where} has {available / gib:.3g} " \
