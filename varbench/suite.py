@@ -423,8 +423,10 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
     ``plugins`` (module names) are imported before the config is read, like the config's own
     ``plugins = [...]``, so their problems and estimators can be named in its blocks.
 
-    Each finished cell is written atomically; a cell that fails (for example with non-finite estimates) is
-    recorded in the manifest with its one-line reason and the suite goes on.
+    The whole config (every cell's problem, options, params and estimators) and ``out`` are checked before the
+    store is created, so bad input leaves nothing on disk. Each finished cell is written atomically; a cell that
+    fails (for example with non-finite estimates) is recorded in the manifest with its one-line reason and the
+    suite goes on.
     """
     from varbench.engine import harness
     from varbench.reports import store
@@ -439,7 +441,13 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
             f"no estimator applies to its problem (e.g. {first[0]}: {first[1]})" if first else "it has no cells"))
     digest = config_hash(raw, quick)
     out = check_out(out)
-    existing = store.read_manifest(out)
+    try:
+        existing = store.read_manifest(out)
+    except store.StoreError:  # a truncated or foreign manifest.json: never resumed from, overwritten only if asked
+        if resume:
+            raise VarbenchError(f"{str(out)!r} holds a manifest.json that is not a varbench manifest; use --no-resume "
+                                "to overwrite the store there or choose another --out") from None
+        existing = {}
     if existing is not None:
         if not resume:
             store.clear(out)

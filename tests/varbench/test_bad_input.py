@@ -125,6 +125,7 @@ CLI_CASES = [
     ("suite out below a file", ["suite", "--config", "{tmp}/ok.toml", "--out", "{tmp}/afile/store"],
      "is a file, not a directory"),
     ("suite out empty", ["suite", "--config", "{tmp}/ok.toml", "--out", ""], "non-empty path"),
+    ("suite over a broken store", ["suite", "--config", "{tmp}/ok.toml", "--out", "{tmp}/not_json"], "--no-resume"),
     ("results manifest not JSON", ["results", "{tmp}/not_json"], "not a readable varbench manifest"),
     ("report manifest not JSON", ["report", "{tmp}/not_json"], "not a readable varbench manifest"),
     ("report manifest a list", ["report", "{tmp}/a_list"], "not a varbench manifest"),
