@@ -22,7 +22,8 @@ q(· | z_{t−1}) vanishes (``∫ ∇θ q = ∇θ ∫ q = 0``). Dropping it chan
 Critics: ``oracle`` uses the problem's exact V and Q; ``learned`` fits V_t and Q_t by least squares per step on
 ``critic_samples`` fresh trajectories (features in which the true V and Q are exactly linear: quadratics for
 ``lgssm``, one-hot tables for ``hmm``), inside ``init``; the fitted coefficients are the estimator's state and
-stay frozen while variance is measured. Regression error makes the learned-critic advantages biased unless the
+stay frozen while variance is measured; ``td`` fits them instead on bootstrapped λ-returns (fitted value iteration
+at ``td_lambda=0``; see ``estimators/td_critic.py``). Regression error makes the learned-critic advantages biased unless the
 critic only enters as a baseline (``value`` baseline, GAE with λ = 1, n-step reaching the end).
 """
 
@@ -38,6 +39,7 @@ from varbench.estimators.returns import (
     n_step_bootstrapped_returns,
     truncated_generalized_advantage_estimation,
 )
+from varbench.estimators.td_critic import fit_td_critic, td_lambda_option, validate_td_lambda
 
 from varbench.core.capabilities import SEQUENTIAL, require
 from varbench.core.errors import VarbenchError
@@ -201,15 +203,21 @@ class _CriticEstimator(Estimator):
     def init(self, problem: Problem, params: Params, key: jax.Array) -> Any:
         if self.critic == "learned":
             return fit_critic(problem, params, key, self.critic_samples)
+        if self.critic == "td":
+            return fit_td_critic(problem, params, key, self.critic_samples, self.td_lambda)
         return ()
+
+    def validate(self) -> None:
+        validate_td_lambda(self)
 
     def _estimate(self, problem: Problem, params: Params, state: Any, noise: Any, kind: str, **kw: Any) -> Params:
         return score_estimate(problem, params, state, noise, kind=kind, critic=self.critic, **kw)
 
 
 def critic_option() -> Any:
-    return option("oracle", "critic: oracle (the problem's exact V, Q) or learned (least squares, then frozen)",
-                  choices=CRITICS, kind=str)
+    return option("oracle", "critic: oracle (the problem's exact V, Q), learned (least squares on returns) or td "
+                  "(fitted lambda-returns, estimators/td_critic.py); learned and td are then frozen",
+                  choices=CRITICS + ("td",), kind=str)
 
 
 def critic_samples_option() -> Any:
@@ -232,6 +240,7 @@ class ActorCritic(_CriticEstimator):
 
     critic: str = critic_option()
     critic_samples: int = critic_samples_option()
+    td_lambda: float = td_lambda_option()
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
         return self._estimate(problem, params, state, noise, "actor_critic")
@@ -253,6 +262,7 @@ class NStep(_CriticEstimator):
     n: int = option(1, "number of rewards before bootstrapping with the critic's V", kind=int, minimum=1)
     critic: str = critic_option()
     critic_samples: int = critic_samples_option()
+    td_lambda: float = td_lambda_option()
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
         return self._estimate(problem, params, state, noise, "n_step", n=self.n)
@@ -276,10 +286,12 @@ class GAE(_CriticEstimator):
                         minimum=0.0, key="lambda")
     critic: str = critic_option()
     critic_samples: int = critic_samples_option()
+    td_lambda: float = td_lambda_option()
     #: λ = 1 is the value baseline (R_t − V_t), unbiased with any critic
     unbiased = OptionFlag(lambda self: self.critic == "oracle" or float(self.lam) == 1.0, on_class=True)
 
     def validate(self) -> None:
+        super().validate()
         if not float(self.lam) <= 1.0:
             raise VarbenchError(f"option 'lambda' of estimator 'gae' must be in [0, 1]; got {self.lam}")
 

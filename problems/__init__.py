@@ -6,11 +6,13 @@ from varbench.problems.gaussian import Gaussian
 from varbench.problems.hmm import HMM
 from varbench.problems.lgssm import LGSSM
 from varbench.problems.logistic_regression import LogisticRegression
+from varbench.problems.lqr import LQR
+from varbench.problems.nile import Nile
 from varbench.problems.sbn import SBN
 from varbench.problems.sequential import SequentialProblem
 from varbench.problems.vae import GaussianVAE, LinearVAE
 
 from varbench.core.problem import Params, Problem
 
-__all__ = ["Bernoulli", "Categorical", "Gaussian", "GaussianVAE", "HMM", "LGSSM", "LinearVAE", "LogisticRegression",
+__all__ = ["Bernoulli", "Categorical", "Gaussian", "GaussianVAE", "HMM", "LGSSM", "LQR", "LinearVAE", "LogisticRegression", "Nile",
            "Params", "Problem", "SBN", "SequentialProblem"]

@@ -81,6 +81,8 @@ def _block_figure(block: dict[str, Any], frame: pd.DataFrame, everything: pd.Dat
     if kind == "series":
         return figures.series_vs(frame, x=spec["x"], title=block.get("title", block["name"]),
                                  hue=spec.get("hue", "estimator_name"))
+    if kind == "model_bias":
+        return figures.model_bias(frame, x=spec["x"], line=spec["line"], title=block.get("title", block["name"]))
     return None
 
 
@@ -91,9 +93,14 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None) 
     """
     root = Path(root)
     out = Path(out) if out is not None else root / "report"
-    out.mkdir(parents=True, exist_ok=True)
-    manifest = store.read_manifest(root)
+    manifest = store.check_store(root, need_blocks=True)  # before anything is created
     frame = store.load(root)
+    if out.exists() and not out.is_dir():
+        raise store.StoreError(f"report folder {str(out)!r} is an existing file; give a directory (--out)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise store.StoreError(f"cannot create the report folder {str(out)!r}: {err.strerror or err}") from None
     sections: list[dict[str, Any]] = []
     blocks = (manifest or {}).get("config", {}).get("block", [])
     for block in blocks:

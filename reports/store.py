@@ -58,11 +58,40 @@ def write_manifest(root: str | os.PathLike, manifest: dict[str, Any]) -> None:
 
 
 def read_manifest(root: str | os.PathLike) -> dict[str, Any] | None:
+    """The manifest of the store at ``root``; None if there is none; a :class:`StoreError` if it is not a JSON
+    object (a truncated or foreign file)."""
     path = Path(root) / MANIFEST
     if not path.exists():
         return None
-    with open(path) as fh:
-        return json.load(fh)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            manifest = json.load(fh)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise StoreError(f"{str(path)!r} is not a readable varbench manifest ({type(err).__name__}); "
+                         "run 'varbench suite' to write a store") from None
+    if not isinstance(manifest, dict):
+        raise StoreError(f"{str(path)!r} is not a varbench manifest (a JSON object); run 'varbench suite'")
+    return manifest
+
+
+def check_store(root: str | os.PathLike, *, need_blocks: bool = False) -> dict[str, Any]:
+    """The manifest of the result store at ``root``, or a one-line :class:`StoreError` saying why ``root`` is not
+    one: not a directory, no manifest, an unreadable one, or one without the config hash that every store's
+    manifest has (``need_blocks``: nor the config's blocks, which a report is organised by)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise StoreError(f"{str(root)!r} is not a varbench result store (not a directory); run 'varbench suite'")
+    manifest = read_manifest(root)
+    if manifest is None:
+        raise StoreError(f"{str(root)!r} is not a varbench result store (no {MANIFEST}); run 'varbench suite'")
+    config = manifest.get("config")
+    blocks = config.get("block") if isinstance(config, dict) else None
+    named = isinstance(blocks, list) and all(isinstance(b, dict) and isinstance(b.get("name"), str) for b in blocks)
+    if "config_hash" not in manifest or (need_blocks and not named):
+        raise StoreError(f"{str(root / MANIFEST)!r} is not the manifest of a varbench result store (it lacks "
+                         f"{'the config hash' if 'config_hash' not in manifest else 'the config blocks'}); run "
+                         "'varbench suite'")
+    return manifest
 
 
 def write_cell(root: str | os.PathLike, key: str, rows: Iterable[dict[str, Any]]) -> Path:
@@ -87,9 +116,15 @@ def clear(root: str | os.PathLike) -> None:
 def load(root: str | os.PathLike) -> pd.DataFrame:
     """All finished cells of a store as one tidy DataFrame (one row per result × parameter coordinate)."""
     root = Path(root)
-    if read_manifest(root) is None:
-        raise StoreError(f"{str(root)!r} is not a varbench result store (no {MANIFEST}); run 'varbench suite'")
+    check_store(root)
     files = sorted((root / CELLS).glob("*.parquet"))
     if not files:
         return pd.DataFrame()
-    return pd.concat([pd.read_parquet(f, engine="pyarrow") for f in files], ignore_index=True)
+    frames = []
+    for f in files:
+        try:
+            frames.append(pd.read_parquet(f, engine="pyarrow"))
+        except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+            raise StoreError(f"cell file {str(f)!r} is not readable Parquet ({type(err).__name__}); delete it and "
+                             "re-run 'varbench suite' to measure that cell again") from None
+    return pd.concat(frames, ignore_index=True)

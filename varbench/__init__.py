@@ -29,6 +29,7 @@ _PUBLIC = {
     "VarbenchError": "varbench.core.errors",
     "NotApplicableError": "varbench.core.errors",
     "NonFiniteEstimateError": "varbench.core.errors",
+    "OutOfMemoryError": "varbench.core.errors",
     "load_plugin": "varbench.catalog",
     "check": "varbench.check",
     "measure": "varbench.api",

@@ -14,44 +14,69 @@ import sys
 from typing import Sequence
 
 from varbench.core.errors import VarbenchError
-from varbench.engine.prng import DEFAULT_PRNG, PRNG_IMPLS
-from varbench.spec import parse_assignment
+from varbench.engine.prng import DEFAULT_PRNG, MAX_SEED, PRNG_IMPLS
+from varbench.spec import parse_assignments
 
 FORMATS = ("table", "json")
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """argparse prints usage plus a message; varbench prints one line naming the valid choices."""
+    """argparse prints usage plus a message; varbench prints one line naming the valid choices.
+
+    Prefix matching is off (``allow_abbrev=False``): ``--sample 10`` is an error, not ``--samples 10``, so a typo
+    never silently selects another option (subparsers are built with this class too).
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise VarbenchError(f"{message} (see 'varbench {self.prog.split()[-1]} --help')"
                             if " " in self.prog else message)
 
 
+# Numbers on the command line are ASCII: Python's int() and float() also read other scripts' digits ('٣' is 3),
+# which would run a different experiment than the one a reader of the command line sees.
 def _positive_int(text: str) -> int:
     try:
-        value = float(text)
+        value = float(text) if text.isascii() else float("nan")
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if not value.is_integer() or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if value >= 2.0 ** 63:  # beyond every count varbench takes; the limits below this are named by the engine
+        raise argparse.ArgumentTypeError(f"expected a positive integer below 2^63, got {text!r}")
     return int(value)
 
 
 def _non_negative_int(text: str) -> int:
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return int(text)
     raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
 
 
+def _seed(text: str) -> int:
+    if text.isascii() and text.isdigit() and int(text) <= MAX_SEED:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a non-negative integer up to {MAX_SEED}, got {text!r}")
+
+
 def _positive_float(text: str) -> float:
     try:
-        value = float(text)
+        value = float(text) if text.isascii() else float("nan")
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
+
+
+def _path(text: str) -> str:
+    """A file-system path: non-empty, without NUL (which no operating system accepts in a name)."""
+    if not text.strip() or "\0" in text:
+        raise argparse.ArgumentTypeError(f"expected a non-empty path, got {text!r}")
+    return text
 
 
 def _add_plugin(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +89,7 @@ def _add_sampling(parser: argparse.ArgumentParser, samples: int, what: str) -> N
     """``--samples``, ``--seed`` and ``--method``, shared by the commands that measure."""
     parser.add_argument("--samples", type=_positive_int, default=samples, metavar="N",
                         help=f"{what} (default {samples:.0e}; ignored by --method exact)")
-    parser.add_argument("--seed", type=_non_negative_int, default=0, metavar="S")
+    parser.add_argument("--seed", type=_seed, default=0, metavar="S")
     parser.add_argument("--method", choices=("mc", "exact"), default="mc")
 
 
@@ -74,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_OneLineParser,
                                 metavar="{run,check,list,trace,suite,results,report,sequential}")
     sub.required = True
+    parser.commands = sub.choices  # command name -> its parser, to name a command's valid options
 
     run = sub.add_parser("run", help="measure one estimator on one problem")
     run.add_argument("--problem", required=True, metavar="SPEC", help="name or name:key=value,... (see 'list')")
@@ -115,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--steps", type=_non_negative_int, default=1000, help="optimisation steps (default 1000)")
     tr.add_argument("--every", type=_positive_int, default=100, metavar="M", help="steps between measurements")
     _add_sampling(tr, 10_000, "estimates per variance measurement")
-    tr.add_argument("--save-params", default=None, metavar="DIR",
+    tr.add_argument("--save-params", type=_path, default=None, metavar="DIR",
                     help="write each checkpoint's params to DIR/step_NNNNNN.npz (amortized problems measure at one "
                          "with params_file=...; for others pass values with --param)")
     tr.add_argument("--format", choices=FORMATS, default="table", help="json: one JSON object per line")
@@ -126,20 +152,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plugin(lst)
 
     suite = sub.add_parser("suite", help="run (or resume) a sweep into a result store, then write its report")
-    suite.add_argument("--config", metavar="FILE", default=None, help="TOML sweep (default: the packaged suite)")
-    suite.add_argument("--out", metavar="DIR", default="varbench-results", help="result store (default: %(default)s)")
+    suite.add_argument("--config", type=_path, metavar="FILE", default=None,
+                       help="TOML sweep (default: the packaged suite)")
+    suite.add_argument("--out", type=_path, metavar="DIR", default="varbench-results",
+                       help="result store (default: %(default)s)")
     suite.add_argument("--quick", action="store_true", help="the config's quick variant (fewer samples and points)")
     suite.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                        help="skip cells already finished in DIR (default); --no-resume starts over")
     _add_plugin(suite)
 
     results = sub.add_parser("results", help="summary table of a result store")
-    results.add_argument("dir", metavar="DIR")
+    results.add_argument("dir", type=_path, metavar="DIR")
     results.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
     report = sub.add_parser("report", help="figures, HTML and Markdown pages from a result store")
-    report.add_argument("dir", metavar="DIR")
-    report.add_argument("--out", metavar="DIR", default=None, help="where to write (default: DIR/report)")
+    report.add_argument("dir", type=_path, metavar="DIR")
+    report.add_argument("--out", type=_path, metavar="DIR", default=None, help="where to write (default: DIR/report)")
 
     seq = sub.add_parser("sequential", help="variance/bias/cost of the VI-as-RL estimators on sequential problems")
     seq.add_argument("--problem", action="append", default=[], metavar="SPEC",
@@ -182,7 +210,7 @@ def _cmd_sequential(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from varbench.api import measure  # imported here so `--help` and errors stay fast
 
-    params = dict(parse_assignment(p) for p in args.param)
+    params = parse_assignments(args.param)
     result = measure(args.problem, args.estimator, params=params, num_samples=args.samples, seed=args.seed,
                      method=args.method, chunk_size=args.chunk_size, warmup=args.warmup,
                      prng=args.prng)
@@ -220,7 +248,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_trace(args: argparse.Namespace) -> int:
     from varbench.trace import checkpoint_path, params_file_spec, trace
 
-    params = dict(parse_assignment(p) for p in args.param)
+    params = parse_assignments(args.param)
     records = trace(args.problem, args.estimator, estimators=args.estimators, params=params, lr=args.lr,
                     steps=args.steps, every=args.every, samples=args.samples, seed=args.seed, method=args.method,
                     save_params=args.save_params)
@@ -279,7 +307,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     from varbench.reports.store import StoreError
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            command = parser.commands[args.command]
+            valid = sorted(o for a in command._actions for o in a.option_strings if o.startswith("--"))
+            raise VarbenchError(f"unrecognized arguments: {' '.join(unknown)}; valid options of 'varbench "
+                                f"{args.command}': {', '.join(valid)}")
         if getattr(args, "plugin", None):
             from varbench.catalog import load_plugin
             for module in args.plugin:

@@ -12,7 +12,7 @@ from typing import Any
 from varbench.core.errors import VarbenchError
 from varbench.core.naming import format_spec
 
-__all__ = ["format_spec", "parse_assignment", "parse_spec", "parse_value"]
+__all__ = ["format_spec", "parse_assignment", "parse_assignments", "parse_spec", "parse_value"]
 
 
 def parse_value(text: str) -> Any:
@@ -51,16 +51,30 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return key, parse_value(value)
 
 
+def parse_assignments(texts: list[str], flag: str = "--param") -> dict[str, Any]:
+    """``["mean=1", "k=2"]`` → ``{"mean": 1, "k": 2}``; a name given twice is refused (as inside a spec)."""
+    out: dict[str, Any] = {}
+    for text in texts:
+        key, value = parse_assignment(text)
+        if key in out:
+            raise VarbenchError(f"{flag} {key!r} given twice; give each name once")
+        out[key] = value
+    return out
+
+
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """``"gaussian:cost=square,k=0"`` → ``("gaussian", {"cost": "square", "k": 0})``."""
     if not isinstance(spec, str) or not spec.strip():
         raise VarbenchError(f"expected a spec 'name' or 'name:key=value,...', got {spec!r}")
-    name, _, rest = spec.strip().partition(":")
+    name, colon, rest = spec.strip().partition(":")
     options: dict[str, Any] = {}
+    if colon and not rest.strip():
+        raise VarbenchError(f"spec {spec!r} ends in ':' without options; write {name.strip()!r} or "
+                            f"'{name.strip()}:key=value,...'")
     if rest.strip():
         for part in _split_top_level(rest):
             if not part.strip():
-                continue
+                raise VarbenchError(f"empty option in spec {spec!r}; options are key=value separated by single commas")
             key, value = parse_assignment(part)
             if key in options:
                 raise VarbenchError(f"option {key!r} given twice in {spec!r}")

@@ -20,6 +20,8 @@ import hashlib
 import importlib.resources
 import itertools
 import json
+import math
+import numbers
 import os
 import platform
 import subprocess
@@ -34,6 +36,9 @@ import numpy as np
 from varbench.catalog import PROBLEMS, build, resolve_estimator
 from varbench.core.errors import NotApplicableError, VarbenchError
 from varbench.core.pytree import options_of
+from varbench.engine.harness import MAX_SAMPLES, MAX_WARMUP
+from varbench.engine.params import prepare_params
+from varbench.engine.prng import MAX_SEED
 from varbench.reports import schema
 from varbench.spec import parse_spec
 
@@ -43,6 +48,10 @@ BLOCK_KEYS = ("name", "title", "kind", "problem", "estimators", "grid", "method"
               "quick", "figure", "trace")
 #: Keys of a trace block's ``trace`` table (see :func:`varbench.trace.trace`).
 TRACE_KEYS = ("drivers", "lr", "steps", "every")
+#: Keys of a grid range ``{start, stop, num}`` (``log = true``: geometric spacing).
+RANGE_KEYS = ("start", "stop", "num", "log")
+#: Most points of one range axis (every point is a measurement; far beyond any figure's resolution).
+MAX_RANGE_POINTS = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,22 +119,40 @@ def load_config(path: str | os.PathLike | None = None) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise VarbenchError(f"config file {str(path)!r} not found") from None
+    except IsADirectoryError:
+        raise VarbenchError(f"config file {str(path)!r} is a directory; give a TOML file") from None
+    except OSError as err:  # permissions, a path too long, an unreadable device
+        raise VarbenchError(f"config file {str(path)!r} cannot be read: {err.strerror or err}") from None
+    except UnicodeDecodeError:  # TOML is UTF-8 text
+        raise VarbenchError(f"config file {str(path)!r} is not a text file (TOML is UTF-8 text)") from None
     except tomllib.TOMLDecodeError as err:
         raise VarbenchError(f"config file {str(path)!r} is not valid TOML: {err}") from None
 
 
-def _expand_values(name: str, spec: Any) -> tuple[Any, ...]:
-    """A grid axis: a list of values, a scalar, or ``{start, stop, num}`` (linspace) / ``{..., log = true}``."""
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _expand_values(where: str, spec: Any) -> tuple[Any, ...]:
+    """A grid axis: a list of values, a scalar, or ``{start, stop, num}`` (linspace) / ``{..., log = true}``;
+    ``where`` names the axis in errors."""
     if isinstance(spec, dict):
-        try:
-            start, stop, num = float(spec["start"]), float(spec["stop"]), int(spec["num"])
-        except (KeyError, TypeError, ValueError):
-            raise VarbenchError(f"grid axis {name!r}: a range needs numeric start, stop and num") from None
-        values = np.geomspace(start, stop, num) if spec.get("log") else np.linspace(start, stop, num)
+        unknown = sorted(set(spec) - set(RANGE_KEYS))
+        start, stop, num, log = (spec.get(k) for k in RANGE_KEYS)
+        if unknown or not (_is_real(start) and _is_real(stop) and _is_int(num) and 1 <= num <= MAX_RANGE_POINTS):
+            raise VarbenchError(f"{where}: a range is {{ start = number, stop = number, num = integer from 1 to "
+                                f"{MAX_RANGE_POINTS} }} (log = true: geometric); got {spec!r}")
+        if (log is not None and not isinstance(log, bool)) or (log and not start * stop > 0):
+            raise VarbenchError(f"{where}: log = true needs start and stop of one sign, not 0; got {spec!r}")
+        values = np.geomspace(start, stop, num) if log else np.linspace(start, stop, num)
         return tuple(float(v) for v in values)
     if isinstance(spec, list):
         if not spec:
-            raise VarbenchError(f"grid axis {name!r} is empty")
+            raise VarbenchError(f"{where} is empty")
         return tuple(spec)
     return (spec,)
 
@@ -151,12 +178,18 @@ def parse_block(raw: dict[str, Any], *, quick: bool) -> Block:
     if not isinstance(estimators, list) or not estimators or not all(isinstance(e, str) for e in estimators):
         raise VarbenchError(f"block {name!r}: 'estimators' must be a non-empty list of estimator specs")
     samples, warmup = raw.get("samples", 100_000), raw.get("warmup", 0)
-    if method == "mc" and (not isinstance(samples, int) or samples <= 0):
-        raise VarbenchError(f"block {name!r}: 'samples' must be a positive integer; got {samples!r}")
+    if method == "mc" and not (_is_int(samples) and 0 < samples <= MAX_SAMPLES):
+        raise VarbenchError(f"block {name!r}: 'samples' must be an integer from 1 to {MAX_SAMPLES}; got {samples!r}")
+    if not (_is_int(warmup) and 0 <= warmup <= MAX_WARMUP):
+        raise VarbenchError(f"block {name!r}: 'warmup' must be an integer from 0 to {MAX_WARMUP}; got {warmup!r}")
     seeds = raw.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
-        raise VarbenchError(f"block {name!r}: 'seeds' must be a list of non-negative integers")
-    grid = {k: _expand_values(k, v) for k, v in (raw.get("grid") or {}).items()}
+    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and 0 <= s <= MAX_SEED for s in seeds):
+        raise VarbenchError(f"block {name!r}: 'seeds' must be a list of integers from 0 to {MAX_SEED}; got {seeds!r}")
+    for key, expected in (("title", str), ("figure", dict), ("grid", dict), ("trace", dict)):
+        if key in raw and not isinstance(raw[key], expected):
+            raise VarbenchError(f"block {name!r}: {key!r} must be a {'string' if expected is str else 'table'}; got "
+                                f"{raw[key]!r}")
+    grid = {k: _expand_values(f"block {name!r}: grid axis {k!r}", v) for k, v in (raw.get("grid") or {}).items()}
     problem = raw.get("problem")
     if not isinstance(problem, str):
         raise VarbenchError(f"block {name!r}: 'problem' must be a problem spec string")
@@ -170,12 +203,26 @@ def parse_block(raw: dict[str, Any], *, quick: bool) -> Block:
                                 f"; valid keys: {', '.join(TRACE_KEYS)}")
         if grid:
             raise VarbenchError(f"block {name!r}: a trace block has no grid (it follows the optimisation)")
+        _check_trace(name, trace)
         estimators = estimators + list(trace["drivers"])
     resolved = {spec: resolve_estimator(spec) for spec in estimators}
     return Block(name=name, title=raw.get("title", name), kind=kind, problem=problem,
                  estimators=tuple(raw["estimators"]), grid=grid, method=method, samples=int(samples),
                  seeds=tuple(seeds), warmup=int(warmup), figure=dict(raw.get("figure") or {}), trace=trace,
                  problem_name=problem_name, problem_options=problem_options, resolved=resolved)
+
+
+def _check_trace(name: str, trace: dict[str, Any]) -> None:
+    """The ``trace`` table of a trace block, with the types and ranges :func:`varbench.trace.trace` accepts."""
+    drivers, lr, steps, every = (trace.get(k, d) for k, d in zip(TRACE_KEYS, (None, 0.01, 1000, 100)))
+    if not isinstance(drivers, list) or not all(isinstance(d, str) for d in drivers):
+        raise VarbenchError(f"block {name!r}: trace 'drivers' must be a list of estimator specs; got {drivers!r}")
+    if not (_is_real(lr) and lr > 0):
+        raise VarbenchError(f"block {name!r}: trace 'lr' must be a positive number; got {lr!r}")
+    if not (_is_int(steps) and steps >= 0):
+        raise VarbenchError(f"block {name!r}: trace 'steps' must be a non-negative integer; got {steps!r}")
+    if not (_is_int(every) and every >= 1):
+        raise VarbenchError(f"block {name!r}: trace 'every' must be a positive integer; got {every!r}")
 
 
 #: Top-level keys of a suite config.
@@ -244,6 +291,65 @@ def cells_of(block: Block) -> list[Cell]:
             for seed in block.seeds:
                 cells.append(Cell(block, estimator, static, points, seed))
     return cells
+
+
+def validate_cells(blocks: Sequence[Block]) -> tuple[list[Cell], dict[str, str]]:
+    """Every cell of every block, built and checked before anything is written; returns the cells and, by label,
+    those whose estimator does not apply to the problem (with the reason).
+
+    Each grid point's problem is built from its options and its params are prepared exactly as the run will
+    prepare them, so a bad grid value (``mean = ["a", "b"]``), option or estimator is a one-line error naming the
+    block before a store or report exists, not a failed cell discovered after an hour.
+    """
+    cells: list[Cell] = []
+    not_applicable: dict[str, str] = {}
+    for block in blocks:
+        try:
+            block_cells = cells_of(block)
+            problems_of: dict[str, list[Any]] = {}  # static-option group -> the problems at its grid points
+            if block.kind == "trace":
+                steps = block.trace.get("steps", 1000)
+                if max(block.seeds) + 1 + steps > MAX_SEED:  # checkpoint t is measured with seed + 1 + t
+                    raise VarbenchError(f"seeds + trace steps must stay below {MAX_SEED}")
+                problems_of["{}"] = [block.build_problem({})]
+            for cell in block_cells:
+                group = json.dumps(cell.static, sort_keys=True, default=str)
+                if group not in problems_of:
+                    dtype = np.float32 if block.method == "mc" else np.float64
+                    problems = [block.build_problem({**cell.static, **p["options"]}) for p in cell.points]
+                    for problem, point in zip(problems, cell.points):
+                        prepare_params(problem, point["params"], dtype)
+                    problems_of[group] = problems
+                specs = [cell.driver, *block.estimators] if cell.driver else [cell.estimator]
+                try:
+                    for spec in specs:
+                        for problem in problems_of[group]:
+                            block.resolved[spec].check_applies(problem)
+                except NotApplicableError as err:
+                    not_applicable[cell.label] = str(err)
+        except VarbenchError as err:
+            raise VarbenchError(f"block {block.name!r}: {err}") from None
+        cells += block_cells
+    return cells, not_applicable
+
+
+def check_out(out: Any) -> Path:
+    """``out`` as a Path if a result store can be created or resumed there; else a one-line error (nothing is
+    created: the checks only look)."""
+    if not isinstance(out, (str, os.PathLike)) or not str(out).strip() or "\0" in str(out):
+        raise VarbenchError(f"the result store (--out) must be a non-empty directory path; got {out!r}")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise VarbenchError(f"--out {str(path)!r} is an existing file; give a directory (new, or a result store)")
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise VarbenchError(f"--out {str(path)!r} cannot be created: {str(parent)!r} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise VarbenchError(f"--out {str(path)!r} cannot be created or written: no write permission in "
+                            f"{str(parent)!r}")
+    return path
 
 
 def run_trace_cell(cell: Cell) -> list[dict[str, Any]]:
@@ -317,8 +423,10 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
     ``plugins`` (module names) are imported before the config is read, like the config's own
     ``plugins = [...]``, so their problems and estimators can be named in its blocks.
 
-    Each finished cell is written atomically; a cell that fails (for example with non-finite estimates) is
-    recorded in the manifest with its one-line reason and the suite goes on.
+    The whole config (every cell's problem, options, params and estimators) and ``out`` are checked before the
+    store is created, so bad input leaves nothing on disk. Each finished cell is written atomically; a cell that
+    fails (for example with non-finite estimates) is recorded in the manifest with its one-line reason and the
+    suite goes on.
     """
     from varbench.engine import harness
     from varbench.reports import store
@@ -326,9 +434,20 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
     raw = load_config(config)
     load_config_plugins(raw, plugins)
     blocks = parse_config(raw, quick=quick)
+    cells, not_applicable = validate_cells(blocks)
+    if len(not_applicable) == len(cells):
+        first = next(iter(not_applicable.items()), None)
+        raise VarbenchError("the config measures nothing: " + (
+            f"no estimator applies to its problem (e.g. {first[0]}: {first[1]})" if first else "it has no cells"))
     digest = config_hash(raw, quick)
-    out = Path(out)
-    existing = store.read_manifest(out)
+    out = check_out(out)
+    try:
+        existing = store.read_manifest(out)
+    except store.StoreError:  # a truncated or foreign manifest.json: never resumed from, overwritten only if asked
+        if resume:
+            raise VarbenchError(f"{str(out)!r} holds a manifest.json that is not a varbench manifest; use --no-resume "
+                                "to overwrite the store there or choose another --out") from None
+        existing = {}
     if existing is not None:
         if not resume:
             store.clear(out)
@@ -336,7 +455,6 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
             raise VarbenchError(
                 f"{str(out)!r} holds results of a different config, version or --quick setting "
                 f"({existing.get('config_hash')} != {digest}); use --no-resume to overwrite or choose another --out")
-    cells = [c for b in blocks for c in cells_of(b)]
     done = store.finished_cells(out)
     previous = store.read_manifest(out) or {}
     # A resumed run keeps what the earlier runs recorded (start time, compile counts, seconds per block).
@@ -345,7 +463,10 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
                     environment=environment(), cells_total=len(cells), cells_done=len(done), cells_skipped={},
                     cells_failed={}, compile_counts=previous.get("compile_counts", {}),
                     seconds=previous.get("seconds", {}))
-    store.write_manifest(out, manifest)
+    try:  # the first write creates the store; check_out looked, but a mount or a race can still refuse
+        store.write_manifest(out, manifest)
+    except OSError as err:
+        raise VarbenchError(f"cannot write the result store {str(out)!r}: {err.strerror or err}") from None
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     todo = [c for c in cells if c.key not in done]
     say(f"varbench suite: {len(cells)} cells, {len(cells) - len(todo)} already finished in {str(out)!r}, "

@@ -43,6 +43,7 @@ from varbench.core.params_file import save_params_file
 from varbench.core.pytree import options_of
 from varbench.engine.harness import METHODS
 from varbench.engine.params import prepare_params
+from varbench.engine.prng import MAX_SEED
 from varbench.reports.store import atomic_write
 from varbench.spec import format_spec, parse_spec
 
@@ -97,6 +98,9 @@ def trace(problem: Any, estimator: Any, *, estimators: Sequence[Any] | None = No
     every = _check_positive("every", every)
     samples = _check_positive("samples", samples)
     seed = _check_positive("seed", seed, allow_zero=True)
+    if seed + 1 + steps > MAX_SEED:  # checkpoint t is measured with seed + 1 + t
+        raise VarbenchError(f"a trace measures checkpoint t with seed + 1 + t, so seed + steps must be below "
+                            f"{MAX_SEED}; got seed={seed}, steps={steps}")
     if method not in METHODS:
         raise VarbenchError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:

@@ -14,7 +14,9 @@ ESTIMATORS = ["score_function", "score_function:baseline=mean,samples=3", "score
               "actor_critic", "n_step", "gae",  # sequential-only: skipped here, tested in test_sequential.py
               "pathwise", "pathwise:samples=3", "measure_valued",
               # amortized-only estimators (not applicable to gaussian; tested in test_amortized_estimators)
-              "stl", "dreg", "vimco", "nvil"]
+              "stl", "dreg", "vimco", "nvil",
+              # known-dynamics (lqr) only: tested in test_control_as_inference.py
+              "model_pathwise"]
 PARAMS = [{"mean": 1.0, "log_scale": 0.0}, {"mean": -0.4, "log_scale": -0.7}]
 
 

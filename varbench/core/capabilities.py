@@ -105,6 +105,23 @@ class AnalyticKL(Protocol):
     def cost_analytic_kl(self, params: Params, x: Any) -> Array: ...
 
 
+class KnownDynamics(Protocol):
+    """Known linear dynamics s_{t+1} = A s_t + B a_t + w_t (flag ``reparameterizable``): the true ``(A, B)``, the
+    true trajectory differentiated through another model, and the observed transitions (model-based gradients)."""
+
+    reparameterizable: ClassVar[bool]
+
+    def dynamics(self) -> Any: ...
+
+    def latent_through_model(self, params: Params, noise: Any, a_model: Any, b_model: Any) -> Array: ...
+
+    def transitions(self, z: Array) -> Any: ...
+
+    def model_log_prob(self, params: Params, z: Array) -> Array: ...
+
+    def entropy(self, params: Params) -> Array: ...
+
+
 def _members(protocol: type) -> tuple[str, ...]:
     names = set(getattr(protocol, "__annotations__", {}))
     names |= {n for n, v in vars(protocol).items() if callable(v) or isinstance(v, property)}
@@ -146,10 +163,12 @@ HAS_ENTROPY = Capability("has_entropy", HasEntropy, "a problem whose cost contai
                          lambda c: c.has_entropy)
 ANALYTIC_KL = Capability("analytic_kl", AnalyticKL, "an amortized problem with an analytic KL term",
                          instance_condition=lambda p: p.particles == 1, instance_needs="particles=1")
+KNOWN_DYNAMICS = Capability("known_dynamics", KnownDynamics, "a control problem with known linear dynamics",
+                            lambda c: c.reparameterizable)
 
 #: Every capability, in the order ``varbench list`` shows them.
 CAPABILITIES = (REPARAMETERIZABLE, LOCATION_SCALE, DISCRETE, BINARY, SEQUENTIAL, AMORTIZED, HAS_ENTROPY,
-                ANALYTIC_KL)
+                ANALYTIC_KL, KNOWN_DYNAMICS)
 
 
 def capabilities_of(problem_or_class: Any) -> list[str]:

@@ -11,3 +11,8 @@ class NotApplicableError(VarbenchError):
 
 class NonFiniteEstimateError(VarbenchError):
     """An estimator produced NaN or inf."""
+
+
+class OutOfMemoryError(VarbenchError):
+    """A chunk of estimates (or an exact-mode grid) does not fit in the device's memory; the message says what to
+    lower."""

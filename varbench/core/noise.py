@@ -196,7 +196,12 @@ class Categorical(Discrete):
         return k ** (self.size // k)
 
     def sample(self, key: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
-        index = jax.random.categorical(key, self.logits, axis=-1)
+        # Gumbel-max (``argmax(logits + G)``) on logits shifted so that their largest is 0. The distribution is the
+        # same, but large logits (1e6, where float32's spacing is 0.0625) would round the Gumbel noise away, and
+        # the resulting ties go to the first class: a biased sampler. After the shift the noise keeps its
+        # resolution; where the largest logit is already 0 (the defaults) the draws are bit-identical.
+        logits = self.logits - jnp.max(self.logits, axis=-1, keepdims=True)
+        index = jax.random.categorical(key, logits, axis=-1)
         return jax.nn.one_hot(index, self.shape[-1], dtype=dtype)
 
     def enumerate(self) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ Memory therefore depends on the chunk size, never on the number of samples, and 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from typing import Any, Mapping, NamedTuple, Sequence
@@ -16,21 +17,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from varbench.core.errors import NonFiniteEstimateError, VarbenchError
+from varbench.core.errors import NonFiniteEstimateError, OutOfMemoryError, VarbenchError
 from varbench.core.estimator import Estimator
 from varbench.core.naming import spec_of
 from varbench.core.noise import noise_dimension
 from varbench.core.problem import Problem
 from varbench.engine import sharding, stats
 from varbench.engine.exact import exact_moments, to_float64
-from varbench.engine.params import prepare_params
-from varbench.engine.prng import DEFAULT_PRNG, check_prng, make_key
+from varbench.engine.params import host_memory_bytes, prepare_params
+from varbench.engine.prng import DEFAULT_PRNG, check_prng, check_seed, make_key
 from varbench.engine.result import Result
 
 METHODS = ("mc", "exact")
 #: Elements (noise + gradient coordinates, per estimate) that one chunk may hold; sets the automatic chunk size.
 CHUNK_ELEMENTS = 2 ** 21
 MIN_CHUNK, MAX_CHUNK = 256, 2 ** 16
+#: Largest chunk size accepted from a caller (the chunk's keys are indexed by 32-bit integers).
+MAX_CHUNK_SIZE = 2 ** 31 - 1
+#: Most estimates one measurement streams (chunks are counted by 32-bit integers, of at least MIN_CHUNK each).
+MAX_SAMPLES = 2 ** 31 * MIN_CHUNK - 1
+#: Most warm-up updates of a stateful estimator (a 32-bit loop count).
+MAX_WARMUP = 2 ** 31 - 1
 
 _COMPILED: dict[Any, Any] = {}
 
@@ -111,9 +118,97 @@ def prepare_state(problem, estimator, params, key, warmup: int, state: Any = Non
     key_init, key_warmup = jax.random.split(key)
     if state is None:
         state = _init_state(problem, estimator, params, key_init)
+    else:
+        state = check_state(problem, estimator, params, state)
     if warmup and estimator.stateful:
         state = _warm_up(problem, estimator, params, state, key_warmup, np.int32(warmup))
     return state
+
+
+def check_state(problem, estimator, params, state: Any) -> Any:
+    """A caller's ``state`` as arrays shaped like ``estimator.init``'s, or a one-line error.
+
+    The state must have the structure, shapes and kinds of numbers that ``init`` returns (so the kernel compiled
+    for it is reused); a stateless estimator's is the empty ``()``, so a real state given to it (which it would
+    silently ignore) is refused.
+    """
+    expected = jax.eval_shape(estimator.init, problem, params, jax.random.key(0))
+    want, got = jax.tree_util.tree_structure(expected), jax.tree_util.tree_structure(state)
+    shape_of = lambda x: tuple(np.shape(x))
+    if want != got and not estimator.stateful:
+        raise VarbenchError(f"estimator {estimator.name!r} is stateless and takes no state; pass state=None "
+                            "(a state is for stateful estimators such as relax or nvil)")
+    if want != got:
+        layout = jax.tree_util.tree_map(shape_of, expected)
+        raise VarbenchError(f"state of estimator {estimator.name!r} must have the structure its init returns "
+                            f"(shapes {_short(layout)}); got {_short(state)}")
+
+    def leaf(path, e, x):
+        same_dtype = getattr(x, "dtype", None) == e.dtype  # also admits typed PRNG keys, which have no NumPy kind
+        if shape_of(x) != e.shape or not (same_dtype or np.asarray(x).dtype.kind in "biuf"):
+            raise VarbenchError(f"state of estimator {estimator.name!r}: leaf {jax.tree_util.keystr(path)} "
+                                f"must be a real array of shape {e.shape}; got {_short(x)}")
+        return jnp.asarray(x, e.dtype)
+    return jax.tree_util.tree_map_with_path(leaf, expected, state)
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = repr(value).replace("\n", " ")
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _device_memory_bytes() -> tuple[int, str] | None:
+    """Memory of the first local device (its allocator limit) or, on CPU, of the host; None if unknown."""
+    device = jax.local_devices()[0]
+    try:
+        limit = (device.memory_stats() or {}).get("bytes_limit")
+    except Exception:  # noqa: BLE001 - some backends do not report memory; the run-time check remains
+        limit = None
+    if limit:
+        return int(limit), f"{device.platform.upper()} device"
+    host = host_memory_bytes()
+    return (host, "host") if host is not None else None
+
+
+def check_chunk_memory(chunk_size: int, per_estimate: int) -> None:
+    """Refuse a chunk whose noise and estimates alone (``per_estimate`` bytes each, a lower bound of the kernel's
+    memory) exceed the device's memory.
+
+    Without this the kernel fails only when XLA allocates (RESOURCE_EXHAUSTED), or on CPU the host starts
+    swapping; the message says how large a chunk fits.
+    """
+    memory = _device_memory_bytes()
+    if memory is not None and chunk_size * per_estimate > memory[0]:
+        raise OutOfMemoryError(_memory_advice(chunk_size, per_estimate, memory))
+
+
+def _memory_advice(chunk_size: int, per_estimate: int, memory: tuple[int, str] | None) -> str:
+    gib = 2.0 ** 30
+    need = f"at least {chunk_size * per_estimate / gib:.3g} GiB ({per_estimate} bytes of noise and gradient each)"
+    if memory is None:
+        return f"out of memory: a chunk of {chunk_size} estimates needs {need}; lower chunk_size (--chunk-size)"
+    available, where = memory
+    # Half the memory (XLA needs room for temporaries too), and at most half the chunk that just failed.
+    fits = min(available // (2 * per_estimate), chunk_size // 2)
+    lower = (f"lower chunk_size (--chunk-size) to {fits} or less" if fits >= 1 else
+             "even one estimate does not fit: lower the problem's size (such as dim, data_subset or latent)")
+    return f"out of memory: a chunk of {chunk_size} estimates needs {need}, the {where} has {available / gib:.3g} " \
+           f"GiB; {lower}"
+
+
+@contextlib.contextmanager
+def _memory_guard(chunk_size: int | None, per_estimate: int = 0):
+    """Turn an allocation that fails while compiling or running a kernel into one line saying what to lower."""
+    try:
+        yield
+    except (MemoryError, jax.errors.JaxRuntimeError) as err:
+        if isinstance(err, jax.errors.JaxRuntimeError) and "RESOURCE_EXHAUSTED" not in str(err):
+            raise
+        memory = _device_memory_bytes()
+        if chunk_size is None:  # exact mode evaluates its quadrature grid in fixed batches
+            raise OutOfMemoryError(f"out of memory in method=exact on the {memory[1] if memory else 'device'}; use "
+                                   "method=mc, or a smaller problem") from None
+        raise OutOfMemoryError(_memory_advice(chunk_size, per_estimate, memory)) from None
 
 
 def _signature(jitted: Any, args: tuple, chunk_size: int) -> Any:
@@ -156,8 +251,8 @@ def _flat_size(tree: Any) -> int:
 def _check_samples(num_samples: Any) -> int:
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples <= 0:
         raise VarbenchError(f"num_samples must be a positive integer; got {num_samples!r}")
-    if num_samples >= 2 ** 31 * MIN_CHUNK:
-        raise VarbenchError(f"num_samples must be below {2 ** 31 * MIN_CHUNK}; got {num_samples}")
+    if num_samples > MAX_SAMPLES:
+        raise VarbenchError(f"num_samples must be at most {MAX_SAMPLES}; got {num_samples}")
     return int(num_samples)
 
 
@@ -185,9 +280,8 @@ def run_moments(problem, estimator, params, state, key, num_samples: int, chunk_
 def _check_common(method: str, seed: Any, warmup: Any) -> None:
     if method not in METHODS:
         raise VarbenchError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise VarbenchError(f"seed must be a non-negative integer; got {seed!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or not 0 <= warmup < 2 ** 31:
+    check_seed(seed)
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or not 0 <= warmup <= MAX_WARMUP:
         raise VarbenchError(f"warmup must be a non-negative integer number of steps; got {warmup!r}")
 
 
@@ -199,8 +293,9 @@ def _check_objects(problem: Any, estimator: Any) -> None:
 
 
 def _check_chunk_size(chunk_size: Any) -> None:
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size <= 0:
-        raise VarbenchError(f"chunk_size must be a positive integer; got {chunk_size!r}")
+    if (isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer))
+            or not 0 < chunk_size <= MAX_CHUNK_SIZE):
+        raise VarbenchError(f"chunk_size must be a positive integer up to {MAX_CHUNK_SIZE}; got {chunk_size!r}")
 
 
 def _as_kernel_args(problem: Any, estimator: Any, params_np: Mapping[str, np.ndarray]) -> tuple[Any, Any, dict]:
@@ -236,6 +331,17 @@ def _mc_stats(moments: Mapping[str, stats.Moments], estimator: Any, num_samples:
                   {k: np.stack([sm.variance_lo, sm.variance_hi], -1) for k, sm in summaries.items()})
 
 
+def _check_exact_finite(exact: Any, estimator: Any) -> None:
+    """Exact mode's moments must be finite, as Monte Carlo mode's are (:func:`_mc_stats`): an estimate whose value
+    or square overflows float64 somewhere on the quadrature grid has no reportable mean or variance."""
+    for what, tree in (("mean", exact.mean), ("variance", exact.variance)):
+        bad = [k for k, v in tree.items() if not np.all(np.isfinite(v))]
+        if bad:
+            raise NonFiniteEstimateError(
+                f"estimator {spec_of(estimator)!r}: the exact {what} of its estimate of {bad[0]!r} is not finite in "
+                "float64 (estimates overflow at these params); valid params keep the estimates' squares finite")
+
+
 def _make_result(problem: Any, estimator: Any, params_np: dict, seed: int, method: str, count: int,
                  st: _Stats, compile_seconds: float, run_seconds: float) -> Result:
     """Assemble a :class:`Result`: exact answers, bias, z-scores, SNR and MSE from the per-parameter stats."""
@@ -243,6 +349,10 @@ def _make_result(problem: Any, estimator: Any, params_np: dict, seed: int, metho
     grad_exact = objective_exact = bias = bias_z = mse = None
     if problem.has_exact_objective:
         objective_exact, grad_exact = exact_objective_and_gradient(problem, params_np)
+        if not (np.isfinite(objective_exact) and all(np.all(np.isfinite(g)) for g in grad_exact.values())):
+            raise NonFiniteEstimateError(
+                f"the exact objective or gradient of problem {spec_of(problem)!r} is not finite in float64 at these "
+                "params; valid params keep the problem's costs finite")
         bias = {k: grad_mean[k] - grad_exact[k] for k in grad_mean}
         mse = {k: variance[k] + bias[k] ** 2 for k in grad_mean}
         if method == "mc":
@@ -311,21 +421,27 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
     params_np = prepare_params(problem, params, np.float64 if method == "exact" else np.float32)
     problem_arg, estimator_arg, params_arg = _as_kernel_args(problem, estimator, params_np)
     key_state, key_measure = jax.random.split(make_key(seed, prng))
-    state = prepare_state(problem_arg, estimator_arg, params_arg, key_state, int(warmup), state)
-
-    if method == "mc":
+    if method == "mc":  # every check before the first kernel runs, so bad input fails fast
         num_samples = _check_samples(num_samples)
+        noise = noise_dimension(estimator.noise(problem_arg, params_arg))
         if chunk_size is None:
-            noise = noise_dimension(estimator.noise(problem_arg, params_arg))
             chunk_size = auto_chunk_size(noise, _flat_size(params_np))
         _check_chunk_size(chunk_size)
-        moments, compile_seconds, run_seconds = run_moments(
-            problem_arg, estimator_arg, params_arg, state, key_measure, num_samples, int(chunk_size))
+        per_estimate = 4 * (noise + _flat_size(params_np))  # float32 noise and gradient of one estimate
+        check_chunk_memory(int(chunk_size), per_estimate)
+        with _memory_guard(int(chunk_size), per_estimate):
+            state = prepare_state(problem_arg, estimator_arg, params_arg, key_state, int(warmup), state)
+            moments, compile_seconds, run_seconds = run_moments(
+                problem_arg, estimator_arg, params_arg, state, key_measure, num_samples, int(chunk_size))
         st, count = _mc_stats(moments, estimator, num_samples), num_samples
     else:
+        state = prepare_state(problem_arg, estimator_arg, params_arg, key_state, int(warmup), state)
         start = time.perf_counter()
-        exact = exact_moments(problem, estimator, params_np, state)
+        # Overflow inside the quadrature is detected below (non-finite moments), not reported as NumPy warnings.
+        with _memory_guard(None), np.errstate(all="ignore"):
+            exact = exact_moments(problem, estimator, params_np, state)
         run_seconds, compile_seconds = time.perf_counter() - start, 0.0
+        _check_exact_finite(exact, estimator)
         st = _Stats(exact.mean, {k: np.zeros_like(v) for k, v in exact.variance.items()}, exact.variance,
                     {k: np.stack([v, v], -1) for k, v in exact.variance.items()})
         count = exact.num_points
@@ -375,13 +491,16 @@ def measure_batch(problems: Sequence[Any], estimator: Any, *, params: Sequence[M
     point_keys = lambda key: jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n))
     states = jax.vmap(lambda pr, pa, k: prepare_state(pr, estimator_arg, pa, k, int(warmup)))(
         problem_batch, params_batch, point_keys(key_state))
+    noise = noise_dimension(estimator.noise(converted[0][0], converted[0][2]))
     if chunk_size is None:
-        noise = noise_dimension(estimator.noise(converted[0][0], converted[0][2]))
         chunk_size = auto_chunk_size(n * noise, n * _flat_size(params_np[0]))
     _check_chunk_size(chunk_size)
-    moments, compile_seconds, run_seconds = run_moments(
-        problem_batch, estimator_arg, params_batch, states, point_keys(key_measure), num_samples, int(chunk_size),
-        batched=True)
+    per_estimate = 4 * n * (noise + _flat_size(params_np[0]))  # one estimate at every grid point
+    check_chunk_memory(int(chunk_size), per_estimate)
+    with _memory_guard(int(chunk_size), per_estimate):
+        moments, compile_seconds, run_seconds = run_moments(
+            problem_batch, estimator_arg, params_batch, states, point_keys(key_measure), num_samples,
+            int(chunk_size), batched=True)
     results = []
     for i, (problem, p_np) in enumerate(zip(problems, params_np)):
         point = jax.tree_util.tree_map(lambda x: x[i], moments)

@@ -2,38 +2,95 @@
 
 from __future__ import annotations
 
+import math
 import numbers
+import os
 from typing import Any, Mapping
 
 import numpy as np
 
-from varbench.core.errors import VarbenchError
+from varbench.core.errors import OutOfMemoryError, VarbenchError
+
+#: Bytes held per parameter scalar while measuring: the defaults, the override, device copies, the gradient and
+#: its streamed moments (mean and three central moments) -- about eight float32 copies.
+BYTES_PER_PARAM_SCALAR = 32
 
 
 def prepare_params(problem: Any, overrides: Mapping[str, Any] | None = None, dtype: Any = np.float32
                    ) -> dict[str, np.ndarray]:
-    """The problem's default params with ``overrides`` applied; a scalar broadcasts to the parameter's shape."""
+    """The problem's default params with ``overrides`` applied; a scalar broadcasts to the parameter's shape.
+
+    ``overrides`` is a mapping ``{name: value}``; a value is a real number, a rectangular (nested) list of real
+    numbers or a real-valued array. Anything else (strings, booleans, complex numbers, dicts, ragged lists) is a
+    one-line :class:`VarbenchError`: booleans in particular are refused rather than read as 0.0 and 1.0.
+    """
+    _check_param_memory(problem)
     params = {k: np.asarray(v, dtype) for k, v in problem.default_params().items()}
-    for name, value in (overrides or {}).items():
+    if overrides is None:
+        return params
+    if not isinstance(overrides, Mapping):
+        raise VarbenchError(f"params must be a mapping {{name: value}} such as {{{next(iter(params))!r}: 1.0}}; got "
+                            f"{type(overrides).__name__} {_short(overrides)}")
+    for name, value in overrides.items():
         if name not in params:
             raise VarbenchError(f"unknown parameter {name!r} for problem {problem.name!r}; "
                                 f"valid parameters: {', '.join(params)}")
-        if isinstance(value, str) or (isinstance(value, (list, tuple)) and any(
-                isinstance(v, (str, bool)) or not _is_number_tree(v) for v in value)):
-            raise VarbenchError(f"parameter {name!r} must be a number or a list of numbers; got {value!r}")
-        array = np.asarray(value, dtype)
+        array = _real_array(name, value, dtype)
         shape = params[name].shape
         try:
             array = np.broadcast_to(array, shape).copy()
         except ValueError:
             raise VarbenchError(f"parameter {name!r} has shape {shape}; got a value of shape {array.shape}") from None
         if not np.all(np.isfinite(array)):
-            raise VarbenchError(f"parameter {name!r} must be finite; got {value!r}")
+            raise VarbenchError(f"parameter {name!r} must be finite in {np.dtype(dtype).name}; got {_short(value)}")
         params[name] = array
     return params
+
+
+def host_memory_bytes() -> int | None:
+    """Physical memory of this machine, or None where the operating system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_param_memory(problem: Any) -> None:
+    """Refuse, from the declared shapes and before allocating anything, params too large for this machine (a
+    problem of dim 10^12 would otherwise fail deep inside NumPy, or swap the host)."""
+    scalars = sum(math.prod(shape) for shape in problem.param_shapes().values())
+    memory = host_memory_bytes()
+    if memory is not None and scalars * BYTES_PER_PARAM_SCALAR > memory:
+        raise OutOfMemoryError(
+            f"out of memory: problem {problem.name!r} has {scalars:.3g} parameter scalars, which need about "
+            f"{scalars * BYTES_PER_PARAM_SCALAR / 2 ** 30:.3g} GiB while measuring, more than the host's "
+            f"{memory / 2 ** 30:.3g} GiB; lower the problem's size (such as dim, latent or hidden)")
+
+
+def _real_array(name: str, value: Any, dtype: Any) -> np.ndarray:
+    """``value`` as an array of ``dtype`` if it is real-valued numbers, else a one-line error."""
+    what = f"parameter {name!r} must be a number, a rectangular list of numbers or a real array; got {_short(value)}"
+    if hasattr(value, "dtype") and hasattr(value, "shape"):  # NumPy and JAX arrays and scalars
+        kind = np.dtype(value.dtype).kind
+        if kind not in "iuf":
+            raise VarbenchError(f"{what} (dtype {value.dtype})")
+        with np.errstate(over="ignore", invalid="ignore"):  # out of the dtype's range: inf, refused later
+            return np.asarray(value).astype(dtype)
+    if not _is_number_tree(value):
+        raise VarbenchError(what)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.asarray(value, dtype)
+    except (ValueError, OverflowError):  # a ragged nesting of lists, or an int too large for any float
+        raise VarbenchError(what) from None
 
 
 def _is_number_tree(v: Any) -> bool:
     if isinstance(v, (list, tuple)):
         return all(_is_number_tree(x) for x in v)
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value).replace("\n", " ")
+    return text if len(text) <= limit else text[:limit - 3] + "..."

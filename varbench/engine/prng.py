@@ -17,6 +17,9 @@ from varbench.core.errors import VarbenchError
 #: User-facing names and the JAX PRNG implementations they select.
 PRNG_IMPLS = {"threefry": "threefry2x32", "rbg": "rbg", "unsafe_rbg": "unsafe_rbg"}
 DEFAULT_PRNG = "threefry"
+#: Largest seed. With 64-bit types off (JAX's default) a key holds 32 bits of its seed: seed 2**32 gives the same
+#: key as seed 0, so larger seeds would silently repeat an earlier experiment; they are refused instead.
+MAX_SEED = 2 ** 32 - 1
 
 
 def check_prng(name: str) -> str:
@@ -26,7 +29,15 @@ def check_prng(name: str) -> str:
     return name
 
 
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int if it is an integer in [0, :data:`MAX_SEED`], else a one-line error."""
+    import numbers
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+        raise VarbenchError(f"seed must be a non-negative integer up to {MAX_SEED}; got {seed!r}")
+    return int(seed)
+
+
 def make_key(seed: int, name: str = DEFAULT_PRNG) -> Any:
     """A typed PRNG key for ``seed`` with the implementation selected by ``name``."""
     import jax  # here, so that the CLI can name the choices without importing JAX
-    return jax.random.key(int(seed), impl=PRNG_IMPLS[check_prng(name)])
+    return jax.random.key(check_seed(seed), impl=PRNG_IMPLS[check_prng(name)])
