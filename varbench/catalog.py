@@ -14,6 +14,7 @@ import importlib
 import importlib.metadata
 import math
 import numbers
+import os
 import pkgutil
 import sys
 from typing import Any
@@ -65,13 +66,17 @@ def load_plugin(module: str, *, source: str | None = None) -> Any:
     label = f"plugin {name!r}" + (f" ({source})" if source else "")
     if name in sys.modules:
         return sys.modules[name]
+    # A plugin file in the working directory is found as `python -m` would find it, also from the console
+    # script (whose sys.path lacks the working directory); appended, so it never shadows an installed package.
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         return importlib.import_module(name)
     except VarbenchError as err:
         raise VarbenchError(f"{label}: {err}") from None
     except ModuleNotFoundError as err:
         missing = f"no module named {err.name!r}" if err.name else str(err)
-        raise VarbenchError(f"{label} could not be imported: {missing} (is it installed, or on PYTHONPATH?)") from None
+        raise VarbenchError(f"{label} could not be imported: {missing} (is it installed, on PYTHONPATH, or in the working directory?)") from None
     except Exception as err:  # noqa: BLE001 - any failure inside a user's module is reported as one line
         raise VarbenchError(f"{label} failed to import: {type(err).__name__}: {err}".replace("\n", " ")) from None
 

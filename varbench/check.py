@@ -22,8 +22,9 @@ points per problem (:mod:`varbench.check_points`), and says plainly what failed:
 5. **evaluations**: ``evaluations_per_estimate`` equals the cost evaluations one estimate really makes
    (:mod:`varbench.evaluations`).
 
-Levels: ``quick`` (one point per problem, 5% relative bias), ``standard`` (two points, 1%), ``thorough`` (three
-points, 0.5%, longer warm-ups).
+Levels: ``quick`` (one problem per family, i.e. per set of capabilities, one point each, 5% relative bias, no
+timing runs for exact measurements), ``standard`` (every problem, two points, 1%), ``thorough`` (three points,
+0.5%, longer warm-ups).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from varbench.core.capabilities import (
     DISCRETE,
     REPARAMETERIZABLE,
     SEQUENTIAL,
+    capabilities_of,
 )
 from varbench.core.errors import NotApplicableError, VarbenchError
 from varbench.core.naming import spec_of
@@ -73,12 +75,13 @@ class Level(NamedTuple):
     variance_samples: int    # Monte Carlo samples per variance comparison (when exact mode does not apply)
     warmup_steps: int        # updates between the states checked (stateful estimators)
     checkpoints: int         # states checked along the warm-up
+    one_per_family: bool     # by default, one problem per set of capabilities instead of every problem
 
 
 LEVELS = {
-    "quick": Level("quick", 1, 0.05, 0.9, 1e-3, 400_000, 20_000, 20, 1),
-    "standard": Level("standard", 2, 0.01, 0.9, 1e-3, 4_000_000, 100_000, 50, 2),
-    "thorough": Level("thorough", 3, 0.005, 0.9, 1e-3, 20_000_000, 400_000, 100, 3),
+    "quick": Level("quick", 1, 0.05, 0.9, 1e-3, 400_000, 20_000, 20, 1, True),
+    "standard": Level("standard", 2, 0.01, 0.9, 1e-3, 4_000_000, 100_000, 50, 2, False),
+    "thorough": Level("thorough", 3, 0.005, 0.9, 1e-3, 20_000_000, 400_000, 100, 3, False),
 }
 
 
@@ -132,8 +135,9 @@ class CheckReport:
         return pd.DataFrame(self.variance)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(estimator=self.estimator, level=self.level, passed=self.passed, verdict=self.verdict,
-                    seconds=self.seconds, rows=[r._asdict() for r in self.rows], variance=self.variance)
+        """Plain JSON data: numbers that are not finite (an exact measurement not timed) become None."""
+        return _json_safe(dict(estimator=self.estimator, level=self.level, passed=self.passed, verdict=self.verdict,
+                               seconds=self.seconds, rows=[r._asdict() for r in self.rows], variance=self.variance))
 
     def markdown(self) -> str:
         lines = [f"# varbench check: {self.estimator}", "", f"**{self.verdict}**", "",
@@ -149,6 +153,20 @@ class CheckReport:
                       f"{v['total_variance_hi']:.4g}] | {v['work_evaluations']:.4g} | {_fmt(v['work_seconds'])} |"
                       for v in self.variance]
         return "\n".join(lines) + "\n"
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
 
 
 def _fmt(x: float | None) -> str:
@@ -309,9 +327,10 @@ class _Battery:
         result = outcome.result
         relative = _max_relative_bias(result)
         worst = max(float(np.max(np.abs(z))) for z in outcome.z.values())
+        worst_text = "inf (a coordinate with zero spread is off)" if worst > 1e300 else f"{worst:.2f}"
         scale = unbiasedness.gradient_scale(result.grad_exact)
         detectable = max(float(np.max(outcome.detectable_bias[k] / scale[k])) for k in scale)
-        where = f"{outcome.num_samples} samples, max |z| {worst:.2f}, detectable relative bias {detectable:.2g}"
+        where = f"{outcome.num_samples} samples, max |z| {worst_text}, detectable relative bias {detectable:.2g}"
         if not est.unbiased:
             found = "bias detected" if not outcome.passed else "no bias detectable at this precision"
             self.row(spec, point.label, check, "biased",
@@ -339,15 +358,31 @@ class _Battery:
                     seconds_per_estimate=seconds_per_estimate,
                     work_seconds=result.total_variance * seconds_per_estimate)
 
+    def _measured(self, problem: Any, est: Any, point: CheckPoint, exact: bool) -> tuple[Result, float]:
+        """The variance measurement (exact when ``exact`` and possible, else Monte Carlo) and seconds per estimate
+        (from a Monte Carlo run; not timed at the quick level when the measurement is exact)."""
+        result = None
+        if exact:
+            try:
+                result = harness.measure(problem, est, params=point.params, method="exact")
+            except NotApplicableError:
+                result = None
+        if result is not None and self.level.name == "quick":
+            return result, float("nan")
+        timed = self._timed(problem, est, point)
+        return (result or timed), timed.run_seconds / timed.num_samples
+
     def check_variance(self, spec: str, problem: Any, point: CheckPoint, own: Result | None) -> None:
         est = self.estimator
         try:
-            timed = self._timed(problem, est, point)
+            if own is not None and own.method == "mc":
+                seconds = own.run_seconds / own.num_samples
+            else:
+                measured, seconds = self._measured(problem, est, point, exact=own is not None)
+                own = own if own is not None else measured
         except Exception as err:  # noqa: BLE001
             self.row(spec, point.label, "variance", "fail", _one_line(err))
             return
-        own = own if own is not None else timed
-        seconds = timed.run_seconds / timed.num_samples
         entries = [self._variance_entry(spec, point, self.label, True, own, seconds)]
         self.results.append((spec, own))
         references = list(self.against) if self.against is not None else default_references(problem)
@@ -360,15 +395,10 @@ class _Battery:
                 ref.check_applies(problem)
             except NotApplicableError:
                 continue
-            ref_timed = self._timed(problem, ref, point)
-            try:  # exact where the candidate's was (its problem is small enough), else Monte Carlo
-                ref_result = harness.measure(problem, ref, params=point.params, method="exact") \
-                    if own.method == "exact" else ref_timed
-            except NotApplicableError:
-                ref_result = ref_timed
+            # exact where the candidate's was (its problem is small enough), else Monte Carlo
+            ref_result, ref_seconds = self._measured(problem, ref, point, exact=own.method == "exact")
             self.results.append((spec, ref_result))
-            entries.append(self._variance_entry(spec, point, spec_of(ref), False, ref_result,
-                                                ref_timed.run_seconds / ref_timed.num_samples))
+            entries.append(self._variance_entry(spec, point, spec_of(ref), False, ref_result, ref_seconds))
             if spec_of(ref) == "score_function":
                 plain = ref_result
         entries.sort(key=lambda e: e["total_variance"])
@@ -411,9 +441,20 @@ class _Battery:
             self.check_bias(spec, problem, point, state=state, check=f"unbiased after {steps} updates")
 
 
+def _family_representatives(names: list[str]) -> list[str]:
+    """One problem per family (set of capabilities), preferring problems with an exact gradient, in catalog order."""
+    chosen: dict[frozenset, str] = {}
+    for name in sorted(names, key=lambda n: (not catalog.PROBLEMS[n].has_exact_objective, n)):
+        chosen.setdefault(frozenset(capabilities_of(catalog.PROBLEMS[name])), name)
+    return [n for n in names if n in chosen.values()]
+
+
 def _targets(problems: Sequence[Any] | None, level: Level) -> list[tuple[str, list[CheckPoint]]]:
     if problems is None:
-        return [(name, list(points_for(name, level.points))) for name in catalog.problem_names()]
+        names = catalog.problem_names()
+        if level.one_per_family:
+            names = _family_representatives(names)
+        return [(name, list(points_for(name, level.points))) for name in names]
     targets = []
     for problem in problems:
         spec = problem if isinstance(problem, str) else spec_of(problem)

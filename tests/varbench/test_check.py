@@ -10,7 +10,7 @@ import pytest
 import varbench
 from varbench import catalog
 from varbench.check import LEVELS, check, default_references
-from varbench.check_points import points_for
+from varbench.check_points import CHECK_POINTS
 from varbench.cli import main
 from varbench.core.errors import VarbenchError
 from varbench.testing import check_estimator
@@ -80,25 +80,24 @@ def test_a_stateful_estimator_is_checked_at_the_states_it_reaches():
     assert any(r.check == "unbiased after 20 updates" and r.status == "pass" for r in report.rows)
 
 
-def _first_problem(estimator: str) -> str:
+def _first_check_point(estimator: str):
     est = catalog.resolve_estimator(estimator)
-    for name in ("gaussian", "bernoulli", "lgssm", "hmm", "linear_vae", "sbn", "categorical"):
-        try:
-            est.check_applies(catalog.resolve_problem(points_for(name, 1)[0].problem))
-            return name
-        except varbench.NotApplicableError:
-            continue
-    raise AssertionError(f"no check problem for {estimator}")
+    for points in CHECK_POINTS.values():
+        for point in points:
+            try:
+                est.check_applies(catalog.resolve_problem(point.problem))
+                return point
+            except varbench.NotApplicableError:
+                continue
+    raise AssertionError(f"no check point for {estimator}")
 
 
 @pytest.mark.parametrize("estimator", [n for n in catalog.estimator_names()
                                        if catalog.origin(catalog.ESTIMATORS[n]) == "built in"])
 def test_every_builtin_passes_the_quick_battery(estimator):
-    """On its first applicable check problem, without references (the CLI checks every problem by default); the
-    K-sample estimators on a K = 2 bound."""
-    problems = {"dreg": ["linear_vae:data_subset=4,batch_size=2,latent=2,particles=2"],
-                "vimco": ["sbn:data_subset=2,batch_size=2,latent=2,particles=2"]}.get(estimator)
-    report = check(estimator, problems=problems or [_first_problem(estimator)], level="quick", against=[])
+    """At its first applicable check point, without references (the CLI checks every family by default)."""
+    point = _first_check_point(estimator)
+    report = check(estimator, problems=[point.problem], level="quick", against=[])
     assert report.passed, report.verdict + "".join(f"\n{r}" for r in report.failures)
     if not catalog.resolve_estimator(estimator).unbiased:
         assert any(r.status == "biased" for r in report.rows)
