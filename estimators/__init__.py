@@ -5,6 +5,7 @@ from varbench.estimators.arm import ARM
 from varbench.estimators.disarm import DisARM
 from varbench.estimators.gumbel_softmax import GumbelSoftmax
 from varbench.estimators.measure_valued import MeasureValued
+from varbench.estimators.muprop import MuProp
 from varbench.estimators.pathwise import Pathwise
 from varbench.estimators.rebar import REBAR
 from varbench.estimators.relax import RELAX
@@ -15,6 +16,6 @@ from varbench.estimators.straight_through import StraightThrough
 
 from varbench.core.estimator import Estimator, State, batched_noise
 
-__all__ = ["ARM", "ActorCritic", "DReG", "DisARM", "Estimator", "GAE", "GumbelSoftmax", "MeasureValued", "NStep",
+__all__ = ["ARM", "ActorCritic", "DReG", "DisARM", "Estimator", "GAE", "GumbelSoftmax", "MeasureValued", "MuProp", "NStep",
            "NVIL", "Pathwise", "REBAR", "RELAX", "RLOO", "ScoreFunction", "State", "StickingTheLanding",
            "StraightThrough", "VIMCO", "batched_noise"]

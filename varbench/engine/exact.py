@@ -110,7 +110,17 @@ def _integrate(problem, estimator, params, state, leaves, treedef, n: int):
     return _integrate_tables(problem, estimator, params, state, [leaf.table(n) for leaf in leaves], treedef)
 
 
-def _integrate_tables(problem, estimator, params, state, tables, treedef):
+def _pad(x: np.ndarray, size: int) -> np.ndarray:
+    return np.concatenate([x, np.zeros((size - len(x),) + x.shape[1:], x.dtype)]) if size > len(x) else x
+
+
+def _bucket(n: int) -> int:
+    return 1 << max(0, int(n - 1).bit_length())
+
+
+def _integrate_tables(problem, estimator, params, state, tables, treedef, *, pad: bool = False):
+    """``pad`` rounds every table and the point count up to powers of two (padding with weight 0), so the many
+    grids of adaptive refinement share a few compiled kernels instead of compiling one each."""
     sizes = [len(w) for _, w in tables]
     total = int(np.prod(sizes, dtype=np.int64))
     # Row p of the product uses row index[i][p] of block i's table; values are gathered inside the kernel so
@@ -119,10 +129,15 @@ def _integrate_tables(problem, estimator, params, state, tables, treedef):
     weights = np.ones(total)
     for (_, w), idx in zip(tables, index):
         weights = weights * w[idx]
+    values = [v for v, _ in tables]
+    if pad:
+        values = [_pad(v, _bucket(len(v))) for v in values]
+        index = [_pad(i, _bucket(total)) for i in index]
+        weights = _pad(weights, _bucket(total))
     out = jax.device_get(_moments_kernel(
-        problem, estimator, params, state, tuple(jnp.asarray(v) for v, _ in tables),
+        problem, estimator, params, state, tuple(jnp.asarray(v) for v in values),
         tuple(jnp.asarray(i, jnp.int32) for i in index), jnp.asarray(weights), treedef=treedef,
-        batch_size=min(4096, total)))
+        batch_size=min(4096, len(weights))))
     is_pair = lambda x: isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], np.ndarray)
     mean = jax.tree_util.tree_map(lambda mv: np.asarray(mv[0]), out, is_leaf=is_pair)
     var = jax.tree_util.tree_map(lambda mv: np.asarray(mv[1]), out, is_leaf=is_pair)
@@ -282,6 +297,8 @@ def adaptive_moments(problem, estimator, params, state, leaves, treedef, where: 
     configurations = int(np.prod([len(t[1]) for t in fixed.values()], dtype=np.float64))
     spent, failures = 0, []
     for family in FAMILIES:
+        if family.name == "gauss" and gauss_discrepancy[2] >= MAX_NODES_PER_DIM:
+            continue  # the Gauss rules already failed at their largest trusted order
         start = family.start(len(scalars))
 
         def grid_points(lv: list[int]) -> float:
@@ -293,7 +310,7 @@ def adaptive_moments(problem, estimator, params, state, leaves, treedef, where: 
             tables = [fixed[b] if not adaptive[b] else _leaf_table(leaf, [
                 family.rule(leaf.kind, l, start, cuts[b][j]) for (bb, j), l in zip(scalars, lv) if bb == b])
                 for b, leaf in enumerate(leaves)]
-            mean, var, total = _integrate_tables(problem, estimator, params, state, tables, treedef)
+            mean, var, total = _integrate_tables(problem, estimator, params, state, tables, treedef, pad=True)
             return (mean, var), total
 
         levels = [0] * len(scalars)
@@ -301,8 +318,10 @@ def adaptive_moments(problem, estimator, params, state, leaves, treedef, where: 
         changes = [math.inf] * len(scalars)
         budget = ADAPTIVE_BUDGET[family.name]
         family_spent = 0
-        if grid_points(levels) > ADAPTIVE_MAX_POINTS:
-            failures.append(f"{family.name} rules: the first grid is over {ADAPTIVE_MAX_POINTS} points")
+        # A family must be able to evaluate its first grid and refine it once, or it cannot judge convergence.
+        if min(grid_points(levels[:i] + [1] + levels[i + 1:]) for i in range(len(scalars))) > ADAPTIVE_MAX_POINTS:
+            failures.append(f"{family.name} rules: {len(scalars)} scalars make the refined grid larger than "
+                            f"{ADAPTIVE_MAX_POINTS} points")
             continue
         current, points = integrate(levels)
         family_spent += points
@@ -329,8 +348,10 @@ def adaptive_moments(problem, estimator, params, state, leaves, treedef, where: 
         except _OverBudget:
             worst = int(np.argmax(changes))
             b, j = scalars[worst]
+            what = (f"still changed the result by {changes[worst]:.2e}" if np.isfinite(changes[worst]) else
+                    "could not be refined within the budget")
             failures.append(f"{family.name} rules: scalar {j} of its {leaves[b].kind} noise {list(leaves[b].shape)} "
-                            f"still changed the result by {changes[worst]:.2e}")
+                            f"{what}")
         finally:
             spent += family_spent
     raise NotApplicableError(
