@@ -82,8 +82,9 @@ class Gaussian(DiagonalGaussian):
                             "cos_of_sum cos(k*s) of s = sum_i w_i x_i", choices=COSTS, kind=str, key="cost")
     k: float = option(1.0, "the cost's constant k", static=False, kind=float)
     dim: int = option(1, "number of independent coordinates", kind=int, minimum=1)
-    weights: Any = option(1.0, "per-coordinate weights w (a number or a list of dim numbers)", static=False,
-                          kind=list, convert=lambda w: tuple(float(v) for v in np.ravel(w)))
+    # Static (part of the compiled structure), so that k stays the only leaf a sweep vmaps over.
+    weights: Any = option(1.0, "per-coordinate weights w (a number or a list of dim numbers)", kind=list,
+                          convert=lambda w: tuple(float(v) for v in np.ravel(w)))
 
     # Users write `cost=...`; the field is `cost_name` because `cost` is the integrand method of every Problem.
     def validate(self) -> None:
