@@ -14,9 +14,10 @@ from varbench.estimators.score_function import ScoreFunction
 from varbench.estimators.sequential import GAE, ActorCritic, NStep
 from varbench.estimators.straight_through import StraightThrough
 from varbench.estimators.unordered_set import UnorderedSet
+from varbench.estimators.vimco_disarm import VIMCODisARM
 
 from varbench.core.estimator import Estimator, State, batched_noise
 
 __all__ = ["ARM", "ActorCritic", "DReG", "DisARM", "Estimator", "GAE", "GumbelSoftmax", "MeasureValued", "MuProp", "NStep",
            "NVIL", "Pathwise", "REBAR", "RELAX", "RLOO", "ScoreFunction", "State", "StickingTheLanding",
-           "StraightThrough", "UnorderedSet", "VIMCO", "batched_noise"]
+           "StraightThrough", "UnorderedSet", "VIMCO", "VIMCODisARM", "batched_noise"]
