@@ -83,8 +83,8 @@ class Gaussian(DiagonalGaussian):
     k: float = option(1.0, "the cost's constant k", static=False, kind=float)
     dim: int = option(1, "number of independent coordinates", kind=int, minimum=1)
     # Static (part of the compiled structure), so that k stays the only leaf a sweep vmaps over.
-    weights: Any = option(1.0, "per-coordinate weights w (a number or a list of dim numbers)", kind=list,
-                          convert=lambda w: tuple(float(v) for v in np.ravel(w)))
+    weights: Any = option((1.0,), "per-coordinate weights w (a number or a list of dim numbers)", kind=list,
+                          convert=lambda w: tuple(float(v) for v in np.ravel(w)), listed_at_default=False)
 
     # Users write `cost=...`; the field is `cost_name` because `cost` is the integrand method of every Problem.
     def validate(self) -> None:
