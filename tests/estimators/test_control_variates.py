@@ -136,3 +136,24 @@ def test_measure_valued_coupling_changes_the_variance_not_the_mean():
     for name in ("mean", "log_scale"):
         assert uncoupled.grad_mean[name][0] == pytest.approx(2.0, rel=1e-10)
     assert resolve_estimator("measure_valued:samples=2").evaluations_per_estimate(resolve_problem("gaussian")) == 8
+
+
+def test_ema_baseline_zero_debias():
+    # optax's moving_avg_baseline: zero_debias divides the average (started at 0) by 1 - decay^t; without it the
+    # raw average is used. Either baseline is frozen while an estimate is made, so both stay unbiased (exact mode).
+    import jax
+    import jax.numpy as jnp
+
+    problem = resolve_problem("bernoulli")
+    params = {"logits": jnp.asarray([0.4])}
+    for debias in (True, False):
+        est = resolve_estimator(f"score_function:baseline=ema,decay=0.5,zero_debias={str(debias).lower()}")
+        state = est.init(problem, params, jax.random.key(0))
+        for i in range(3):
+            state = est.update(problem, params, state, jax.random.key(i))
+        raw, weight = float(state["mean"]), float(state["weight"])
+        assert weight == pytest.approx(1 - 0.5 ** 3)
+        expected = raw / weight if debias else raw
+        assert float(est.constant_baseline(state, jnp.float32)) == pytest.approx(expected, rel=1e-6)
+        res = varbench.measure(problem, est, params={"logits": 0.4}, method="exact", state=state)
+        assert res.grad_mean["logits"][0] == pytest.approx(res.grad_exact["logits"][0], rel=1e-9)
