@@ -6,6 +6,7 @@ from varbench.estimators.disarm import DisARM
 from varbench.estimators.gumbel_softmax import GumbelSoftmax
 from varbench.estimators.measure_valued import MeasureValued
 from varbench.estimators.model_based import ModelPathwise
+from varbench.estimators.muprop import MuProp
 from varbench.estimators.pathwise import Pathwise
 from varbench.estimators.rebar import REBAR
 from varbench.estimators.relax import RELAX
@@ -13,9 +14,12 @@ from varbench.estimators.rloo import RLOO
 from varbench.estimators.score_function import ScoreFunction
 from varbench.estimators.sequential import GAE, ActorCritic, NStep
 from varbench.estimators.straight_through import StraightThrough
+from varbench.estimators.unordered_set import UnorderedSet
+from varbench.estimators.vimco_disarm import VIMCODisARM
 
 from varbench.core.estimator import Estimator, State, batched_noise
 
-__all__ = ["ARM", "ActorCritic", "DReG", "DisARM", "Estimator", "GAE", "GumbelSoftmax", "MeasureValued", "ModelPathwise", "NStep",
+__all__ = ["ARM", "ActorCritic", "DReG", "DisARM", "Estimator", "GAE", "GumbelSoftmax", "MeasureValued", "ModelPathwise",
+           "MuProp", "NStep",
            "NVIL", "Pathwise", "REBAR", "RELAX", "RLOO", "ScoreFunction", "State", "StickingTheLanding",
-           "StraightThrough", "VIMCO", "batched_noise"]
+           "StraightThrough", "UnorderedSet", "VIMCO", "VIMCODisARM", "batched_noise"]

@@ -1,51 +1,80 @@
-"""The measure-valued (weak-derivative) estimator for Gaussian location-scale problems, with coupling."""
+"""The measure-valued (weak-derivative) estimator for Gaussian location-scale problems, coupled or not."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from varbench.estimators import control_variates as cv
 
 from varbench.core.capabilities import LOCATION_SCALE, require
-from varbench.core.estimator import Estimator
+from varbench.core.estimator import Estimator, batched_noise
 from varbench.core.noise import Noise
 from varbench.core.problem import Params, Problem
-from varbench.core.pytree import pytree_dataclass
+from varbench.core.pytree import option, pytree_dataclass
 from varbench.core.registry import register_estimator
 
 
 @register_estimator
 @pytree_dataclass
 class MeasureValued(Estimator):
-    """Weak-derivative gradient of ``E_{N(μ, σ²)}[f]`` per coordinate, with coupled positive/negative parts.
+    """Weak-derivative gradient of ``E_{N(μ, σ²)}[f]`` per coordinate, from the positive and negative parts.
 
-    Reference: Mohamed, Rosca, Figurnov & Mnih (2020), JMLR, §6 (Table 1: the Gaussian's weak derivatives), with
-    the coupling of §6.4. For coordinate i, with the other coordinates held at a shared sample ``x ~ q``:
+    Reference: Mohamed, Rosca, Figurnov & Mnih (2020), JMLR, §6 (Table 1: the Gaussian's weak derivatives; §6.4,
+    coupling). For coordinate i, with the other coordinates held at a shared sample ``x ~ q``:
 
-      mean:  (f(x; x_i = μ_i + σ_i W) − f(x; x_i = μ_i − σ_i W)) / (σ_i √(2π)),   W ~ Rayleigh(1)
-      scale: (f(x; x_i = μ_i + σ_i M) − f(x; x_i = μ_i + σ_i M U)) / σ_i,          M ~ double-sided Maxwell,
-             U ~ Uniform(0, 1); ``M·U`` is standard normal, so both parts share M (coupling).
+      mean:  (f(x; x_i = μ_i + σ_i W⁺) − f(x; x_i = μ_i − σ_i W⁻)) / (σ_i √(2π)),   W^± ~ Rayleigh(1)
+      scale: (f(x; x_i = μ_i + σ_i M) − f(x; x_i = μ_i + σ_i ε)) / σ_i,              M ~ double-sided Maxwell,
+             ε ~ N(0, 1).
+
+    ``coupling=true`` (default; §6.4) shares the randomness of the two parts: W⁺ = W⁻ and ε = M·U with
+    U ~ Uniform(0, 1) (M·U is standard normal). ``coupling=false`` draws W⁺, W⁻ and ε independently, as optax's
+    ``measure_valued_jacobians`` does (Mohamed et al. 2020, §6.3). Both are unbiased.
 
     The gradient w.r.t. ``log_scale`` is σ times the gradient w.r.t. σ. Applies to location-scale Gaussian
     problems whose cost does not depend on the parameters (e.g. ``gaussian``); needs no differentiable cost.
-    Uses 4·dim cost evaluations per estimate (two per parameter coordinate).
+    Uses 4·dim cost evaluations per sample (two per parameter coordinate), times ``samples``; with
+    ``control_variate=delta`` (:mod:`varbench.estimators.control_variates`) one more evaluation of the cost's
+    gradient and Hessian at the mean, plus ``fit_samples`` · 4·dim with ``coefficient=fitted``.
     """
 
     name = "measure_valued"
-    summary = "weak derivative with coupling, Gaussian location-scale only (Mohamed et al. 2020 s6)"
+    summary = "weak derivative, coupled or not, Gaussian location-scale only (Mohamed et al. 2020 s6)"
+
+    samples: int = option(1, "K samples per estimate, averaged", kind=int, minimum=1)
+    coupling: bool = option(True, "share the randomness of the positive and negative parts (s6.4)",
+                            choices=(True, False), kind=bool)
+    control_variate: str = cv.control_variate_option()
+    order: int = cv.order_option()
+    coefficient: str = cv.coefficient_option()
+    scale: float = cv.scale_option()
+    fit_samples: int = cv.fit_samples_option()
+
+    def validate(self) -> None:
+        cv.validate(self, self.samples)
 
     def check_applies(self, problem: Problem) -> None:
         require(problem, LOCATION_SCALE, "estimator 'measure_valued'", "use score_function or pathwise")
 
     def evaluations_per_estimate(self, problem: Problem) -> int:
-        return 4 * problem.param_shapes()["mean"][0]
+        single = 4 * problem.param_shapes()["mean"][0]
+        return self.samples * single + cv.extra_evaluations(self, single)
 
-    def noise(self, problem: Problem, params: Params):
+    def single_noise(self, problem: Problem, params: Params) -> dict:
         d = params["mean"].shape[0]
         # The shared sample of the other coordinates is only needed when there are other coordinates.
-        return {"base": Noise("normal", (d if d > 1 else 0,)), "rayleigh": Noise("rayleigh", (d,)),
-                "maxwell": Noise("double_sided_maxwell", (d,)), "uniform": Noise("uniform", (d,))}
+        noise = {"base": Noise("normal", (d if d > 1 else 0,)), "rayleigh": Noise("rayleigh", (d,)),
+                 "maxwell": Noise("double_sided_maxwell", (d,))}
+        if self.coupling:
+            return noise | {"uniform": Noise("uniform", (d,))}
+        return noise | {"rayleigh_minus": Noise("rayleigh", (d,)), "normal": Noise("normal", (d,))}
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def noise(self, problem: Problem, params: Params):
+        single = self.single_noise(problem, params)
+        if self.control_variate == "delta":
+            return cv.single_noise(self, problem, params, single, self.samples)
+        return batched_noise(single, self.samples)
+
+    def single_estimate(self, problem: Problem, params: Params, noise: dict) -> Params:
         mu, log_sigma = params["mean"], params["log_scale"]
         sigma = jnp.exp(log_sigma)
         d = mu.shape[0]
@@ -57,8 +86,16 @@ class MeasureValued(Estimator):
             rows = jnp.where(eye, values[None, :], x[None, :])
             return jax.vmap(problem.cost, in_axes=(None, 0))(params, rows)
 
-        w, m, u = noise["rayleigh"], noise["maxwell"], noise["uniform"]
-        grad_mean = (cost_with_coordinate(mu + sigma * w) - cost_with_coordinate(mu - sigma * w)) / (
+        w_plus, m = noise["rayleigh"], noise["maxwell"]
+        w_minus = w_plus if self.coupling else noise["rayleigh_minus"]
+        eps = m * noise["uniform"] if self.coupling else noise["normal"]
+        grad_mean = (cost_with_coordinate(mu + sigma * w_plus) - cost_with_coordinate(mu - sigma * w_minus)) / (
             sigma * jnp.sqrt(2 * jnp.pi))
-        grad_sigma = (cost_with_coordinate(mu + sigma * m) - cost_with_coordinate(mu + sigma * m * u)) / sigma
+        grad_sigma = (cost_with_coordinate(mu + sigma * m) - cost_with_coordinate(mu + sigma * eps)) / sigma
         return {"mean": grad_mean, "log_scale": sigma * grad_sigma}
+
+    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+        if self.control_variate == "delta":
+            return cv.estimate(self, problem, params, noise, lambda prob, n: self.single_estimate(prob, params, n))
+        estimates = jax.vmap(lambda n: self.single_estimate(problem, params, n))(noise)
+        return jax.tree_util.tree_map(lambda e: jnp.mean(e, 0), estimates)

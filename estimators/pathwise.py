@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from varbench.estimators import control_variates as cv
+
 from varbench.core.capabilities import (
     ANALYTIC_KL,
     HAS_ENTROPY,
@@ -41,6 +43,11 @@ class Pathwise(Estimator):
     ``kl=analytic`` (amortized problems with particles=1 only; see ``varbench.problems.amortized``): differentiate the
     ELBO's second form in Levine's CS285 lecture on variational inference, ``E_q[log p(x|z)] − KL(q(z|x) ‖ p(z))`` with the KL in closed form, instead
     of the one-sample estimate of ``log p(z) − log q(z|x)`` (``kl=sampled``, the default).
+
+    ``control_variate=delta`` (Gaussian location-scale problems): subtracts the pathwise gradient of the cost's
+    Taylor expansion at the mean minus its closed-form expectation (Miller et al. 2017, "Reducing
+    Reparameterization Gradient Variance"; :mod:`varbench.estimators.control_variates`): one more evaluation of the
+    cost's gradient and Hessian, plus ``fit_samples`` with ``coefficient=fitted``.
     """
 
     name = "pathwise"
@@ -51,6 +58,14 @@ class Pathwise(Estimator):
                           "the sample); no-op elsewhere", choices=ENTROPY, kind=str)
     kl: str = option("sampled", "amortized problems: KL to the prior sampled (in the cost) or analytic",
                      choices=("sampled", "analytic"), kind=str)
+    control_variate: str = cv.control_variate_option()
+    order: int = cv.order_option()
+    coefficient: str = cv.coefficient_option()
+    scale: float = cv.scale_option()
+    fit_samples: int = cv.fit_samples_option()
+
+    def validate(self) -> None:
+        cv.validate(self, self.samples)
 
     def check_applies(self, problem: Problem) -> None:
         require(problem, REPARAMETERIZABLE, "estimator 'pathwise'", "use score_function or a discrete-latent estimator")
@@ -58,14 +73,21 @@ class Pathwise(Estimator):
             require(problem, HAS_ENTROPY, "pathwise:entropy=sampled", "use entropy=analytic, a no-op there")
         if self.kl == "analytic":
             require(problem, ANALYTIC_KL, "pathwise:kl=analytic", "use kl=sampled")
+        cv.check_applies(self, problem)
 
     def evaluations_per_estimate(self, problem: Problem) -> int:
-        return self.samples
+        return self.samples + cv.extra_evaluations(self, 1)
 
     def noise(self, problem: Problem, params: Params):
+        if self.control_variate == "delta":
+            return cv.single_noise(self, problem, params, problem.latent_noise(params), self.samples)
         return batched_noise(problem.latent_noise(params), self.samples)
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+        if self.control_variate == "delta":
+            single = cv.without_control_variate(self, samples=1)
+            return cv.estimate(self, problem, params, noise, lambda prob, n: single.estimate_from_noise(
+                prob, params, state, cv.one_sample(n)))
         analytic = self.entropy == "analytic" and HAS_ENTROPY.satisfied_by(problem)
 
         def objective(p: Params) -> jax.Array:

@@ -5,11 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from varbench.estimators import sequential
-from varbench.estimators.control_variates import (
-    CONTROL_VARIATES,
-    check_delta_applies,
-    delta_method,
-)
+from varbench.estimators import control_variates as cv
 from varbench.estimators.learning import StatefulWhen
 
 from varbench.core.errors import VarbenchError
@@ -50,18 +46,20 @@ class ScoreFunction(Estimator):
         ``b* = E[s² f] / E[s²]``: ``b_{k,i} = Σ_{j≠k} s_{j,i}² f_j / Σ_{j≠k} s_{j,i}²``.
       * ``constant``: b_k = ``value`` (a traced option: changing it does not recompile).
       * ``ema``: b_k = an exponential moving average of f with rate ``decay``, kept in the estimator's STATE and
-        updated by :meth:`update` from fresh samples (bias-corrected like Adam's moments); frozen while an
-        estimate is made, so it is independent of the samples (Williams 1992, §7 "reinforcement comparison").
+        updated by :meth:`update` from fresh samples; ``zero_debias=true`` (default, as optax's
+        ``moving_avg_baseline``) divides it by 1 − decay^t like Adam's moments (Kingma & Ba 2015, §3), ``false``
+        uses the raw average started at 0; frozen while an estimate is made, so it is independent of the samples (Williams 1992, §7 "reinforcement comparison").
         The estimator is stateful only with this baseline; ``measure(..., warmup=N)`` trains it.
 
-    ``control_variate=delta`` (Gaussian location-scale problems, samples >= 3, with a baseline that does not
-    use the other samples: none, constant or ema) also subtracts the first-order
-    Taylor control variate of :func:`varbench.estimators.control_variates.delta_method` with a leave-one-out coefficient
-    (Paisley, Blei & Jordan 2012; Miller et al. 2017).
+    ``control_variate=delta`` (Gaussian location-scale problems, with a baseline that does not use the other
+    samples: none, constant or ema) subtracts the second-order (``order=2``) or first-order Taylor control variate
+    of :mod:`varbench.estimators.control_variates` from each sample's term, with its coefficient fixed (1 by default), fitted
+    on ``fit_samples`` separate estimates, or leave-one-out (Paisley, Blei & Jordan 2012; Miller et al. 2017).
 
     Applies to every problem (continuous or discrete; needs only ``log_prob``). Integrands that depend on θ
     directly add the pathwise term ``∇_θ f_θ(x)`` at the sampled x. Uses K cost evaluations per estimate (K + 1
-    with ``control_variate=delta``, which also differentiates the cost at the mean).
+    with ``control_variate=delta``, which also differentiates the cost twice at the mean, and K + 1 + fit_samples
+    with ``coefficient=fitted``).
 
     Sequential problems (Weber et al. 2015; logic in :mod:`varbench.estimators.sequential`), with baseline none or value: the
     per-step scores ∇θ log q(z_t | z_{t−1}) are weighted by ``returns=full`` (Σ_u r_u) or ``returns=to_go``
@@ -79,8 +77,13 @@ class ScoreFunction(Estimator):
     samples: int = option(1, "K cost evaluations per estimate, averaged", kind=int, minimum=1)
     value: float = option(0.0, "the baseline for baseline=constant", static=False, kind=float)
     decay: float = option(0.9, "EMA rate for baseline=ema (state; stateful)", static=False, kind=float, minimum=0.0)
-    control_variate: str = option("none", "none, or delta: first-order Taylor control variate (Gaussian, samples >= 3)",
-                                  choices=CONTROL_VARIATES, kind=str)
+    zero_debias: bool = option(True, "baseline=ema: divide the average by 1 - decay^t (Adam-style; optax's "
+                               "zero_debias), or use the raw average started at 0", choices=(True, False), kind=bool)
+    control_variate: str = cv.control_variate_option()
+    order: int = cv.order_option()
+    coefficient: str = cv.coefficient_option()
+    scale: float = cv.scale_option()
+    fit_samples: int = cv.fit_samples_option()
     returns: str = option("full", "sequential problems: full (total reward) or to_go (reward-to-go R_t)",
                           choices=sequential.RETURNS, kind=str)
     critic: str = option("oracle", "baseline=value: oracle (exact V) or learned (least squares, then frozen)",
@@ -94,24 +97,24 @@ class ScoreFunction(Estimator):
         sequential.validate_score_function_options(self)
         if float(self.decay) >= 1.0:
             raise VarbenchError(f"option 'decay' of estimator 'score_function' must be in [0, 1); got {self.decay}")
-        if self.control_variate == "delta" and (self.samples < 3 or self.baseline in LEAVE_ONE_OUT):
-            raise VarbenchError(f"score_function control_variate=delta fits its coefficient to the other samples: it "
-                                f"needs samples >= 3 and baseline none, constant or ema (got samples={self.samples}, "
-                                f"baseline={self.baseline})")
+        if self.control_variate == "delta" and self.baseline not in ("none", "constant", "ema"):
+            raise VarbenchError(f"score_function control_variate=delta needs a baseline independent of the other "
+                                f"samples: baseline none, constant or ema (got baseline={self.baseline})")
+        cv.validate(self, self.samples)
         if self.baseline in LEAVE_ONE_OUT and self.samples < 2:
             raise VarbenchError(f"score_function baseline={self.baseline} is leave-one-out and needs samples >= 2 "
                                 f"(got samples={self.samples}); valid: baseline=none, constant or ema, or samples >= 2")
 
     def check_applies(self, problem: Problem) -> None:
-        if self.control_variate == "delta":
-            check_delta_applies(problem)
+        cv.check_applies(self, problem)
         sequential.score_function_applies(self, problem)
 
     def evaluations_per_estimate(self, problem: Problem) -> int:
-        # The delta-method control variate evaluates the cost (and its gradient) once more, at the mean.
-        return self.samples + (self.control_variate == "delta")
+        return self.samples + cv.extra_evaluations(self, 1)
 
     def noise(self, problem: Problem, params: Params):
+        if self.control_variate == "delta":
+            return cv.single_noise(self, problem, params, problem.latent_noise(params), self.samples)
         return batched_noise(problem.latent_noise(params), self.samples)
 
     def costs(self, problem: Problem, params: Params, noise) -> tuple[jax.Array, jax.Array]:
@@ -139,12 +142,18 @@ class ScoreFunction(Estimator):
         """The baseline that does not depend on this estimate's samples (constant, or the frozen EMA)."""
         if self.baseline == "constant":
             return jnp.asarray(self.value, dtype)
+        if not self.zero_debias:
+            return state["mean"].astype(dtype)
         weight = state["weight"]
         return jnp.where(weight > 0, state["mean"] / jnp.where(weight > 0, weight, 1.0), 0.0).astype(dtype)
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
         if sequential.uses_sequential_path(self, problem):
             return sequential.score_function_estimate(self, problem, params, state, noise)
+        if self.control_variate == "delta":
+            single = cv.without_control_variate(self, samples=1)
+            return cv.estimate(self, problem, params, noise, lambda prob, n: single.estimate_from_noise(
+                prob, params, state, cv.one_sample(n)))
         K = self.samples
         xs, f = self.costs(problem, params, noise)
         scores = per_sample_scores(problem, params, xs)
@@ -164,7 +173,5 @@ class ScoreFunction(Estimator):
             return s * (fk - b)
 
         terms = jax.tree_util.tree_map(weight, scores)
-        if self.control_variate == "delta":
-            terms = delta_method(problem, params, xs, scores, terms)
         grads = jax.tree_util.tree_map(lambda t: jnp.mean(t, 0), terms)
         return jax.tree_util.tree_map(jnp.add, grads, direct_term(problem, params, xs))

@@ -23,7 +23,10 @@ CASES = [
     ("gaussian:cost=cos,k=1.5", "score_function:samples=4,control_variate=delta", 0),
 ]
 #: Estimators whose names these cases cover (test_unbiased.py checks every registered one is covered somewhere).
-ESTIMATORS = [estimator for _, estimator, _ in CASES] + ["gumbel_softmax", "straight_through"]
+ESTIMATORS = [estimator for _, estimator, _ in CASES] + ["gumbel_softmax", "straight_through",
+                                                         # statistical tests in test_muprop_and_unordered_set.py
+                                                         "muprop", "unordered_set",
+                                                         "vimco_disarm"]  # test_vimco_disarm.py
 # Bias of the rest is checked exactly (enumeration and quadrature) in test_discrete_variance.py.
 PARAMS = {
     BERNOULLI: [{"logits": [0.5, -1.0]}, {"logits": [-1.5, 2.0]}],

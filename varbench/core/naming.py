@@ -50,6 +50,7 @@ def spec_of(obj: Any) -> str:
         value, default = plain(getattr(obj, f.name)), f.default
         if f.metadata.get("convert") and default is not None:
             default = f.metadata["convert"](default)
-        if isinstance(obj, Problem) or value != plain(default):
+        at_default = value == plain(default)
+        if not at_default or (isinstance(obj, Problem) and f.metadata.get("listed_at_default", True)):
             values[key] = value
     return format_spec(obj.name, values)

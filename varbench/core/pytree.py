@@ -26,6 +26,7 @@ def option(
     minimum: float | None = None,
     convert: Callable[[Any], Any] | None = None,
     key: str | None = None,
+    listed_at_default: bool = True,
 ) -> Any:
     """A user-settable option (``spec:key=value``) with its documentation and validation rules.
 
@@ -38,9 +39,12 @@ def option(
       minimum: smallest allowed value for numbers.
       convert: turns a validated value into the stored value (e.g. a list into a tuple).
       key: the name users write, when it differs from the field's name.
+      listed_at_default: a problem's canonical spec lists this option even at its default (False for options
+        added after records were written, so existing specs keep their spelling).
     """
     meta = dict(static=static, doc=doc, choices=None if choices is None else tuple(choices), kind=kind,
-                minimum=minimum, convert=convert, option=True, key=key)
+                minimum=minimum, convert=convert, option=True, key=key,
+                listed_at_default=listed_at_default)
     return dataclasses.field(default=default, metadata=meta)
 
 
