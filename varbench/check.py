@@ -538,6 +538,7 @@ def check(estimator: Any, *, problems: Sequence[Any] | None = None, against: Seq
 def write_check(report: CheckReport, out: str | Any) -> Any:
     """Write ``check.json``, ``check.md``, ``variance.png`` and a result store (``manifest.json`` + Parquet cells,
     one block per problem) into ``out``, so that ``varbench report OUT`` includes the measurements."""
+    import hashlib
     import json
     from pathlib import Path
 
@@ -565,6 +566,9 @@ def write_check(report: CheckReport, out: str | Any) -> Any:
                                             estimator_name=parse_spec(result.estimator)[0],
                                             estimator_label=result.estimator, estimator_options={}, static={})
         store.write_cell(out, name, rows)
-    store.write_manifest(out, dict(kind="check", config=dict(block=blocks), check=report.to_dict(),
+    config = dict(block=blocks)
+    digest = hashlib.sha256(json.dumps(dict(config=config, estimator=report.estimator, level=report.level),
+                                       sort_keys=True, default=str).encode()).hexdigest()[:16]
+    store.write_manifest(out, dict(kind="check", config=config, config_hash=digest, check=report.to_dict(),
                                    environment=environment()))
     return out

@@ -31,7 +31,7 @@ COUNTED_HOOKS = ("cost", "unit_costs", "rewards", "log_weights", "cost_analytic_
 SILENT_HOOKS = ("direct_surrogate",)
 
 _depth = [0]        # nesting of hook calls while tracing (Python-side; tracing is single-threaded)
-_draws: list = []   # the latent arrays (tracers) already counted in this trace: the same draw counts once
+_draws: list = []   # the draws (lists of leaf tracers) already counted in this trace: the same draw counts once
 _evaluations = [0]  # evaluations counted by the callbacks of the running estimate
 
 
@@ -81,8 +81,9 @@ def _wrap(method: Any, counted: bool) -> Any:
             _depth[0] -= 1
         leaves = jax.tree_util.tree_leaves(args[-1]) if args else []
         roots = [_root(leaf) for leaf in leaves]
-        if outermost and counted and leaves and not any(root is seen for root in roots for seen in _draws):
-            _draws.extend(roots)
+        seen = any(len(draw) == len(roots) and all(a is b for a, b in zip(draw, roots)) for draw in _draws)
+        if outermost and counted and leaves and not seen:
+            _draws.append(roots)
             # A scalar per draw that is batched exactly like the draw (vmap over samples makes it a vector).
             marker = jnp.zeros(()) * sum(jnp.sum(jnp.asarray(leaf, jnp.float32)) for leaf in leaves)
             jax.debug.callback(_tally, marker, *leaves)
