@@ -15,7 +15,7 @@ from varbench.core.errors import (
     NotApplicableError,
     VarbenchError,
 )
-from varbench.engine import harness
+from varbench.engine import harness, stats
 
 SQUARE0 = "gaussian:cost=square,k=0"
 AT = {"mean": 1.0, "log_scale": 0.0}
@@ -215,3 +215,13 @@ def test_huge_estimates_keep_their_variance_interval():
     for name in ("mean", "log_scale"):
         lo, hi = res.variance_ci[name][0]
         assert np.isfinite(lo) and np.isfinite(hi) and lo < res.variance[name][0] < hi
+
+
+def test_moments_that_overflow_anyway_are_an_error():
+    # Scaling keeps the power sums finite unless estimates span ~1e9 times the first chunk's spread; then the
+    # fourth moment (or more) is inf, and the result must be refused rather than printed with a blank interval.
+    finite = dict(count=np.float64(100), mean=np.zeros(1), m2=np.ones(1), m3=np.zeros(1), nonfinite=np.int64(0))
+    with pytest.raises(NonFiniteEstimateError, match="overflowed"):
+        harness._mc_stats({"mean": stats.Moments(m4=np.full(1, np.inf), **finite)}, Pathwise(), 100)
+    assert np.isfinite(harness._mc_stats({"mean": stats.Moments(m4=np.ones(1), **finite)}, Pathwise(), 100)
+                       .variance_ci["mean"]).all()
