@@ -31,6 +31,8 @@ def test_cache_dir_flag_environment_and_off(tmp_path, capsys, monkeypatch, resto
     assert _info(capsys, "--cache-dir", str(tmp_path / "flag"))["source"] == "--cache-dir"  # the flag wins
     monkeypatch.setenv(compile_cache.ENV, "off")
     assert _info(capsys)["enabled"] is False
+    compile_cache.ensure_enabled()  # what importing the harness does: a choice already made stands
+    assert compile_cache.info()["enabled"] is False
     monkeypatch.delenv(compile_cache.ENV)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert compile_cache.default_dir() == tmp_path / "xdg" / "varbench" / "jax"

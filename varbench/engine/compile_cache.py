@@ -65,6 +65,13 @@ def enable(directory: str | os.PathLike | None = None) -> Path | None:
     return path
 
 
+def ensure_enabled() -> None:
+    """:func:`enable` with the defaults unless a caller already chose (``enable("off")`` before importing the
+    harness must stay off)."""
+    if _state["source"] == "not configured":
+        enable()
+
+
 def _disable(jax: Any, cc: Any, source: str) -> None:
     cc.reset_cache()
     jax.config.update("jax_enable_compilation_cache", False)

@@ -34,7 +34,7 @@ MIN_CHUNK, MAX_CHUNK = 256, 2 ** 16
 
 _COMPILED: dict[Any, Any] = {}
 # On by default for every entry point (CLI, Python API, tests): a new process reuses kernels compiled before.
-compile_cache.enable()
+compile_cache.ensure_enabled()
 
 
 def auto_chunk_size(noise_scalars: int, param_scalars: int) -> int:
