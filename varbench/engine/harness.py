@@ -1,7 +1,8 @@
 """The harness: one compiled kernel per (problem, estimator, shapes) that streams estimates in bounded memory.
 
-The kernel vmaps the estimator over a chunk of keys, reduces the chunk to moments (count, mean, central powers)
-and merges them into running moments inside an on-device ``fori_loop`` whose trip count is a runtime argument.
+The kernel draws a chunk's noise in one call, vmaps the estimator over it and adds the chunk to running power sums
+of the shifted, scaled estimates (:class:`varbench.engine.stats.PowerSums`) inside an on-device ``fori_loop``
+whose trip count is a runtime argument; central moments are formed once, in float64, on the host.
 Memory therefore depends on the chunk size, never on the number of samples, and changing params, option values
 (pytree leaves), the seed or the sample count reuses the compiled executable.
 """
