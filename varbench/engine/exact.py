@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from varbench.core.errors import NotApplicableError
+from varbench.core.errors import NotApplicableError, QuadratureNotConvergedError
 from varbench.core.noise import is_noise
 
 #: Largest number of continuous noise scalars integrated by a tensor grid.
@@ -143,7 +143,7 @@ def exact_moments(problem, estimator, params, state, *, rtol: float = 1e-5,
         discrepancy = max(discrepancy, float(np.max(np.abs(m - mc) / scale)),
                           float(np.max(np.abs(v - vc) / np.maximum(v, floor ** 2))))
     if not discrepancy <= rtol:
-        raise NotApplicableError(
+        raise QuadratureNotConvergedError(
             f"method=exact: quadrature did not converge for {where} (relative change {discrepancy:.2e} between "
             f"{n_coarse} and {n} nodes per dimension); use method=mc")
     return ExactMoments(mean, var, points, discrepancy)
