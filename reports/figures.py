@@ -165,6 +165,7 @@ def series_vs(frame: pd.DataFrame, x: str, title: str = "", hue: str = "estimato
     sns.lineplot(data=per, x=x, y=y, hue=hue, style="method" if per["method"].nunique() > 1 else None,
                  marker="o", ax=ax, palette=colors)
     ax.set_yscale("log")
+    _plain_log_ticks(ax)
     ax.set_ylabel("total variance of one estimate")
     ax.set_xlabel(x.removeprefix(schema.OPTION_PREFIX).removeprefix(schema.GRID_PREFIX))
     _integer_ticks(ax, per[x])
@@ -214,6 +215,8 @@ def model_bias(frame: pd.DataFrame, x: str, line: str, title: str = "", estimato
     if x == "fit_transitions":
         for ax in axes:
             ax.set_xscale("log")
+    for ax in axes:
+        _plain_log_ticks(ax)
     axes[0].legend(fontsize=7)
     axes[1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     if title:
@@ -229,11 +232,16 @@ def _plain_log_ticks(ax: plt.Axes) -> None:
         if axis.get_scale() != "log" or min(limits) <= 0:
             continue
         axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        if np.log10(max(limits) / min(limits)) >= 1.5:
+        decades = np.log10(max(limits) / min(limits))
+        if decades >= 2.5:
             axis.set_major_locator(matplotlib.ticker.LogLocator(numticks=6))
-        else:
+            continue
+        if decades >= 0.4:  # 1, 2, 5 × 10^k
+            axis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0), numticks=10))
+        else:  # less than a factor of 2.5: a few plain values, with the digits that tell them apart
             axis.set_major_locator(matplotlib.ticker.MaxNLocator(3))
-            axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.3g}"))
+        digits = max(3, int(np.ceil(-np.log10(decades + 1e-12))) + 2)
+        axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _, d=digits: f"{v:.{d}g}"))
 
 
 def _panel_grid(n: int, width: float, height: float, ncols: int = 3) -> tuple[plt.Figure, np.ndarray]:
@@ -416,6 +424,7 @@ def sequential_panels(frame: pd.DataFrame, title: str = "") -> plt.Figure:
                 ax.legend(fontsize=7)
             if log:
                 ax.set_yscale("log")
+                _plain_log_ticks(ax)
             ax.set_ylabel(ylabel)
             ax.set_xlabel(xlabel)
             _integer_ticks(ax, sub[x])

@@ -152,4 +152,6 @@ def describe(row: pd.Series | dict) -> str:
     answer = "yes" if detected else "no"
     if row.get("method") == "exact":
         return f"{answer} (exact)"
-    return f"{answer} (p = {row['p_value']:.2g})"
+    p = row["p_value"]
+    # a normal tail beyond |z| ≈ 38 underflows to 0 in double precision: say so rather than "p = 0"
+    return f"{answer} (p < 1e-300)" if p == 0 else f"{answer} (p = {p:.2g})"
