@@ -389,17 +389,28 @@ def trace_log_variance(frame: pd.DataFrame, title: str = "", palette: dict[str, 
     return fig
 
 
+#: The same colour for a critic in every panel (oracle, Monte Carlo regression, temporal-difference fit).
+CRITIC_COLORS = {"oracle": "#0072B2", "learned": "#D55E00", "td": "#009E73"}
+
+
 def sequential_panels(frame: pd.DataFrame, title: str = "") -> plt.Figure:
     """Total variance (top) and largest |bias| (bottom) vs n for n-step and vs λ for GAE, per critic.
 
     Horizontal lines mark the full return, the reward-to-go, the value baseline and pathwise, so the ordering that
-    Weber et al. (2015) predict can be read off.
+    Weber et al. (2015) predict can be read off. When the frame also holds exact-mode rows (a block's ``overlay``),
+    the bias comes from them: a Monte Carlo |bias| is mostly sampling noise, which makes an oracle critic look
+    biased and can rank a learned critic below it; the variance comes from the Monte Carlo rows.
     """
-    per = frame.drop_duplicates(["cell", "point"]).copy()
+    exact = frame["method"].eq("exact")
+    bias_rows = frame[exact] if exact.any() else frame
+    variance_rows = frame[~exact] if (~exact).any() else frame
+    per = variance_rows.drop_duplicates(["cell", "point"]).copy()
     per["critic"] = per.get(schema.option_column("critic"), pd.Series(index=per.index, dtype=object)).fillna("oracle")
-    absbias = frame.assign(ab=pd.to_numeric(frame["bias"], errors="coerce").abs()).groupby(
-        ["cell", "point"])["ab"].max().rename("max_abs_bias")
-    per = per.join(absbias, on=["cell", "point"])
+    # one value per estimator (these blocks measure one point): the largest |bias| over coordinates
+    absbias = bias_rows.assign(ab=pd.to_numeric(bias_rows["bias"], errors="coerce").abs()).groupby(
+        "estimator_label")["ab"].max()
+    per["max_abs_bias"] = per["estimator_label"].map(absbias)
+    bias_label = "largest |bias|, exact" if exact.any() else "largest |bias| (incl. MC noise)"
     fig, axes = plt.subplots(2, 2, figsize=(9.0, 5.6), sharex="col")
     refs = {"score_function:returns=full": "full return", "score_function:returns=to_go": "reward-to-go",
             "score_function:returns=to_go,baseline=value": "value baseline (oracle)", "pathwise": "pathwise"}
@@ -412,9 +423,12 @@ def sequential_panels(frame: pd.DataFrame, title: str = "") -> plt.Figure:
             continue
         sub[x] = pd.to_numeric(sub[x], errors="coerce")
         for row, (y, ylabel, log) in enumerate((("total_variance", "total variance of one estimate", True),
-                                                ("max_abs_bias", "largest |bias| (any coordinate)", False))):
+                                                ("max_abs_bias", bias_label, False))):
             ax = axes[row][j]
-            sns.lineplot(data=sub.sort_values(x), x=x, y=y, hue="critic", marker="o", ax=ax)
+            critics = [c for c in CRITIC_COLORS if c in set(sub["critic"])] + sorted(
+                set(sub["critic"]) - set(CRITIC_COLORS))
+            sns.lineplot(data=sub.sort_values(x), x=x, y=y, hue="critic", hue_order=critics, marker="o", ax=ax,
+                         palette={c: CRITIC_COLORS.get(c, "#777777") for c in critics})
             if row == 0:
                 ref_colors = estimator_palette(list(refs))
                 for label, text in refs.items():
