@@ -22,7 +22,7 @@ def _block_table(frame: pd.DataFrame, estimator_order: list[str]) -> pd.DataFram
     column and without columns that no row of the block has (exact blocks have no Monte Carlo-only columns); the
     bias verdict is spelled out (``yes (p = 3e-12)``)."""
     table = schema.summary(frame, estimator_order={frame["block"].iloc[0]: estimator_order}).drop(columns="block")
-    table["bias_detected"] = [verdict.describe(dict(r, method=r["method"])) for _, r in table.iterrows()]
+    table["bias_detected"] = [verdict.describe(r) for _, r in table.iterrows()]
     table = table.drop(columns="p_value")  # spelled out in bias_detected
     return table.dropna(axis=1, how="all")
 
