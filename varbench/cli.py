@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="random number generator: threefry (default, statistically sound), rbg, unsafe_rbg "
                           "(XLA's bit generator; a speed experiment, see benchmarks/RESULTS.md)")
     run.add_argument("--format", choices=FORMATS, default="table")
+    run.add_argument("--per-coordinate", action="store_true",
+                     help="table: one row per parameter coordinate even for large problems (default: per parameter "
+                          "above 40 coordinates, with per-group totals for amortized problems)")
     _add_plugin(run)
 
     tr = sub.add_parser("trace", help="optimise params with one estimator; measure several at the same params")
@@ -209,8 +212,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(result.to_dict(), allow_nan=False))
     else:
+        from varbench.catalog import resolve_problem
         from varbench.display import print_result
-        print_result(result)
+        problem = resolve_problem(args.problem)
+        groups = problem.param_groups() if getattr(problem, "amortized", False) else None
+        print_result(result, groups=groups, per_coordinate=args.per_coordinate)
     return 0
 
 
@@ -257,7 +263,8 @@ def _cmd_suite(args: argparse.Namespace) -> int:
 
 def _cmd_results(args: argparse.Namespace) -> int:
     from varbench.reports import schema, store
-    table = schema.summary(store.load(args.dir))
+    manifest = store.check_store(args.dir)  # blocks, then estimators, in config order
+    table = schema.summary(store.load(args.dir), *store.config_order(manifest))
     if args.format == "csv":
         print(table.to_csv(index=False), end="")
     elif args.format == "json":

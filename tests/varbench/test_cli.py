@@ -27,6 +27,24 @@ def test_run_table_is_readable(capsys):
         assert fragment in out, fragment
 
 
+def test_run_table_of_an_amortized_problem_has_group_totals(capsys):
+    problem = "linear_vae:data_subset=4,batch_size=2,latent=1"
+    assert main(["run", "--problem", problem, "--estimator", "pathwise", "--samples", "256"]) == 0
+    out = capsys.readouterr().out
+    assert "enc_weight" in out and "enc_weight[0, 0]" not in out and "--per-coordinate prints each" in out
+    totals = out[out.index("variance × evaluations"):]
+    assert "encoder" in totals and "decoder" in totals
+    assert main(["run", "--problem", problem, "--estimator", "pathwise", "--samples", "256",
+                 "--per-coordinate"]) == 0
+    assert "enc_weight[0, 0]" in capsys.readouterr().out
+
+
+def test_run_exact_table_has_no_monte_carlo_columns(capsys):
+    assert main(["run", "--problem", "gaussian", "--estimator", "pathwise", "--method", "exact"]) == 0
+    out = capsys.readouterr().out
+    assert "quadrature nodes" in out and "estimates/s" not in out and "bias z" not in out and " bias " in out
+
+
 def test_run_exact_method(capsys):
     assert main(["run", "--problem", "gaussian:cost=square,k=0", "--estimator", "pathwise", "--method", "exact",
                  "--format", "json"]) == 0
@@ -40,7 +58,8 @@ def test_list_shows_options_and_labels(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     for fragment in ("gaussian", "cost=square", "one of linear, square, exp_square, cos", "score_function",
-                     "baseline=none", "measure_valued", "(unbiased)"):
+                     "baseline=none", "measure_valued", "(unbiased)", "params (default options): mean (1,), "
+                     "log_scale (1,)", "logits (1, 3)"):
         assert fragment in out
     assert main(["list", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
