@@ -54,22 +54,37 @@ class Measure:
 
 
 class Compile:
-    """Seconds to lower and compile the kernel (``Result.compile_seconds``) from a cold cache."""
+    """Seconds to lower and compile the kernel (``Result.compile_seconds``) with varbench's and JAX's in-memory
+    caches cleared: ``cold`` with the persistent compilation cache off, ``warm`` reading it from disk (a second
+    process's cost)."""
 
-    params = (PROBLEMS, ESTIMATORS, [1, 100])
-    param_names = ["problem", "estimator", "dim"]
-    version = "2026-11-21.1"
+    params = (PROBLEMS, ESTIMATORS, [1, 100], ["cold", "warm"])
+    param_names = ["problem", "estimator", "dim", "cache"]
+    version = "2026-11-26.1"
     timeout = 300
 
-    def setup(self, problem, estimator, dim):
-        self.varbench, self.spec = _setup(problem, estimator, dim)
+    def setup(self, problem, estimator, dim, cache):
+        import tempfile
+
         import jax
 
-        from varbench.engine import harness
+        from varbench.engine import compile_cache, harness
+        self.varbench, self.spec = _setup(problem, estimator, dim)
+        self.cache_dir = tempfile.mkdtemp(prefix="varbench-asv-cache-")
+        compile_cache.enable(self.cache_dir if cache == "warm" else "off")
+        if cache == "warm":  # fill the persistent cache once, outside the measurement
+            self.varbench.measure(self.spec, estimator, num_samples=1000, seed=0)
         harness.clear_cache()
         jax.clear_caches()  # JAX's in-memory executable caches too, or a repeat measures a cache hit
 
-    def track_compile_seconds(self, problem, estimator, dim):
+    def teardown(self, problem, estimator, dim, cache):
+        import shutil
+
+        from varbench.engine import compile_cache
+        compile_cache.enable()
+        shutil.rmtree(self.cache_dir, ignore_errors=True)
+
+    def track_compile_seconds(self, problem, estimator, dim, cache):
         return self.varbench.measure(self.spec, estimator, num_samples=1000, seed=0).compile_seconds
 
     track_compile_seconds.unit = "seconds"

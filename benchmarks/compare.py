@@ -9,8 +9,11 @@ the score-function and pathwise estimators, with the same number of estimates fo
   in a jitted loop. On CPU these kernels are bounded by the RNG, so this is the ceiling for varbench.
 * **naive loop**: a Python loop over a jitted ``jax.grad`` of the per-sample surrogate, one estimate per call;
   it runs far fewer estimates (``--naive-samples``) and its rate is extrapolated.
-* **NumPy**: the estimates written out by hand, vectorized over chunks of the same size, reduced to mean and
-  variance.
+* **NumPy**: the estimates written out by hand, vectorized over chunks of the same size
+  (``default_rng().standard_normal``), reduced to mean and variance per coordinate.
+
+A last table times ``varbench run`` in fresh processes (import + compile + run of 10⁶ estimates) with an empty
+persistent compilation cache and then with the cache it filled (``--no-ttfr`` skips it).
 * **optax 0.1.8**: ``optax.monte_carlo.score_function_jacobians`` / ``pathwise_jacobians`` in its own virtual
   environment (``benchmarks/peers/requirements-optax.txt``), results passed back as JSON.
 * **Pyro**: ``TraceGraph_ELBO`` with vectorized particles on CPU PyTorch, in its own virtual environment
@@ -58,39 +61,53 @@ def varbench_rate(estimator: str, dim: int, n: int, seed: int, prng: str = "thre
 _FLOORS: dict = {}
 
 
-def floor_rate(estimator: str, dim: int, n: int, seed: int, prng: str = "threefry") -> float:
-    """Draw the harness's random numbers alone: same keys, same chunks, same noise blocks; sum them."""
+def floor_rate(estimator: str, dim: int, n: int, seed: int, prng: str = "threefry", chunked: bool = False
+               ) -> float:
+    """The bulk RNG floor: ``jax.random.normal(key, (n, dim))`` summed, jitted (the noise both estimators need,
+    drawn in one call). ``chunked`` (and every ``--prng`` other than threefry) draws the same normals chunk by
+    chunk from ``fold_in`` keys, one call per chunk, exactly as the harness does: on CPU the one-call draw of
+    10⁷ normals materializes them and is slower than the chunked one, so both are shown."""
+    if chunked and prng == "threefry":
+        prng = "threefry_chunked"
     import jax
     import jax.numpy as jnp
-    import numpy as np
 
-    from varbench.catalog import resolve_estimator, resolve_problem
-    from varbench.core.noise import noise_dimension, sample_noise
     from varbench.engine import harness
     from varbench.engine.prng import make_key
 
-    if (estimator, dim, prng) not in _FLOORS:
-        problem = resolve_problem(f"gaussian:cost=square,dim={dim}")
-        est = resolve_estimator(estimator)
-        params = {k: jnp.asarray(v) for k, v in problem.default_params().items()}
-        spec = est.noise(problem, params)
-        chunk = harness.auto_chunk_size(noise_dimension(spec), 2 * dim)
-
-        def draws(key, num_chunks):
-            def body(i, acc):
-                keys = jax.random.split(jax.random.fold_in(key, i), chunk)
-                noise = jax.vmap(lambda k: sample_noise(spec, k, jnp.float32))(keys)
-                return acc + sum(jnp.sum(x) for x in jax.tree_util.tree_leaves(noise))
-            return jax.lax.fori_loop(0, num_chunks, body, jnp.float32(0))
-
-        key = jax.random.split(make_key(0, prng))[1]
-        _FLOORS[estimator, dim, prng] = (jax.jit(draws).lower(key, np.int32(1)).compile(), chunk)
-    compiled, chunk = _FLOORS[estimator, dim, prng]
-    num_chunks = max(n // chunk, 1)
-    key = jax.random.split(make_key(seed, prng))[1]
+    chunk = harness.auto_chunk_size(dim, 2 * dim)
+    if (dim, n, prng) not in _FLOORS:
+        if prng == "threefry":  # the one-call draw
+            draws = lambda key: jnp.sum(jax.random.normal(key, (n, dim), jnp.float32))
+        else:
+            def draws(key):
+                body = lambda i, acc: acc + jnp.sum(jax.random.normal(jax.random.fold_in(key, i), (chunk, dim)))
+                return jax.lax.fori_loop(0, max(n // chunk, 1), body, jnp.float32(0))
+        impl = prng.replace("_chunked", "")
+        _FLOORS[dim, n, prng] = jax.jit(draws).lower(make_key(0, impl)).compile()
+    compiled = _FLOORS[dim, n, prng]
+    key = jax.random.split(make_key(seed, prng.replace("_chunked", "")))[1]
     start = time.perf_counter()
-    jax.block_until_ready(compiled(key, np.int32(num_chunks)))
-    return num_chunks * chunk / (time.perf_counter() - start)
+    jax.block_until_ready(compiled(key))
+    return n / (time.perf_counter() - start)
+
+
+def time_to_first_result(samples: float = 1e6) -> list[tuple[str, float, float, float]]:
+    """``varbench run`` (gaussian:cost=square, pathwise) in fresh processes with a new, empty persistent cache
+    (cold), then again (warm): (label, wall s, compile_seconds, run_seconds)."""
+    import tempfile
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="varbench-ttfr-") as cache:
+        env = dict(os.environ, VARBENCH_CACHE_DIR=cache, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
+        cmd = [sys.executable, "-m", "varbench", "run", "--problem", "gaussian:cost=square", "--estimator",
+               "pathwise", "--samples", f"{samples:g}", "--format", "json"]
+        for label in ("cold cache", "warm cache"):
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+            wall = time.perf_counter() - start
+            out = json.loads(proc.stdout)
+            rows.append((label, wall, out["compile_seconds"], out["run_seconds"]))
+    return rows
 
 
 # --- naive loop and NumPy ------------------------------------------------------------------------------------
@@ -218,21 +235,25 @@ def main() -> None:
     parser.add_argument("--pyro-python", help="python of an environment with pyro-ppl (default .peers/pyro)")
     parser.add_argument("--setup-peers", action="store_true", help="create the peers' environments and exit")
     parser.add_argument("--json", type=Path, help="also write every rate here")
+    parser.add_argument("--no-ttfr", action="store_true", help="skip the time-to-first-result table")
     args = parser.parse_args()
     if args.setup_peers:
         setup_peers(args)
         return
 
     cases = [(e, d, samples_for(d, int(args.samples))) for e in ESTIMATORS for d in args.dims]
-    local = {"varbench": varbench_rate, "RNG floor": floor_rate, "naive loop": naive_rate, "NumPy": numpy_rate}
+    chunked_floor = lambda e, d, n, seed: floor_rate(e, d, n, seed, chunked=True)
+    local = {"varbench": varbench_rate, "RNG floor": floor_rate, "RNG floor, chunked": chunked_floor,
+             "naive loop": naive_rate, "NumPy": numpy_rate}
     rates: dict = {}
     versions: dict = {}
     for e, d, n in cases:  # compile and warm up everything outside the timed rounds
         varbench_rate(e, d, 1000, 0)
-        floor_rate(e, d, 1000, 0)
+        floor_rate(e, d, n, 0)
+        chunked_floor(e, d, n, 0)
         for prng in ("rbg", "unsafe_rbg") if d in args.prng_dims else ():
             varbench_rate(e, d, 1000, 0, prng)
-            floor_rate(e, d, 1000, 0, prng)
+            floor_rate(e, d, n, 0, prng)
     for round_ in range(args.repeats):
         print(f"round {round_ + 1}/{args.repeats}", file=sys.stderr, flush=True)
         for e, d, n in cases:
@@ -274,6 +295,13 @@ def main() -> None:
                 ours, floor = rates[(f"varbench{suffix}", e, d)], rates[(f"RNG floor{suffix}", e, d)]
                 cells.append(f"{fmt(ours)} (floor {fmt(floor)}, {ours / floor:.2f})")
             print(f"| {e} | {d} | " + " | ".join(cells) + " |")
+    if not args.no_ttfr:
+        print("\nTime to first result: `varbench run --problem gaussian:cost=square --estimator pathwise --samples 1e6` "
+              "in a fresh process (seconds):\n")
+        print("| persistent cache | wall (import + compile + run) | compile_seconds | run_seconds |")
+        print("|---|---:|---:|---:|")
+        for label, wall, comp, run in time_to_first_result():
+            print(f"| {label} | {wall:.2f} | {comp:.2f} | {run:.3f} |")
     if args.json:
         args.json.write_text(json.dumps([dict(impl=k[0], estimator=k[1], dim=k[2], samples_per_second=v)
                                          for k, v in rates.items()], indent=1))

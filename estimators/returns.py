@@ -41,25 +41,30 @@ def lambda_returns(r_t: jax.Array, discount_t: jax.Array, v_t: jax.Array, lambda
     return returns
 
 
-def n_step_bootstrapped_returns(r_t: jax.Array, discount_t: jax.Array, v_t: jax.Array, n: int) -> jax.Array:
+def n_step_bootstrapped_returns(r_t: jax.Array, discount_t: jax.Array, v_t: jax.Array, n: int | jax.Array
+                                ) -> jax.Array:
     """``G_t = r_t + γ_t r_{t+1} + … + (Π γ) v_{t+n−1}``: n rewards then the value after step t+n−1.
 
     Windows that run past the end are truncated and bootstrapped with the last value ``v_T``. Computed as a
-    reverse scan over time carrying the n partial returns that end at each horizon.
+    reverse scan over time carrying the partial returns of every length 1…T that start at each step, then
+    picking length min(n, T) (every length ≥ T is the truncated return). ``n`` may be traced, so an n grid
+    reuses one compiled kernel; the carry is T long, O(T²) work, small for trajectory lengths of tens.
     """
     _check_rank1(r_t=r_t, discount_t=discount_t, v_t=v_t)
-    if n < 1:
+    if isinstance(n, int) and n < 1:
         raise ValueError(f"n must be >= 1; got {n}")
-    # carry[k] = return of length k+1 from step t+1 (k+1 rewards then bootstrap), k = 0..n-1; from the end of
+    horizon = r_t.shape[0]
+    # carry[k] = return of length k+1 from step t+1 (k+1 rewards then bootstrap), k = 0..T-1; from the end of
     # the trajectory every length collapses to the final value.
-    init = jnp.broadcast_to(v_t[-1], (n,))
+    init = jnp.broadcast_to(v_t[-1], (horizon,))
+    pick = jnp.clip(jnp.asarray(n) - 1, 0, horizon - 1)
 
     def step(carry, inputs):
         r, discount, v = inputs
         # length-1 return from t: r_t + γ v_t; length-(k+1): r_t + γ · (length-k return from t+1).
         shorter = jnp.concatenate([v[None], carry[:-1]])
         new = r + discount * shorter
-        return new, new[-1]
+        return new, new[pick]
 
     _, returns = jax.lax.scan(step, init, (r_t, discount_t, v_t), reverse=True)
     return returns

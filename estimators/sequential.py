@@ -253,13 +253,15 @@ class NStep(_CriticEstimator):
 
     Reference: Weber et al. (2015), "Reinforced Variational Inference" (TD learning); Sutton & Barto (2018) §7.1. Sequential problems only.
     Unbiased with the oracle critic; biased with ``critic=learned`` unless n ≥ T (the bootstrap is then the
-    exact V_{T+1} = 0 for every step). One cost evaluation per estimate.
+    exact V_{T+1} = 0 for every step). n is a traced option: an n grid reuses one compiled kernel. One cost
+    evaluation per estimate.
     """
 
     name = "n_step"
     summary = "sequential score function with n-step TD advantages (Weber et al. 2015); biased with critic=learned"
 
-    n: int = option(1, "number of rewards before bootstrapping with the critic's V", kind=int, minimum=1)
+    n: int = option(1, "number of rewards before bootstrapping with the critic's V", static=False, kind=int,
+                    minimum=1)
     critic: str = critic_option()
     critic_samples: int = critic_samples_option()
     td_lambda: float = td_lambda_option()

@@ -1,8 +1,10 @@
 """Variance per parameter group (encoder vs decoder), from tidy records. Never imports JAX.
 
 Amortized problems name encoder parameters ``enc_*``; every other parameter belongs to the generative model
-("decoder", prior included) — the same rule as ``varbench.problems.amortized.Amortized.param_groups``. Pass an explicit
-``{group: [param names]}`` mapping for other problems.
+("decoder", prior included) — the same rule as ``varbench.problems.amortized.Amortized.param_groups``. A
+measurement without any ``enc_`` parameter (a Gaussian, sequential or trace row in a mixed store) has no groups and is
+left out, so its parameters are never counted as "decoder". Pass an explicit ``{group: [param names]}`` mapping for
+other problems (then every measurement is kept).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from varbench.reports import schema
 
 ENCODER_PREFIX = "enc_"
 #: Columns that identify one measurement (one result) in a tidy frame, when present.
@@ -27,7 +30,12 @@ def group_of(param: str, groups: Mapping[str, Sequence[str]] | None = None) -> s
 def group_variance(frame: pd.DataFrame, groups: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     """Per measurement and parameter group: the summed per-coordinate variance of one estimate, the number of
     coordinates, and the work-normalized variance (variance × cost evaluations per estimate)."""
+    frame = schema.numeric(schema.measurements(frame))
     keys = [k for k in RESULT_KEYS if k in frame.columns]
+    if groups is None and not frame.empty:  # only measurements of problems with an encoder have groups
+        amortized = frame["param"].str.startswith(ENCODER_PREFIX).groupby([frame[k] for k in keys], dropna=False
+                                                                           ).transform("any")
+        frame = frame[amortized.astype(bool)]
     tagged = frame.assign(group=[group_of(p, groups) for p in frame["param"]],
                           variance=pd.to_numeric(frame["variance"], errors="coerce"))
     out = tagged.groupby(keys + ["group"], sort=False, dropna=False).agg(
@@ -38,11 +46,14 @@ def group_variance(frame: pd.DataFrame, groups: Mapping[str, Sequence[str]] | No
 
 
 def group_table(frame: pd.DataFrame, groups: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
-    """One row per estimator, one column per group: the median (over points and seeds) of the group variance,
-    plus its work-normalized version."""
+    """One row per block (when the frame has blocks) × estimator, one column per group: the median (over points and
+    seeds) of the group variance, plus its work-normalized version. Empty when no measurement has groups."""
     per = group_variance(frame, groups)
     label = "estimator_label" if "estimator_label" in per.columns else "estimator"
-    table = per.groupby([label, "group"], sort=False).agg(
+    by = (["block"] if "block" in per.columns else []) + [label]
+    if per.empty:
+        return pd.DataFrame(columns=[*by[:-1], "estimator"])
+    table = per.groupby(by + ["group"], sort=False).agg(
         variance=("variance", "median"), work=("work_normalized_variance", "median")).unstack("group")
     table.columns = [f"{g}_variance" if stat == "variance" else f"{g}_variance_x_evaluations"
                      for stat, g in table.columns]

@@ -11,27 +11,20 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from varbench.reports import figures, schema, store
+from varbench.reports import figures, schema, store, verdict
 from varbench.reports.groups import group_table
 
 DPI = 100
 
 
-def _block_table(frame: pd.DataFrame) -> pd.DataFrame:
-    per = frame.drop_duplicates(["cell", "point"])
-    z = pd.to_numeric(frame["bias_z"], errors="coerce").abs()
-    # Bias relative to the gradient's scale: |∇_i| floored at a tenth of the largest |∇_j| of the same result (as
-    # varbench.testing.gradient_scale does), so coordinates whose exact gradient crosses zero do not explode.
-    grad = pd.to_numeric(frame["grad_exact"], errors="coerce").abs()
-    largest = grad.groupby([frame["cell"], frame["point"]]).transform("max")
-    rel_bias = pd.to_numeric(frame["bias"], errors="coerce").abs() / np.maximum(grad, 0.1 * largest).replace(0, np.nan)
-    stats = frame.assign(abs_z=z, rel_bias=rel_bias).groupby("estimator_label", sort=False).agg(
-        max_abs_bias_z=("abs_z", "max"), max_bias_over_gradient_scale=("rel_bias", "max"))
-    work = per.groupby("estimator_label", sort=False).agg(
-        method=("method", "first"), points=("point", "nunique"), samples=("num_samples", "first"),
-        median_total_variance=("total_variance", "median"), evaluations=("evaluations_per_estimate", "first"),
-        estimates_per_second=("samples_per_second", "median"))
-    return work.join(stats).reset_index().rename(columns={"estimator_label": "estimator"})
+def _block_table(frame: pd.DataFrame, estimator_order: list[str]) -> pd.DataFrame:
+    """The block's rows of :func:`schema.summary` (the same columns as ``varbench results``), without the block
+    column and without columns that no row of the block has (exact blocks have no Monte Carlo-only columns); the
+    bias verdict is spelled out (``yes (p = 3e-12)``)."""
+    table = schema.summary(frame, estimator_order={frame["block"].iloc[0]: estimator_order}).drop(columns="block")
+    table["bias_detected"] = [verdict.describe(r) for _, r in table.iterrows()]
+    table = table.drop(columns="p_value")  # spelled out in bias_detected
+    return table.dropna(axis=1, how="all")
 
 
 def _trace_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -49,6 +42,15 @@ def _trace_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _failures_by_block(manifest: dict[str, Any], names: list[str]) -> dict[str, list[str]]:
+    """Failed cells (label -> reason) of the manifest, grouped under the block whose name starts their label."""
+    out: dict[str, list[str]] = {}
+    for label, reason in ((manifest or {}).get("cells_failed") or {}).items():
+        block = label.split(" · ", 1)[0]
+        out.setdefault(block if block in names else "", []).append(f"{label.removeprefix(block + ' · ')}: {reason}")
+    return out
+
+
 def _fmt_table(table: pd.DataFrame) -> pd.DataFrame:
     def fmt(v: Any) -> Any:
         if isinstance(v, (float, np.floating)):
@@ -64,7 +66,8 @@ def _save(fig: plt.Figure, folder: Path, name: str) -> str:
     return path.name
 
 
-def _block_figure(block: dict[str, Any], frame: pd.DataFrame, everything: pd.DataFrame) -> plt.Figure | None:
+def _block_figure(block: dict[str, Any], frame: pd.DataFrame, everything: pd.DataFrame,
+                  palette: dict[str, tuple]) -> plt.Figure | None:
     spec = block.get("figure") or {}
     kind = spec.get("kind")
     if spec.get("overlay"):
@@ -73,9 +76,9 @@ def _block_figure(block: dict[str, Any], frame: pd.DataFrame, everything: pd.Dat
     if kind == "variance_vs":
         x = schema.grid_column(spec["x"])
         col = schema.grid_column(spec["col"]) if spec.get("col") else None
-        return figures.variance_vs(frame, x=x, col=col, title=block.get("title", block["name"]))
+        return figures.variance_vs(frame, x=x, col=col, title=block.get("title", block["name"]), palette=palette)
     if kind == "trace":
-        return figures.trace_log_variance(frame, title=block.get("title", block["name"]))
+        return figures.trace_log_variance(frame, title=block.get("title", block["name"]), palette=palette)
     if kind == "sequential":
         return figures.sequential_panels(frame, title=block.get("title", block["name"]))
     if kind == "series":
@@ -103,31 +106,51 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None) 
         raise store.StoreError(f"cannot create the report folder {str(out)!r}: {err.strerror or err}") from None
     sections: list[dict[str, Any]] = []
     blocks = (manifest or {}).get("config", {}).get("block", [])
+    _, estimator_order = store.config_order(manifest)
+    failed = _failures_by_block(manifest, [b["name"] for b in blocks])
+    # one colour per estimator across the whole report, variants shaded in config order
+    palette = figures.estimator_palette([e for names in estimator_order.values() for e in names] +
+                                        (list(frame["estimator_label"]) if not frame.empty else []))
     for block in blocks:
         sub = frame[frame["block"] == block["name"]] if not frame.empty else frame
+        note = (block.get("figure") or {}).get("note", "")
+        if failed.get(block["name"]):
+            note = (note + " " if note else "") + "FAILED cells (not measured; listed under 'Cells that failed'): " + \
+                "; ".join(failed[block["name"]]) + "."
         if sub.empty:
+            if failed.get(block["name"]):
+                sections.append(dict(title=block.get("title", block["name"]), name=block["name"], image=None,
+                                     table=None, note=note))
             continue
-        fig = _block_figure(block, sub, frame)
-        table = _trace_table(sub) if block.get("kind") == "trace" else _block_table(sub)
+        fig = _block_figure(block, sub, frame, palette)
+        if block.get("kind") == "trace":
+            table = _trace_table(sub)
+        else:
+            table = _block_table(sub, estimator_order.get(block["name"], []))
         # variance per parameter group (encoder/decoder); trace tables carry it already (no coordinates)
         if (block.get("figure") or {}).get("groups") and block.get("kind") != "trace":
-            table = table.merge(group_table(sub), on="estimator", how="left")
+            groups = group_table(sub)
+            if not groups.empty:
+                table = table.merge(groups.drop(columns="block"), on="estimator", how="left")
         sections.append(dict(title=block.get("title", block["name"]), name=block["name"],
                              image=_save(fig, out, block["name"]) if fig is not None else None,
-                             table=_fmt_table(table), note=block.get("figure", {}).get("note", "")))
+                             table=_fmt_table(table), note=note))
     # Cross-block figures use the per-coordinate measurement rows (trace rows carry no coordinates).
-    frame = frame[frame["param"].notna()] if "param" in frame else frame.iloc[0:0]
+    frame = schema.measurements(frame)
     if not frame.empty and (frame["method"] == "mc").any():
-        fig = figures.bias_vs_variance(frame)
+        block_order = [b["name"] for b in blocks]
+        fig = figures.bias_vs_variance(frame, block_order, estimator_order, palette)
         sections.append(dict(title="Bias vs variance", name="bias_vs_variance",
                              image=_save(fig, out, "bias_vs_variance"), table=None,
-                             note="Each point is one parameter coordinate of one Monte Carlo measurement; points "
-                                  "above |z| = 3 are biased at the measured precision."))
-        fig, table = figures.work_normalized(frame)
+                             note="One point per estimator and Monte Carlo block: the simultaneous 95% upper bound "
+                                  "on its largest relative bias against its median total variance; a cross marks a "
+                                  "bias detected by the Holm-corrected test. " + verdict.RULE))
+        fig, table = figures.work_normalized(frame, block_order, estimator_order, palette)
         sections.append(dict(title="Work-normalized variance", name="work_normalized",
                              image=_save(fig, out, "work_normalized"), table=_fmt_table(table),
                              note="Variance of one estimate times its cost (seconds or cost evaluations); the "
-                                  "geometric mean over each block's grid points."))
+                                  "geometric mean over each block's grid points. Each block has its own axis: "
+                                  "compare estimators within a block."))
     env = (manifest or {}).get("environment", {})
     header = (f"varbench {env.get('varbench_version', '?')} · JAX {env.get('jax_version', '?')} · backend "
               f"{env.get('backend', '?')} · started {manifest.get('started') if manifest else '?'} · finished "
@@ -137,10 +160,17 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None) 
     return _write_html(out / "report.html", sections, header, out, manifest)
 
 
+#: The two lists that end a report: failures first (something went wrong), then cells that cannot be measured.
+CELL_LISTS = (("Cells that failed", "cells_failed"), ("Cells not measured (not applicable)", "cells_skipped"))
+
+
+def _legend() -> list[tuple[str, str]]:
+    return list(schema.SUMMARY_LEGEND.items())
+
+
 def _write_markdown(path: Path, sections: list[dict], header: str, manifest: dict | None) -> None:
-    lines = ["# varbench report", "", header, ""]
-    failed = (manifest or {}).get("cells_failed") or {}
-    skipped = (manifest or {}).get("cells_skipped") or {}
+    lines = ["# varbench report", "", header, "", "**Columns of the block tables.** " + "; ".join(
+        f"`{k}`: {v}" for k, v in _legend()) + ".", "", verdict.RULE, ""]
     for s in sections:
         lines += [f"## {s['title']}", ""]
         if s["note"]:
@@ -149,19 +179,26 @@ def _write_markdown(path: Path, sections: list[dict], header: str, manifest: dic
             lines += [f"![{s['title']}]({s['image']})", ""]
         if s["table"] is not None:
             lines += [s["table"].to_markdown(index=False), ""]
-    if skipped:
-        lines += ["## Cells not measured (not applicable)", ""] + [f"- {k}: {v}" for k, v in skipped.items()] + [""]
-    if failed:
-        lines += ["## Cells that failed", ""] + [f"- {k}: {v}" for k, v in failed.items()] + [""]
+    for title, key in CELL_LISTS:
+        items = (manifest or {}).get(key) or {}
+        if items:
+            lines += [f"## {title}", ""] + [f"- {k}: {v}" for k, v in items.items()] + [""]
     path.write_text("\n".join(lines))
 
 
 def _write_html(path: Path, sections: list[dict], header: str, folder: Path, manifest: dict | None) -> Path:
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>varbench report</title><style>",
              "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+             # wide tables (many estimators' group columns) scroll inside the page instead of being cut off
+             ".scroll{overflow-x:auto;max-width:100%}"
              "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;"
-             "text-align:right}th{background:#f3f3f3}img{max-width:100%}.meta{color:#666;font-size:13px}",
-             "</style></head><body><h1>varbench report</h1>", f"<p class='meta'>{html.escape(header)}</p>"]
+             "text-align:right;white-space:nowrap}th{background:#f3f3f3}img{max-width:100%}"
+             ".meta{color:#666;font-size:13px}dl.legend{font-size:13px}dl.legend dt{font-family:monospace;"
+             "float:left;clear:left;width:14em}dl.legend dd{margin-left:15em}",
+             "</style></head><body><h1>varbench report</h1>", f"<p class='meta'>{html.escape(header)}</p>",
+             "<details><summary>Columns of the block tables</summary><dl class='legend'>" + "".join(
+                 f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in _legend()) + "</dl></details>",
+             f"<p>{html.escape(verdict.RULE)}</p>"]
     for s in sections:
         parts.append(f"<h2 id='{s['name']}'>{html.escape(s['title'])}</h2>")
         if s["note"]:
@@ -170,8 +207,8 @@ def _write_html(path: Path, sections: list[dict], header: str, folder: Path, man
             data = base64.b64encode((folder / s["image"]).read_bytes()).decode()
             parts.append(f"<img alt='{html.escape(s['title'])}' src='data:image/png;base64,{data}'>")
         if s["table"] is not None:
-            parts.append(s["table"].to_html(index=False, border=0))
-    for title, key in (("Cells not measured (not applicable)", "cells_skipped"), ("Cells that failed", "cells_failed")):
+            parts.append("<div class='scroll'>" + s["table"].to_html(index=False, border=0) + "</div>")
+    for title, key in CELL_LISTS:
         items = (manifest or {}).get(key) or {}
         if items:
             parts.append(f"<h2>{title}</h2><ul>" + "".join(

@@ -20,6 +20,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from varbench.reports import verdict
+
 #: Result fields that are one value per parameter coordinate.
 PER_COORDINATE = ("grad_mean", "grad_se", "variance", "grad_exact", "bias", "bias_z", "snr", "mse")
 #: Result fields that are one value per result.
@@ -121,12 +123,83 @@ def trace_rows(trace_records: Iterable[Mapping[str, Any]], *, block: str, cell: 
     return out
 
 
-def summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per block × estimator: points measured, median variance, worst |bias z|, and throughput."""
-    if frame.empty:
-        return frame
-    grouped = frame.groupby(["block", "estimator_label"], sort=False)
-    out = grouped.agg(points=("point", "nunique"), median_variance=("variance", "median"),
-                      max_abs_bias_z=("bias_z", lambda z: pd.to_numeric(z, errors="coerce").abs().max()),
-                      samples_per_second=("samples_per_second", "median"), method=("method", "first"))
-    return out.reset_index()
+def numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every column whose values are all numbers or missing (``None``) as float64 with NaN.
+
+    Parquet keeps a column of ``None`` and floats (an exact gradient that some results lack) as objects, where
+    ``frame["bias_z"].abs()`` raises; every frame the reports return goes through here."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype != object:
+            continue
+        values = out[column].dropna()
+        if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values):
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
+    return out
+
+
+#: Columns of :func:`summary`, shared by ``varbench results`` (table, CSV, JSON) and the report's block tables.
+SUMMARY_COLUMNS = ("block", "estimator", "method", "points", "seeds", "samples", "evaluations",
+                   "median_total_variance", "bias_detected", "p_value", "rel_bias_ub95", "estimates_per_second")
+#: What each summary column means (the report prints this legend under its tables).
+SUMMARY_LEGEND = {
+    "method": "mc: Monte Carlo; exact: quadrature or enumeration over the estimator's noise",
+    "points": "grid points measured (every combination of the block's grid values)",
+    "seeds": "seeds per point",
+    "samples": "Monte Carlo estimates per point (exact rows have none)",
+    "evaluations": "cost evaluations per estimate",
+    "median_total_variance": "median over points of the variance of one estimate, summed over parameter coordinates",
+    "bias_detected": "Holm-corrected test over every coordinate and point (exact rows: the exact bias beyond "
+                     "float32 rounding)",
+    "p_value": "the family's Holm-adjusted p-value (Monte Carlo rows)",
+    "rel_bias_ub95": "95% upper bound on max |bias| / gradient scale, simultaneous over coordinates (exact rows: "
+                     "the exact value)",
+    "estimates_per_second": "median throughput of the compiled kernel (Monte Carlo rows)",
+}
+
+
+def measurements(frame: pd.DataFrame) -> pd.DataFrame:
+    """The per-coordinate measurement rows of ``frame`` (trace rows, which carry no coordinates, left out)."""
+    return frame[frame["param"].notna()] if "param" in frame else frame.iloc[0:0]
+
+
+def _rank(values: pd.Series, order: Sequence[str] | None) -> pd.Series:
+    """Position of each value in ``order`` (then first appearance for values it does not name)."""
+    seen = list(dict.fromkeys(list(order or []) + list(values)))
+    return values.map({v: i for i, v in enumerate(seen)})
+
+
+def summary(frame: pd.DataFrame, block_order: Sequence[str] | None = None,
+            estimator_order: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """Per block × estimator (measurement rows; in ``block_order`` then each block's ``estimator_order``, else in
+    order of appearance): the :data:`SUMMARY_COLUMNS`, with the bias verdict of :mod:`varbench.reports.verdict`.
+
+    ``points`` counts distinct grid values (a static option such as ``cost`` splits a block into cells whose point
+    indices restart, so counting indices would undercount); ``median_total_variance`` is over those points and
+    seeds. Monte Carlo-only columns (``samples``, ``p_value``, ``estimates_per_second``) are NaN for exact rows."""
+    rows = numeric(measurements(frame))
+    if rows.empty:
+        return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
+    grid = [c for c in rows.columns if c.startswith(GRID_PREFIX)]
+    out = []
+    for (block, label), d in rows.groupby(["block", "estimator_label"], sort=False):
+        per = d.drop_duplicates(["cell", "point"])
+        axes = [c for c in grid if per[c].notna().any()]
+        points = len(per.drop_duplicates(axes)) if axes else int(per["point"].nunique())
+        mc = bool((per["method"] == "mc").all())
+        v = verdict.family_verdict(verdict.coordinate_terms(d))
+        out.append(dict(block=block, estimator=label, method=per["method"].iloc[0], points=points,
+                        seeds=int(per["seed"].nunique()),
+                        samples=float(per["num_samples"].median()) if mc else np.nan,
+                        evaluations=float(per["evaluations_per_estimate"].median()),
+                        median_total_variance=float(per["total_variance"].median()),
+                        bias_detected=v["bias_detected"], p_value=v["p_value"] if mc else np.nan,
+                        rel_bias_ub95=v["rel_bias_ub95"],
+                        estimates_per_second=float(per["samples_per_second"].median()) if mc else np.nan))
+    table = pd.DataFrame(out, columns=list(SUMMARY_COLUMNS))
+    rank_block = _rank(table["block"], block_order)
+    rank_est = pd.Series([_rank(pd.Series([e]), (estimator_order or {}).get(b)).iloc[0]
+                          for b, e in zip(table["block"], table["estimator"])])
+    first = pd.Series(range(len(table)))
+    return (table.assign(_b=rank_block, _e=rank_est, _f=first).sort_values(["_b", "_e", "_f"])
+            .drop(columns=["_b", "_e", "_f"]).reset_index(drop=True))

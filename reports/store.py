@@ -21,6 +21,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from varbench.reports import schema
+
 MANIFEST = "manifest.json"
 CELLS = "cells"
 
@@ -127,4 +129,18 @@ def load(root: str | os.PathLike) -> pd.DataFrame:
         except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
             raise StoreError(f"cell file {str(f)!r} is not readable Parquet ({type(err).__name__}); delete it and "
                              "re-run 'varbench suite' to measure that cell again") from None
-    return pd.concat(frames, ignore_index=True)
+    return schema.numeric(pd.concat(frames, ignore_index=True))
+
+
+def config_order(manifest: dict[str, Any]) -> tuple[list[str], dict[str, list[str]]]:
+    """The block names of a store's config in order, and each block's estimators in order (``--quick`` overrides
+    applied as the suite applied them), so tables follow the config rather than file names."""
+    config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    blocks = [b for b in config.get("block", []) if isinstance(b, dict) and isinstance(b.get("name"), str)]
+    estimators = {}
+    for b in blocks:
+        quick = b.get("quick") if manifest.get("quick") and isinstance(b.get("quick"), dict) else {}
+        names = quick.get("estimators", b.get("estimators", []))
+        driver = (quick.get("trace") or b.get("trace") or {}).get("drivers", []) if b.get("kind") == "trace" else []
+        estimators[b["name"]] = [str(e) for e in list(names) + list(driver)]
+    return [b["name"] for b in blocks], estimators

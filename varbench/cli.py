@@ -1,5 +1,5 @@
-"""Command-line interface: ``varbench run``, ``list``, ``trace``, ``suite``, ``results``, ``report`` and
-``sequential``.
+"""Command-line interface: ``varbench run``, ``list``, ``trace``, ``suite``, ``results``, ``report``,
+``sequential`` and ``info``.
 
 Bad input exits with status 2 and ONE line on stderr that names the valid choices; no traceback (set
 ``VARBENCH_DEBUG=1`` to see one for unexpected internal errors).
@@ -96,8 +96,11 @@ def _add_sampling(parser: argparse.ArgumentParser, samples: int, what: str) -> N
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="varbench", description="Bias, variance and cost of Monte Carlo gradient "
                             "estimators.")
+    parser.add_argument("--cache-dir", metavar="DIR", default=None,
+                        help="persistent compilation cache (default: $VARBENCH_CACHE_DIR, else ~/.cache/varbench/jax; "
+                             "'off' disables it; see 'varbench info')")
     sub = parser.add_subparsers(dest="command", parser_class=_OneLineParser,
-                                metavar="{run,check,list,trace,suite,results,report,sequential}")
+                                metavar="{run,check,list,trace,suite,results,report,sequential,info}")
     sub.required = True
     parser.commands = sub.choices  # command name -> its parser, to name a command's valid options
 
@@ -115,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="random number generator: threefry (default, statistically sound), rbg, unsafe_rbg "
                           "(XLA's bit generator; a speed experiment, see benchmarks/RESULTS.md)")
     run.add_argument("--format", choices=FORMATS, default="table")
+    run.add_argument("--per-coordinate", action="store_true",
+                     help="table: one row per parameter coordinate even for large problems (default: per parameter "
+                          "above 40 coordinates, with per-group totals for amortized problems)")
     _add_plugin(run)
 
     chk = sub.add_parser("check", help="the test battery for an estimator: runs, unbiased, variance, state, cost")
@@ -125,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--against", nargs="+", default=None, metavar="SPEC",
                      help="reference estimators for the variance ranking (default: the family's references)")
     chk.add_argument("--level", choices=("quick", "standard", "thorough"), default="standard")
-    chk.add_argument("--seed", type=_non_negative_int, default=0, metavar="S")
+    chk.add_argument("--seed", type=_seed, default=0, metavar="S")
     chk.add_argument("--out", metavar="DIR", default=None,
                      help="also write check.json, check.md, variance.png and a result store (see 'report') into DIR")
     chk.add_argument("--format", choices=FORMATS + ("markdown",), default="table")
@@ -177,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="GAE lambda grid (default 0,0.5,0.9,1)")
     seq.add_argument("--format", choices=FORMATS + ("markdown",), default="table")
     _add_plugin(seq)
+
+    info = sub.add_parser("info", help="versions, backend, devices and the compilation cache in use")
+    info.add_argument("--format", choices=FORMATS, default="table")
     return parser
 
 
@@ -217,8 +226,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(result.to_dict(), allow_nan=False))
     else:
+        from varbench.catalog import resolve_problem
         from varbench.display import print_result
-        print_result(result)
+        problem = resolve_problem(args.problem)
+        groups = problem.param_groups() if getattr(problem, "amortized", False) else None
+        print_result(result, groups=groups, per_coordinate=args.per_coordinate)
     return 0
 
 
@@ -288,7 +300,8 @@ def _cmd_suite(args: argparse.Namespace) -> int:
 
 def _cmd_results(args: argparse.Namespace) -> int:
     from varbench.reports import schema, store
-    table = schema.summary(store.load(args.dir))
+    manifest = store.check_store(args.dir)  # blocks, then estimators, in config order
+    table = schema.summary(store.load(args.dir), *store.config_order(manifest))
     if args.format == "csv":
         print(table.to_csv(index=False), end="")
     elif args.format == "json":
@@ -304,6 +317,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_info(args: argparse.Namespace) -> int:
+    import jax
+
+    from varbench import __version__
+    from varbench.engine import compile_cache
+    facts = {"varbench": __version__, "jax": jax.__version__, "backend": jax.default_backend(),
+             "devices": [str(d) for d in jax.devices()], **compile_cache.info()}
+    if args.format == "json":
+        print(json.dumps(facts))
+    else:
+        for key, value in facts.items():
+            print(f"{key:>18}: {', '.join(value) if isinstance(value, list) else value}")
+    return 0
+
+
+def _configure_cache(args: argparse.Namespace) -> None:
+    """The persistent compilation cache, before anything compiles (only commands that compute import JAX)."""
+    if args.command in ("results", "report"):
+        return
+    from varbench.engine import compile_cache
+    compile_cache.enable(args.cache_dir)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from varbench.reports.store import StoreError
     try:
@@ -314,12 +350,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             valid = sorted(o for a in command._actions for o in a.option_strings if o.startswith("--"))
             raise VarbenchError(f"unrecognized arguments: {' '.join(unknown)}; valid options of 'varbench "
                                 f"{args.command}': {', '.join(valid)}")
+        _configure_cache(args)
         if getattr(args, "plugin", None):
             from varbench.catalog import load_plugin
             for module in args.plugin:
                 load_plugin(module)
         return {"run": _cmd_run, "check": _cmd_check, "list": _cmd_list, "trace": _cmd_trace, "suite": _cmd_suite,
-                "results": _cmd_results, "report": _cmd_report, "sequential": _cmd_sequential}[args.command](args)
+                "results": _cmd_results, "report": _cmd_report, "sequential": _cmd_sequential,
+                "info": _cmd_info}[args.command](args)
     except (VarbenchError, StoreError) as err:
         print(f"varbench: error: {err}", file=sys.stderr)
         return 2

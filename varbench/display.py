@@ -35,27 +35,65 @@ def make_console() -> Console:
     return Console(highlight=False, width=max(shutil.get_terminal_size((120, 24)).columns, 120))
 
 
-def print_result(res: Result, console: Console | None = None) -> None:
+#: Results with more parameter coordinates than this print one row per parameter (``--per-coordinate``: all).
+MAX_COORDINATE_ROWS = 40
+
+
+def print_result(res: Result, console: Console | None = None, *, groups: dict[str, list[str]] | None = None,
+                 per_coordinate: bool = False) -> None:
+    """A result as tables: per coordinate (small problems, or ``per_coordinate``), else per parameter; with
+    ``groups`` (an amortized problem's ``param_groups()``) the variance summed per group (encoder, decoder)."""
     console = console or make_console()
+    exact_mode = res.method == "exact"
     console.print(f"[bold]{res.estimator}[/bold] on [bold]{res.problem}[/bold]  ({res.method}, "
-                  f"{res.num_samples:,} {'estimates' if res.method == 'mc' else 'quadrature nodes'}, seed {res.seed})")
+                  f"{res.num_samples:,} {'quadrature nodes' if exact_mode else 'estimates'}, seed {res.seed})")
+    size = sum(int(np.size(m)) for m in res.grad_mean.values())
+    # exact mode has no sampling noise: its bias is the exact bias, not a z-score against a zero standard error
+    bias_col = "bias" if exact_mode else "bias z"
+    bias = res.bias if exact_mode else res.bias_z
     table = Table(show_edge=False, header_style="bold")
-    for col in ("param", "grad mean", "± se", "exact", "bias z", "variance", "variance 95% CI", "SNR"):
-        table.add_column(col, justify="left" if col == "param" else "right")
-    for name, mean in res.grad_mean.items():
-        for idx in np.ndindex(mean.shape):
-            exact = None if res.grad_exact is None else res.grad_exact[name][idx]
-            z = None if res.bias_z is None else res.bias_z[name][idx]
-            lo, hi = res.variance_ci[name][idx]
-            label = name + (str(list(idx)) if mean.size > 1 else "")
-            table.add_row(label, _fmt(mean[idx]), _fmt(res.grad_se[name][idx], 2), _fmt(exact),
-                          _fmt(z, 3), _fmt(res.variance[name][idx]), f"[{_fmt(lo, 4)}, {_fmt(hi, 4)}]",
-                          _fmt(res.snr[name][idx], 4))
+    if per_coordinate or size <= MAX_COORDINATE_ROWS:
+        for col in ("param", "grad mean", "± se", "exact", bias_col, "variance", "variance 95% CI", "SNR"):
+            table.add_column(col, justify="left" if col == "param" else "right")
+        for name, mean in res.grad_mean.items():
+            for idx in np.ndindex(mean.shape):
+                exact = None if res.grad_exact is None else res.grad_exact[name][idx]
+                b = None if bias is None else bias[name][idx]
+                lo, hi = res.variance_ci[name][idx]
+                label = name + (str(list(idx)) if mean.size > 1 else "")
+                table.add_row(label, _fmt(mean[idx]), _fmt(res.grad_se[name][idx], 2), _fmt(exact),
+                              _fmt(b, 3), _fmt(res.variance[name][idx]), f"[{_fmt(lo, 4)}, {_fmt(hi, 4)}]",
+                              _fmt(res.snr[name][idx], 4))
+    else:
+        group_of = {n: g for g, names in (groups or {}).items() for n in names}
+        columns = ["param"] + (["group"] if groups else []) + ["shape", "coordinates", "variance (sum)",
+                                                               f"max |{bias_col}|"]
+        for col in columns:
+            table.add_column(col, justify="left" if col in ("param", "group", "shape") else "right")
+        for name, mean in res.grad_mean.items():
+            b = None if bias is None else float(np.max(np.abs(bias[name])))
+            table.add_row(name, *([group_of.get(name, "-")] if groups else []), str(tuple(np.shape(mean))),
+                          str(int(np.size(mean))), _fmt(float(np.sum(res.variance[name]))), _fmt(b, 3))
     console.print(table)
+    if size > MAX_COORDINATE_ROWS and not per_coordinate:
+        console.print(f"({size:,} coordinates, one row per parameter; --per-coordinate prints each)")
+    if groups:
+        totals = Table(show_edge=False, header_style="bold")
+        for col in ("group", "coordinates", "variance (sum)", "variance × evaluations"):
+            totals.add_column(col, justify="left" if col == "group" else "right")
+        for group, names in groups.items():
+            var = float(sum(np.sum(res.variance[n]) for n in names if n in res.variance))
+            totals.add_row(group, str(sum(int(np.size(res.variance[n])) for n in names if n in res.variance)),
+                           _fmt(var), _fmt(var * res.evaluations_per_estimate))
+        console.print(totals)
     console.print(f"total variance {_fmt(res.total_variance)} · objective (exact) {_fmt(res.objective_exact)} · "
                   f"{res.evaluations_per_estimate} cost evaluations/estimate")
-    console.print(f"{_fmt(res.samples_per_second, 4)} estimates/s · run {res.run_seconds:.3f} s · compile "
-                  f"{res.compile_seconds:.3f} s · {res.backend} {res.dtype} · varbench {res.version}")
+    if exact_mode:  # estimates/s and a kernel compile time mean nothing for quadrature
+        console.print(f"exact mode: {res.num_samples:,} quadrature nodes in {res.run_seconds:.3f} s · {res.backend} "
+                      f"{res.dtype} · varbench {res.version}")
+    else:
+        console.print(f"{_fmt(res.samples_per_second, 4)} estimates/s · run {res.run_seconds:.3f} s · compile "
+                      f"{res.compile_seconds:.3f} s · {res.backend} {res.dtype} · varbench {res.version}")
 
 
 #: Params with at most this many values are printed in full in a trace table; larger ones are summarised.
@@ -96,6 +134,7 @@ def print_trace(records: list[dict[str, Any]], console: Console | None = None) -
 def catalogue() -> dict[str, Any]:
     """Problems and estimators with their options, properties and origin (built in or plugin module)."""
     problems = {n: dict(summary=PROBLEMS[n].summary, origin=origin(PROBLEMS[n]), options=describe(PROBLEMS[n]),
+                        params=_param_shapes(n),
                         properties=[f for f in ("discrete", "has_exact_objective") if getattr(PROBLEMS[n], f, False)]
                         + capabilities_of(PROBLEMS[n]))
                 for n in problem_names()}
@@ -103,6 +142,15 @@ def catalogue() -> dict[str, Any]:
                           unbiased=bool(ESTIMATORS[n].unbiased), stateful=bool(ESTIMATORS[n].stateful))
                   for n in estimator_names()}
     return {"problems": problems, "estimators": estimators}
+
+
+def _param_shapes(name: str) -> dict[str, list[int]] | str:
+    """The params of a problem built with its default options, ``{name: shape}`` (shapes depend on options such as
+    ``dim`` or ``T``; these are the defaults'); a one-line reason if it cannot be built without more options."""
+    try:
+        return {k: list(v) for k, v in PROBLEMS[name]().param_shapes().items()}
+    except Exception as err:  # noqa: BLE001 (a plugin problem may need options; list still lists it)
+        return f"depend on options ({type(err).__name__})"
 
 
 def print_catalogue(console: Console | None = None) -> None:
@@ -116,6 +164,11 @@ def print_catalogue(console: Console | None = None) -> None:
                 tags = ["unbiased" if info["unbiased"] else "BIASED"] + (["stateful"] if info["stateful"] else [])
             source = "" if info["origin"] == "built in" else f"  [plugin {info['origin']}]"
             console.print(f"  [bold]{name}[/bold]  ({', '.join(tags)})  {info['summary']}{source}")
+            if "params" in info:
+                shapes = info["params"]
+                text = shapes if isinstance(shapes, str) else ", ".join(
+                    f"{k} {tuple(v) if v else 'scalar'}" for k, v in shapes.items())
+                console.print(f"      params (default options): {text}")
             for opt in info["options"]:
                 choices = f" one of {', '.join(map(str, opt['choices']))};" if opt["choices"] else ""
                 console.print(f"      {opt['name']}={opt['default']}  ·{choices} {opt['doc']}")

@@ -122,7 +122,10 @@ def print_table(report: dict[str, Any]) -> None:
     header, body = table_lines(report)
     table = Table(title=title(report), show_edge=False, header_style="bold")
     for i, col in enumerate(header):
-        table.add_column(col, justify="left" if i == 0 else "right")
+        if i == 0:  # estimator specs are never cut ("gae:lambd…" names nothing); numeric headers wrap instead
+            table.add_column(col, justify="left", no_wrap=True, min_width=max([len(c[0]) for c in body] + [len(col)]))
+        else:
+            table.add_column(col, justify="right", overflow="fold")
     for cells in body:
         table.add_row(*cells)
     make_console().print(table)

@@ -34,7 +34,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from varbench.catalog import PROBLEMS, build, resolve_estimator
-from varbench.core.errors import NotApplicableError, VarbenchError
+from varbench.core.errors import NotApplicableError, OutOfMemoryError, QuadratureNotConvergedError, VarbenchError
 from varbench.core.pytree import options_of
 from varbench.engine.harness import MAX_SAMPLES, MAX_WARMUP
 from varbench.engine.params import prepare_params
@@ -415,6 +415,10 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+#: Prefix of a failure reason that a resume retries (memory depends on what else was running).
+OUT_OF_MEMORY_TAG = "out of memory: "
+
+
 def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = "varbench-results", *,
               quick: bool = False, resume: bool = True, progress: Callable[[str], None] | None = None,
               report: bool = True, plugins: Sequence[str] = ()) -> dict[str, Any]:
@@ -468,20 +472,34 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
     except OSError as err:
         raise VarbenchError(f"cannot write the result store {str(out)!r}: {err.strerror or err}") from None
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
-    todo = [c for c in cells if c.key not in done]
-    say(f"varbench suite: {len(cells)} cells, {len(cells) - len(todo)} already finished in {str(out)!r}, "
-        f"{len(todo)} to run")
+    # A cell that failed in an earlier run of the same config and version fails the same way again (same seeds,
+    # same code), so a resume keeps its failure instead of retrying it on every resume; running out of memory
+    # depends on what else ran, so those cells are retried.
+    failed_before = {label: reason for label, reason in (previous.get("cells_failed") or {}).items()
+                     if not str(reason).startswith(OUT_OF_MEMORY_TAG)}
+    manifest["cells_failed"].update(failed_before)
+    todo = [c for c in cells if c.key not in done and c.label not in failed_before]
+    say(f"varbench suite: {len(cells)} cells, {len(cells) - len(todo) - len(failed_before)} already finished in "
+        f"{str(out)!r}, {len(todo)} to run" + (f", {len(failed_before)} failed before and not retried (use "
+                                                "--no-resume to measure everything again)" if failed_before else ""))
     with _progress_bar(len(todo)) as advance:
         for cell in todo:
             before, start = harness.compile_count(), time.perf_counter()
             try:
                 rows = run_cell(cell)
+            except QuadratureNotConvergedError as err:  # a failed measurement, not an inapplicable estimator
+                manifest["cells_failed"][cell.label] = str(err)
+                store.write_manifest(out, manifest)
+                advance(f"FAILED {cell.label}: {err}")
+                continue
             except NotApplicableError as err:
                 manifest["cells_skipped"][cell.label] = str(err)
                 advance(f"skipped {cell.label}: {err}")
                 continue
             except VarbenchError as err:
-                manifest["cells_failed"][cell.label] = str(err)
+                tag = OUT_OF_MEMORY_TAG if isinstance(err, OutOfMemoryError) else ""
+                manifest["cells_failed"][cell.label] = tag + str(err)
+                store.write_manifest(out, manifest)
                 advance(f"FAILED {cell.label}: {err}")
                 continue
             store.write_cell(out, cell.key, rows)
@@ -499,8 +517,16 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
     return manifest
 
 
+def _eta(done: int, total: int, elapsed: float) -> str:
+    """Time left if the remaining cells take as long, on average, as the finished ones (``?`` before the first)."""
+    if done == 0:
+        return "?"
+    left = round(elapsed / done * (total - done))
+    return f"{left // 3600}h{left // 60 % 60:02d}m" if left >= 3600 else f"{left // 60}m{left % 60:02d}s"
+
+
 class _progress_bar:
-    """A rich progress bar on a terminal; plain log lines otherwise (CI logs, pipes)."""
+    """A rich progress bar with the time left on a terminal; plain log lines with an ETA otherwise (CI, pipes)."""
 
     def __init__(self, total: int):
         self.total = total
@@ -515,9 +541,10 @@ class _progress_bar:
                 Progress,
                 TextColumn,
                 TimeElapsedColumn,
+                TimeRemainingColumn,
             )
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console)
+                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
             self._bar.start()
             task = self._bar.add_task("suite", total=self.total)
 
@@ -526,8 +553,13 @@ class _progress_bar:
                 self._bar.advance(task)
             return advance
         self._bar = None
-        count = iter(range(1, self.total + 1))
-        return lambda line: print(f"[{next(count)}/{self.total}] {line}", file=sys.stderr, flush=True)
+        count, start = iter(range(1, self.total + 1)), time.perf_counter()
+
+        def log(line: str) -> None:
+            done = next(count)
+            eta = _eta(done, self.total, time.perf_counter() - start)
+            print(f"[{done}/{self.total}, ETA {eta}] {line}", file=sys.stderr, flush=True)
+        return log
 
     def __exit__(self, *exc: Any) -> None:
         if self._bar is not None:

@@ -65,6 +65,16 @@ def test_n_step_returns_match_direct_formula(n):
     np.testing.assert_allclose(got, [direct_n_step(t, n) for t in range(T)], rtol=1e-12)
 
 
+def test_n_step_returns_with_a_traced_n_compile_once():
+    # n is a value, not structure: one compiled function serves every n (n >= T is the truncated return).
+    with jax.enable_x64(True):
+        returns = jax.jit(n_step_bootstrapped_returns)
+        for n in (1, 3, 6, 9):
+            got = returns(*_f64(R, DISCOUNT, V_AFTER), jnp.asarray(n))
+            np.testing.assert_allclose(got, [direct_n_step(t, n) for t in range(T)], rtol=1e-12)
+        assert returns._cache_size() == 1
+
+
 @pytest.mark.parametrize("lam", [0.0, 0.6, 1.0])
 def test_gae_matches_direct_formula(lam):
     with jax.enable_x64(True):

@@ -1,6 +1,7 @@
 
 import pandas as pd
 import pytest
+from scipy import stats as sps
 from varbench.reports import schema, store
 
 
@@ -42,8 +43,14 @@ def test_clear_removes_only_store_files(tmp_path):
 
 
 def test_summary_table():
-    frame = pd.DataFrame({"block": ["b", "b"], "estimator_label": ["e", "e"], "point": [0, 1],
-                          "variance": [1.0, 3.0], "bias_z": [0.5, -2.0], "samples_per_second": [10.0, 20.0],
-                          "method": ["mc", "mc"]})
+    frame = pd.DataFrame({"block": ["b"] * 4, "estimator_label": ["e"] * 4, "cell": ["c0", "c0", "c1", "c1"],
+                          "point": [0, 1, 0, 1], "param": "x", "grid_cost": ["cos", "cos", "square", "square"],
+                          "grid_k": [1.0, 2.0, 1.0, 2.0], "seed": 0, "num_samples": 100,
+                          "evaluations_per_estimate": 1, "total_variance": [1.0, 3.0, 5.0, 7.0],
+                          "variance": [1.0, 3.0, 5.0, 7.0], "grad_exact": [1.0, 1.0, 2.0, 2.0],
+                          "grad_se": [0.1, 0.1, 0.1, 0.1], "bias": [0.05, -0.2, 0.0, 0.1], "bias_z": [0.5, -2.0, 0, 1],
+                          "samples_per_second": [10.0, 20.0, 30.0, 40.0], "method": ["mc"] * 4})
     row = schema.summary(frame).iloc[0]
-    assert row.points == 2 and row.median_variance == 2.0 and row.max_abs_bias_z == 2.0
+    assert row.points == 4  # two cells (a static option) whose point indices both start at 0
+    assert row.median_total_variance == 4.0 and row.estimates_per_second == 25.0
+    assert not row.bias_detected and row.p_value == pytest.approx(min(1.0, 4 * 2 * sps.norm.sf(2.0)), rel=0.02)  # |z| = 2 of 4

@@ -43,3 +43,17 @@ def test_sequential_command_refuses_non_sequential_problems(capsys):
     assert "needs a sequential problem (lgssm, hmm)" in capsys.readouterr().err
     assert main(["sequential", "--lambdas", "0,2"]) == 2
     assert "numbers in [0, 1]" in capsys.readouterr().err
+
+
+def test_estimator_column_is_never_truncated(capsys, monkeypatch):
+    """Rich shrinks columns to the console; the estimator spec must survive whole ("gae:lambd…" names nothing)."""
+    summary = {"total_variance": 1234.5, "max_abs_bias": 0.01, "bias_norm": 0.02, "evaluations_per_estimate": 1,
+               "seconds_per_estimate": 1e-5}
+    names = ["score_function:returns=to_go,baseline=value", "gae:lambda=0.5"]
+    report = {"problem": "lgssm:T=5", "method": "exact", "num_samples": None, "elbo": -1.0, "log_evidence": -2.0,
+              "rows": [{"name": n, "oracle": summary, "learned": summary} for n in names]}
+    for columns in ("120", "200"):
+        monkeypatch.setenv("COLUMNS", columns)
+        sequential_table.print_table(report)
+        out = capsys.readouterr().out
+        assert all(n in out for n in names) and "…" not in out.split("\n", 3)[-1], columns

@@ -1,3 +1,4 @@
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -12,28 +13,53 @@ def _moments_numpy(x):
     return len(x), m, (d ** 2).sum(0), (d ** 3).sum(0), (d ** 4).sum(0)
 
 
-def test_chunk_merge_equals_direct_moments():
+def test_streamed_power_sums_equal_direct_moments():
     rng = np.random.default_rng(0)
     x = rng.gamma(2.0, size=(1000, 3)) * 5 + 100  # skewed, offset: a test of the numerics
-    acc = stats.empty_moments(jnp.zeros(3, jnp.float32))
+    acc = stats.empty_power_sums(jnp.zeros(3, jnp.float32))
+    step, merged = jax.jit(stats.accumulate), None
     for start in range(0, 1000, 128):
         block = np.zeros((128, 3), np.float32)
         part = x[start:start + 128]
         block[:len(part)] = part
         valid = jnp.arange(128) < len(part)
-        acc = stats.merge(acc, stats.chunk_moments(jnp.asarray(block), valid))
-    n, m, m2, m3, m4 = _moments_numpy(x)
-    assert float(acc.count) == n
-    np.testing.assert_allclose(acc.mean, m, rtol=1e-6)
-    np.testing.assert_allclose(acc.m2, m2, rtol=1e-4)
-    np.testing.assert_allclose(acc.m3, m3, rtol=1e-3)
-    np.testing.assert_allclose(acc.m4, m4, rtol=1e-3)
+        acc = step(acc, jnp.asarray(block), valid, jnp.asarray(start == 0))
+        chunk = stats.chunk_moments(jnp.asarray(block), valid)  # the host-side merge of chunk moments agrees
+        merged = chunk if merged is None else stats.merge(merged, chunk)
+    n, m, m2, m3, m4 = _moments_numpy(x.astype(np.float32).astype(np.float64))
+    for got in (stats.to_moments(acc), merged):
+        assert float(got.count) == n
+        np.testing.assert_allclose(got.mean, m, rtol=1e-7)
+        np.testing.assert_allclose(got.m2, m2, rtol=1e-5)
+        np.testing.assert_allclose(got.m3, m3, rtol=1e-4)
+        np.testing.assert_allclose(got.m4, m4, rtol=1e-4)
 
 
-def test_nonfinite_values_are_counted_not_mixed_in():
-    v = jnp.asarray([[1.0], [np.nan], [3.0], [np.inf]])
-    m = stats.chunk_moments(v, jnp.asarray([True, True, True, False]))
-    assert int(m.nonfinite[0]) == 1 and float(m.mean[0]) == 2.0
+def test_power_sums_neither_drift_nor_overflow():
+    # 4096 chunks of 4096 float32 values around 1e5 with spread 1: a float32 running mean gets stuck within a
+    # few ulps (0.008) of 1e5; the compensated, shifted sums must recover the mean to ~1e-6 and the variance.
+    # Then values ~1e11 (whose fourth powers overflow float32): the scaled sums stay finite.
+    chunks, size = 4096, 4096
+    offsets = np.linspace(-0.5, 0.5, size, dtype=np.float32)  # mean 0, variance (size+1)/(12(size-1))
+    step = jax.jit(lambda acc, v, first: stats.accumulate(acc, v[:, None], jnp.ones(size, bool), first))
+    for centre in (1e5 + 0.3, 3e11):
+        values = jnp.asarray(np.float32(centre) + offsets * np.float32(centre * 1e-5))
+        acc = stats.empty_power_sums(jnp.zeros(1, jnp.float32))
+        for i in range(chunks):
+            acc = step(acc, values, jnp.asarray(i == 0))
+        got = stats.to_moments(acc)
+        exact = np.asarray(values, np.float64)
+        assert float(got.count) == chunks * size
+        assert got.mean[0] == pytest.approx(exact.mean(), rel=1e-12, abs=0)
+        assert got.m2[0] / chunks == pytest.approx(((exact - exact.mean()) ** 2).sum(), rel=1e-5)
+        assert np.isfinite(got.m4[0]) and got.m4[0] > 0
+
+
+def test_nonfinite_estimates_are_counted_not_mixed_in():
+    # An estimate with ANY non-finite coordinate is excluded whole and counted once (not once per coordinate).
+    v = jnp.asarray([[1.0, 1.0], [np.nan, np.inf], [3.0, 3.0], [np.inf, 0.0], [5.0, np.nan]])
+    m = stats.chunk_moments(v, jnp.asarray([True, True, True, False, True]))
+    assert int(m.nonfinite) == 2 and float(m.count) == 2 and list(m.mean) == [2.0, 2.0]
 
 
 def test_summary_fields():

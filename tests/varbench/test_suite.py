@@ -154,10 +154,45 @@ def test_results_and_report_commands(small_config, tmp_path, capsys):
     run_suite(small_config, out, progress=lambda line: None, report=False)
     assert main(["results", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "tiny" in text and "pathwise" in text and "median_variance" in text
+    assert "tiny" in text and "pathwise" in text and "median_total_variance" in text and "bias_detected" in text
     assert main(["report", str(out), "--out", str(tmp_path / "rep")]) == 0
     assert (tmp_path / "rep" / "report.html").exists()
     assert main(["results", str(tmp_path / "nothing")]) == 2
     assert "not a varbench result store" in capsys.readouterr().err
     assert main(["suite", "--config", str(tmp_path / "missing.toml")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_failed_cells_are_failures_not_inapplicable_and_a_resume_does_not_retry_them(tmp_path, monkeypatch):
+    """An exact-mode cell whose quadrature does not converge is listed as failed (with its reason), never as "not
+    applicable"; resuming keeps that failure rather than recomputing it on every resume, except out-of-memory."""
+    import varbench.suite as suite
+    from varbench.core.errors import OutOfMemoryError, QuadratureNotConvergedError
+
+    path = tmp_path / "exact.toml"
+    path.write_text(SMALL.split("[[block]]")[0] + "[[block]]" + SMALL.split("[[block]]")[2])
+    real = suite.run_cell
+
+    def not_converging(cell):
+        raise QuadratureNotConvergedError("method=exact: quadrature did not converge (relative change 2e-05)")
+
+    monkeypatch.setattr(suite, "run_cell", not_converging)
+    manifest = run_suite(path, tmp_path / "s", progress=lambda line: None, report=False)
+    (label, reason), = manifest["cells_failed"].items()
+    assert "tiny_exact" in label and "did not converge" in reason and not manifest["cells_skipped"]
+    monkeypatch.setattr(suite, "run_cell", real)
+    lines = []
+    manifest = run_suite(path, tmp_path / "s", progress=lines.append, report=False)
+    assert "1 failed before and not retried" in lines[0] and "0 to run" in lines[0]
+    assert label in manifest["cells_failed"] and manifest["cells_done"] == 0
+    # running out of memory depends on what else ran: retried
+    manifest["cells_failed"] = {label: suite.OUT_OF_MEMORY_TAG + str(OutOfMemoryError("chunk too large"))}
+    store.write_manifest(tmp_path / "s", manifest)
+    manifest = run_suite(path, tmp_path / "s", progress=lines.append, report=False)
+    assert not manifest["cells_failed"] and manifest["cells_done"] == 1
+
+
+def test_progress_lines_carry_an_eta():
+    from varbench.suite import _eta
+    assert _eta(0, 10, 5.0) == "?"
+    assert _eta(2, 10, 10.0) == "0m40s" and _eta(1, 100, 3600.0) == "99h00m"

@@ -9,6 +9,11 @@ class NotApplicableError(VarbenchError):
     """An estimator (or method) does not apply to a problem."""
 
 
+class QuadratureNotConvergedError(NotApplicableError):
+    """Exact mode's two quadrature resolutions disagree at one point: a failure of that measurement (a suite lists
+    it as failed, not as not applicable), though callers that catch :class:`NotApplicableError` still see it."""
+
+
 class NonFiniteEstimateError(VarbenchError):
     """An estimator produced NaN or inf."""
 

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from varbench.core.errors import NotApplicableError
+from varbench.core.errors import NotApplicableError, QuadratureNotConvergedError
 from varbench.core.noise import Noise, gauss_rule, is_noise, piecewise_uniform_rule
 
 #: Largest number of continuous noise scalars integrated by a tensor grid.
@@ -288,7 +288,7 @@ def adaptive_moments(problem, estimator, params, state, leaves, treedef, where: 
     adaptive = [isinstance(leaf, Noise) and leaf.size > 0 for leaf in leaves]
     if any(leaf.continuous_size and not a for leaf, a in zip(leaves, adaptive)):
         change, n_coarse, n = gauss_discrepancy
-        raise NotApplicableError(
+        raise QuadratureNotConvergedError(
             f"method=exact: quadrature did not converge for {where} (relative change {change:.2e} between "
             f"{n_coarse} and {n} nodes per dimension; a noise block has no adaptive rule); use method=mc")
     scalars = [(b, j) for b, leaf in enumerate(leaves) if adaptive[b] for j in range(leaf.size)]
@@ -354,7 +354,7 @@ def adaptive_moments(problem, estimator, params, state, leaves, treedef, where: 
                             f"{what}")
         finally:
             spent += family_spent
-    raise NotApplicableError(
+    raise QuadratureNotConvergedError(
         f"method=exact: adaptive quadrature for {where} exhausted its budget ({ADAPTIVE_MAX_POINTS} points per grid, "
         f"{sum(ADAPTIVE_BUDGET.values())} in all, {spent} spent) without two resolutions agreeing to rtol {rtol:g} "
         f"({'; '.join(failures)}); the integrand is too rough for tensor quadrature: use method=mc")

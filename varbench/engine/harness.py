@@ -1,7 +1,8 @@
 """The harness: one compiled kernel per (problem, estimator, shapes) that streams estimates in bounded memory.
 
-The kernel vmaps the estimator over a chunk of keys, reduces the chunk to moments (count, mean, central powers)
-and merges them into running moments inside an on-device ``fori_loop`` whose trip count is a runtime argument.
+The kernel draws a chunk's noise in one call, vmaps the estimator over it and adds the chunk to running power sums
+of the shifted, scaled estimates (:class:`varbench.engine.stats.PowerSums`) inside an on-device ``fori_loop``
+whose trip count is a runtime argument; central moments are formed once, in float64, on the host.
 Memory therefore depends on the chunk size, never on the number of samples, and changing params, option values
 (pytree leaves), the seed or the sample count reuses the compiled executable.
 """
@@ -18,11 +19,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from varbench.core.errors import NonFiniteEstimateError, OutOfMemoryError, VarbenchError
-from varbench.core.estimator import Estimator
+from varbench.core.estimator import Estimator, batched_noise
 from varbench.core.naming import spec_of
-from varbench.core.noise import noise_dimension
+from varbench.core.noise import noise_dimension, sample_noise
 from varbench.core.problem import Problem
-from varbench.engine import sharding, stats
+from varbench.engine import compile_cache, sharding, stats
 from varbench.engine.exact import exact_moments, to_float64
 from varbench.engine.params import host_memory_bytes, prepare_params
 from varbench.engine.prng import DEFAULT_PRNG, check_prng, check_seed, make_key
@@ -40,6 +41,8 @@ MAX_SAMPLES = 2 ** 31 * MIN_CHUNK - 1
 MAX_WARMUP = 2 ** 31 - 1
 
 _COMPILED: dict[Any, Any] = {}
+# On by default for every entry point (CLI, Python API, tests): a new process reuses kernels compiled before.
+compile_cache.ensure_enabled()
 
 
 def auto_chunk_size(noise_scalars: int, param_scalars: int) -> int:
@@ -65,24 +68,35 @@ def _as_leaf_array(x: Any) -> Any:
     return a
 
 
+def _chunk_estimator(problem, estimator, params, state, chunk_size: int):
+    """A function ``key -> estimates of one chunk`` (every leaf gets a leading axis of ``chunk_size``).
+
+    The chunk's noise is drawn in one call from one key (one bulk draw per noise block, as
+    ``jax.random.normal(key, (chunk, d))`` does), not one key split per estimate: the per-estimate splits cost as
+    much as the draws themselves at small dims. An estimator that overrides ``estimate`` (drawing its own noise)
+    keeps one key per estimate.
+    """
+    if type(estimator).estimate is not Estimator.estimate:
+        one = lambda k: estimator.estimate(problem, params, state, k)
+        return lambda key: jax.vmap(one)(jax.random.split(key, chunk_size))
+    dtype = jax.tree_util.tree_leaves(params)[0].dtype
+    spec = batched_noise(estimator.noise(problem, params), chunk_size)
+    from_noise = jax.vmap(lambda n: estimator.estimate_from_noise(problem, params, state, n))
+    return lambda key: from_noise(sample_noise(spec, key, dtype))
+
+
 def _kernel(problem, estimator, params, state, key, num_full, remainder, *, chunk_size: int):
-    def estimate(k):
-        return estimator.estimate(problem, params, state, k)
-
-    def chunk(i):
-        keys = jax.random.split(jax.random.fold_in(key, i), chunk_size)
-        values = jax.vmap(estimate)(keys)
-        n_valid = jnp.where(i < num_full, chunk_size, remainder)
-        valid = jnp.arange(chunk_size) < n_valid
-        return jax.tree_util.tree_map(lambda v: stats.chunk_moments(v, valid), values)
-
-    is_moments = lambda x: isinstance(x, stats.Moments)
-    init = jax.tree_util.tree_map(stats.empty_moments, params)
+    draw = _chunk_estimator(problem, estimator, params, state, chunk_size)
+    is_sums = lambda x: isinstance(x, stats.PowerSums)
     num_chunks = num_full + (remainder > 0).astype(num_full.dtype)
 
     def body(i, acc):
-        return jax.tree_util.tree_map(stats.merge, acc, chunk(i), is_leaf=is_moments)
+        values = draw(jax.random.fold_in(key, i))
+        valid = jnp.arange(chunk_size) < jnp.where(i < num_full, chunk_size, remainder)
+        return jax.tree_util.tree_map(lambda a, v: stats.accumulate(a, v, valid, i == 0, i < num_full), acc,
+                                      values, is_leaf=is_sums)
 
+    init = jax.tree_util.tree_map(stats.empty_power_sums, params)
     return jax.lax.fori_loop(0, num_chunks, body, init)
 
 
@@ -274,7 +288,17 @@ def run_moments(problem, estimator, params, state, key, num_samples: int, chunk_
                                          chunk_size)
     start = time.perf_counter()
     out = jax.device_get(jax.block_until_ready(compiled(*args)))
-    return out, compile_seconds, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    to_moments = stats.to_moments
+    if batched:  # one set of power sums per grid point, on a leading axis
+        to_moments = lambda ps: _stack_moments([stats.to_moments(stats.PowerSums(*(f[i] for f in ps)))
+                                                for i in range(np.shape(ps.nonfinite)[0])])
+    return jax.tree_util.tree_map(to_moments, out, is_leaf=lambda x: isinstance(x, stats.PowerSums)), \
+        compile_seconds, seconds
+
+
+def _stack_moments(parts: list) -> stats.Moments:
+    return stats.Moments(*(np.stack(f) for f in zip(*parts)))
 
 
 def _check_common(method: str, seed: Any, warmup: Any) -> None:
@@ -319,13 +343,14 @@ def _mc_stats(moments: Mapping[str, stats.Moments], estimator: Any, num_samples:
             f"estimator {spec_of(estimator)!r} produced NaN/inf in {bad[worst]} of {num_samples} estimates of "
             f"{worst!r} at these params; valid params keep the problem's costs finite")
     summaries = {k: stats.summarize(m) for k, m in moments.items()}
-    overflow = [k for k, sm in summaries.items() if not (np.all(np.isfinite(sm.mean))
-                                                         and np.all(np.isfinite(sm.variance)))]
+    # The power sums are scaled to stay far from float32's range; if one overflowed anyway (estimates spanning
+    # ~1e9 times their first chunk's spread), the variance interval (which needs the fourth moment) would be blank.
+    overflow = [k for k, sm in summaries.items()
+                if not all(np.all(np.isfinite(x)) for x in (sm.mean, sm.variance, sm.variance_lo, sm.variance_hi))]
     if overflow:
         raise NonFiniteEstimateError(
-            f"estimator {spec_of(estimator)!r}: the moments of {overflow[0]!r} overflowed "
-            f"{moments[overflow[0]].mean.dtype} (estimates too large at these params); valid params keep the "
-            "estimates' squares finite")
+            f"estimator {spec_of(estimator)!r}: the moments of {overflow[0]!r} overflowed float32 (estimates too "
+            "large or too heavy-tailed at these params); valid params keep the estimates' fourth powers finite")
     return _Stats({k: sm.mean for k, sm in summaries.items()}, {k: sm.se for k, sm in summaries.items()},
                   {k: sm.variance for k, sm in summaries.items()},
                   {k: np.stack([sm.variance_lo, sm.variance_hi], -1) for k, sm in summaries.items()})

@@ -4,7 +4,8 @@ With one device the harness runs its kernel directly. With several, :func:`run_m
 one-axis :class:`jax.sharding.Mesh` over ``jax.local_devices()`` and ``shard_map``s the same streaming kernel over
 it: device ``d`` gets its own key (split from the measurement key, so streams never overlap) and its share of the
 samples (counts differ by at most one), streams them in chunks exactly as on one device, and returns its moments.
-The per-device moments are merged on the host with the exact pairwise update :func:`varbench.engine.stats.merge`.
+The per-device power sums become float64 moments on the host, merged with the exact pairwise update
+:func:`varbench.engine.stats.merge`.
 Memory per device is still one chunk; the sample count, seed and params stay runtime arguments, so a new value of
 any of them reuses the compiled executable.
 """
@@ -52,12 +53,15 @@ def _sharded(kernel: Callable, mesh: Mesh, chunk_size: int) -> Callable:
 
 
 def merge_devices(moments: Any) -> Any:
-    """Exactly merge moments stacked on a leading device axis into one set (on the host)."""
-    is_moments = lambda x: isinstance(x, stats.Moments)
+    """Exactly merge moments (or the kernel's power sums) stacked on a leading device axis into one set of
+    :class:`~varbench.engine.stats.Moments`, in float64 on the host."""
+    is_moments = lambda x: isinstance(x, (stats.Moments, stats.PowerSums))
 
-    def merge_leaf(m: stats.Moments) -> stats.Moments:
-        parts = [stats.Moments(*(np.asarray(f)[d] for f in m)) for d in range(np.shape(m.count)[0])]
-        return jax.device_get(functools.reduce(stats.merge, parts))
+    def merge_leaf(m: Any) -> stats.Moments:
+        parts = [type(m)(*(np.asarray(f)[d] for f in m)) for d in range(np.shape(m.nonfinite)[0])]
+        if isinstance(m, stats.PowerSums):
+            parts = [stats.to_moments(p) for p in parts]
+        return functools.reduce(stats.merge, parts)
 
     return jax.tree_util.tree_map(merge_leaf, moments, is_leaf=is_moments)
 
