@@ -2,6 +2,11 @@ import os
 
 # Keep the test run predictable on small CI machines: one host device unless a test asks for more.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+# The persistent compilation cache stays out of the default test run (tests/varbench/test_compile_cache.py tests it
+# with directories of its own): a run neither depends on nor fills the user's cache, and every run measures the
+# same (cold) compile times. Writing the run's thousands of kernels to one cache also once crashed JAX's cache
+# writer here (a segfault in put_executable_and_time, not reproduced in isolation).
+os.environ.setdefault("VARBENCH_CACHE_DIR", "off")
 
 BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmarks")
 
