@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 # Keep the test run predictable on small CI machines: one host device unless a test asks for more.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # The persistent compilation cache stays out of the default test run (tests/varbench/test_compile_cache.py tests it
@@ -17,3 +19,17 @@ def pytest_ignore_collect(collection_path, config):
     if str(collection_path) == BENCHMARKS and not config.getoption("benchmark_only", default=False):
         return True
     return None
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_kernels():
+    """Forget compiled kernels after each test module. The default run compiles thousands of XLA executables in one
+    process; kept alive they exhausted the process's memory mappings and XLA aborted mid-run (always at the same
+    test, never when that test ran alone). Kernels are still shared within a module."""
+    yield
+    import jax
+
+    from varbench.engine import harness
+
+    harness.clear_cache()
+    jax.clear_caches()

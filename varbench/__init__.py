@@ -31,7 +31,7 @@ _PUBLIC = {
     "NonFiniteEstimateError": "varbench.core.errors",
     "OutOfMemoryError": "varbench.core.errors",
     "load_plugin": "varbench.catalog",
-    "check": "varbench.check",
+    "check": "varbench.battery",
     "measure": "varbench.api",
     "measure_batch": "varbench.api",
     "reference_gradient": "varbench.api",

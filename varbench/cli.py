@@ -235,7 +235,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from varbench.check import check, write_check
+    from varbench.battery import check, write_check
 
     if args.out is not None and not args.out.strip():
         raise VarbenchError("--out must name a directory")

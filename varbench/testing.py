@@ -5,14 +5,14 @@
   "A simple sequentially rejective multiple test procedure") so the family-wise false-alarm rate is at most
   ``alpha``, with the number of samples chosen so that a bias of ``relative_bias`` is detected with probability
   at least ``power`` (:mod:`varbench.unbiasedness`).
-* :func:`check_estimator`: the whole ``varbench check`` battery (:mod:`varbench.check`), raising on any failure.
+* :func:`check_estimator`: the whole ``varbench check`` battery (:mod:`varbench.battery`), raising on any failure.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from varbench.check import check
+from varbench.battery import check
 from varbench.unbiasedness import (
     PILOT_SAMPLES,
     BiasTest,
@@ -54,10 +54,10 @@ def assert_unbiased(problem: Any, estimator: Any, *, params: Mapping[str, Any] |
 
 def check_estimator(estimator: Any, *, problems: Any = None, against: Any = None, level: str = "quick",
                     seed: int = 0) -> Any:
-    """Run the ``varbench check`` battery (:func:`varbench.check.check`) and raise if any check fails.
+    """Run the ``varbench check`` battery (:func:`varbench.battery.check`) and raise if any check fails.
 
     For a researcher's own test suite: ``check_estimator("my_score")`` in a pytest test. Returns the
-    :class:`varbench.check.CheckReport` when every check passes (biased estimators that declare it pass, with
+    :class:`varbench.battery.CheckReport` when every check passes (biased estimators that declare it pass, with
     their bias measured in the report).
 
     Raises:

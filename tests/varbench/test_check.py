@@ -9,7 +9,7 @@ import pytest
 
 import varbench
 from varbench import catalog
-from varbench.check import LEVELS, check, default_references
+from varbench.battery import LEVELS, check, default_references
 from varbench.check_points import CHECK_POINTS
 from varbench.cli import main
 from varbench.core.errors import VarbenchError

@@ -1,4 +1,4 @@
-"""``varbench check``: the test battery for a researcher's own estimator.
+"""``varbench check``: the test battery for a researcher's own estimator (``varbench.check`` is :func:`check`).
 
 In the spirit of scikit-learn's ``check_estimator``, one call runs every check that applies, on every built-in
 problem the estimator applies to (by its ``check_applies``, i.e. its capability protocols), at one to three params
@@ -8,8 +8,8 @@ points per problem (:mod:`varbench.check_points`), and says plainly what failed:
    once, and changing the params, the seed or the sample count (with freshly built problem and estimator objects)
    does not compile again; a fixed seed gives bit-identical results.
 2. **unbiased**: in exact mode wherever the noise permits and the problem is small (exact mean against the exact
-   gradient, to quadrature precision; :data:`EXACT_MAX_PARAMETERS`), otherwise the calibrated z-tests of :func:`varbench.unbiasedness.bias_test` (Holm within a point,
-   Bonferroni across the battery's points so that the whole battery's false-alarm rate is at most ``alpha``),
+   gradient, to quadrature precision; :data:`EXACT_MAX_PARAMETERS`), otherwise the calibrated z-tests of
+   :func:`varbench.unbiasedness.bias_test` (Holm within a point, Bonferroni across the battery's points so that the whole battery's false-alarm rate is at most ``alpha``),
    sized from a pilot run to detect the level's relative bias with the level's power. An estimator that declares
    itself biased (``unbiased = False``) gets its bias measured and reported instead of a failure.
 3. **variance**: exact or Monte Carlo variance with its 95% interval, ranked against built-in references of the
@@ -148,8 +148,8 @@ class CheckReport:
             lines += ["", "## Variance against the references", "",
                       "| problem | point | estimator | method | total variance | 95% interval | × evaluations | "
                       "× seconds |", "|---|---|---|---|---|---|---|---|"]
-            lines += [f"| {v['problem']} | {v['point']} | {'**' + v['estimator'] + '**' if v['candidate'] else v['estimator']}"
-                      f" | {v['method']} | {v['total_variance']:.4g} | [{v['total_variance_lo']:.4g}, "
+            name = lambda v: f"**{v['estimator']}**" if v["candidate"] else v["estimator"]
+            lines += [f"| {v['problem']} | {v['point']} | {name(v)} | {v['method']} | {v['total_variance']:.4g} | [{v['total_variance_lo']:.4g}, "
                       f"{v['total_variance_hi']:.4g}] | {v['work_evaluations']:.4g} | {_fmt(v['work_seconds'])} |"
                       for v in self.variance]
         return "\n".join(lines) + "\n"
