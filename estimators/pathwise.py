@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-
 from varbench.estimators import control_variates as cv
 
 from varbench.core.capabilities import (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from varbench.estimators import sequential
 from varbench.estimators import control_variates as cv
+from varbench.estimators import sequential
 from varbench.estimators.learning import StatefulWhen
 
 from varbench.core.errors import VarbenchError

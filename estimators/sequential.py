@@ -39,7 +39,11 @@ from varbench.estimators.returns import (
     n_step_bootstrapped_returns,
     truncated_generalized_advantage_estimation,
 )
-from varbench.estimators.td_critic import fit_td_critic, td_lambda_option, validate_td_lambda
+from varbench.estimators.td_critic import (
+    fit_td_critic,
+    td_lambda_option,
+    validate_td_lambda,
+)
 
 from varbench.core.capabilities import SEQUENTIAL, require
 from varbench.core.errors import VarbenchError

@@ -12,7 +12,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from PIL import Image
-
 from varbench.reports import figures, schema, store, verdict
 from varbench.reports.groups import group_table
 

@@ -19,7 +19,6 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-
 from varbench.reports import verdict
 
 #: Result fields that are one value per parameter coordinate.

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
-
 from varbench.reports import schema
 
 MANIFEST = "manifest.json"

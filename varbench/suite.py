@@ -34,7 +34,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from varbench.catalog import PROBLEMS, build, resolve_estimator
-from varbench.core.errors import NotApplicableError, OutOfMemoryError, QuadratureNotConvergedError, VarbenchError
+from varbench.core.errors import (
+    NotApplicableError,
+    OutOfMemoryError,
+    QuadratureNotConvergedError,
+    VarbenchError,
+)
 from varbench.core.pytree import options_of
 from varbench.engine.harness import MAX_SAMPLES, MAX_WARMUP
 from varbench.engine.params import prepare_params

@@ -5,11 +5,11 @@ the noise cannot be enumerated."""
 import numpy as np
 import pytest
 from scipy.special import expit, softmax
+from varbench.estimators.unordered_set import WithoutReplacement
 
 import varbench
 from varbench.catalog import resolve_estimator, resolve_problem
 from varbench.core.errors import NotApplicableError, VarbenchError
-from varbench.estimators.unordered_set import WithoutReplacement
 from varbench.testing import assert_unbiased
 
 

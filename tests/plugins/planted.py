@@ -5,9 +5,9 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+from varbench.estimators import Pathwise, ScoreFunction
 
 import varbench
-from varbench.estimators import Pathwise, ScoreFunction
 
 
 @varbench.register_estimator

@@ -7,14 +7,14 @@ split, exact, amortized with parameter groups, trace, sequential) is in one mixe
 
 import copy
 import io
+import tomllib
 
 import numpy as np
 import pandas as pd
 import pytest
-import tomllib
-from varbench import reports
 from varbench.reports import page, schema, store
 
+from varbench import reports
 from varbench.suite import default_config_path, run_suite
 
 #: Blocks kept, with what else is cut (compilation dominates: one kernel per estimator and static option).

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
+from varbench.estimators.pathwise import Pathwise
+from varbench.estimators.score_function import ScoreFunction
 from varbench.reports import schema, verdict
 
 from tests.helpers import Scaled
-from varbench.estimators.pathwise import Pathwise
-from varbench.estimators.score_function import ScoreFunction
 from varbench.testing import holm_reject
 
 
