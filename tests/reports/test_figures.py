@@ -62,3 +62,18 @@ def test_work_normalized_gives_each_block_its_own_axes_and_bias_figure_marks_det
     paths = [c.get_paths()[0].vertices for c in large.collections]
     assert len({len(p) for p in paths}) == 2  # an "X" and an "o" have different outlines
     assert np.isfinite(large.get_xlim()).all()
+
+
+def test_bias_vs_variance_draws_a_block_without_an_exact_gradient_as_a_note():
+    """A block whose problem has no exact gradient (gaussian_vae) has no bias bound to put on a log axis; the default
+    suite's report once crashed on it."""
+    with_exact = rows("with_exact", "pathwise", "mc", [1, 2], lambda k: k, bias=0.01)
+    without = rows("no_exact", "pathwise", "mc", [1, 2], lambda k: k)
+    for row in without:
+        row.update(grad_exact=None, bias=None, bias_z=None, mse=None)
+    fig = figures.bias_vs_variance(pd.DataFrame(with_exact + without))
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles[:2] == ["with_exact", "no_exact"]
+    note = fig.axes[1].texts[0].get_text()
+    assert "no exact gradient" in note
+    fig.canvas.draw()  # log axes with no positive values would raise here
