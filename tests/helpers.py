@@ -69,3 +69,19 @@ class Decaying(Pathwise):
     def estimate_from_noise(self, problem, params, state, noise):
         g = super().estimate_from_noise(problem, params, state, noise)
         return jax.tree_util.tree_map(lambda x: x + state, g)
+
+
+def assert_matches_central_differences(grad, f, params, *, h=1e-6, rel=1e-6, abs=1e-7):
+    """Every coordinate of ``grad`` (a dict of arrays) against ``(f(θ + h e_i) − f(θ − h e_i)) / 2h``, where ``f``
+    evaluates the objective independently (in float64 NumPy) at a dict of flat parameter arrays."""
+    import pytest
+
+    for name, value in params.items():
+        for i in range(value.size):
+            up, down = dict(params), dict(params)
+            up[name] = value.copy()
+            up[name][i] += h
+            down[name] = value.copy()
+            down[name][i] -= h
+            fd = (f(up) - f(down)) / (2 * h)
+            assert float(grad[name][i]) == pytest.approx(fd, rel=rel, abs=abs), (name, i)

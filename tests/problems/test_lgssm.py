@@ -9,6 +9,7 @@ import pytest
 from scipy import stats as sps
 from varbench.problems import LGSSM
 
+from tests.helpers import assert_matches_central_differences
 from varbench.catalog import resolve_problem
 from varbench.core.errors import VarbenchError
 
@@ -79,14 +80,7 @@ def test_kalman_evidence_matches_dense_marginal():
 def test_exact_gradient_matches_finite_differences():
     with jax.enable_x64(True):
         grad = jax.grad(PROBLEM.objective_exact)(_p64(PARAMS))
-        h = 1e-6
-        for name, value in PARAMS.items():
-            for i in range(value.size):
-                up, down = dict(PARAMS), dict(PARAMS)
-                up[name] = value.copy(); up[name][i] += h
-                down[name] = value.copy(); down[name][i] -= h
-                fd = (dense_elbo(PROBLEM, up) - dense_elbo(PROBLEM, down)) / (2 * h)
-                assert float(grad[name][i]) == pytest.approx(fd, rel=1e-6, abs=1e-7), (name, i)
+        assert_matches_central_differences(grad, lambda p: dense_elbo(PROBLEM, p), PARAMS)
 
 
 def test_at_the_exact_posterior_elbo_is_log_evidence_and_gradient_vanishes():

@@ -9,6 +9,7 @@ from scipy import stats as sps
 from varbench.problems import Nile
 from varbench.problems.nile import NILE_FLOW
 
+from tests.helpers import assert_matches_central_differences
 from varbench.catalog import resolve_problem
 from varbench.core.errors import VarbenchError
 
@@ -62,14 +63,7 @@ def test_exact_elbo_and_gradient_match_dense_computation_and_finite_differences(
         assert elbo == pytest.approx(dense_elbo(PROBLEM, PARAMS), rel=1e-12)
         assert elbo < float(PROBLEM.log_evidence())
         grad = jax.jit(jax.grad(PROBLEM.objective_exact))(p)
-    h = 1e-6
-    for name, value in PARAMS.items():
-        for i in range(value.size):
-            up, down = dict(PARAMS), dict(PARAMS)
-            up[name] = value.copy(); up[name][i] += h
-            down[name] = value.copy(); down[name][i] -= h
-            fd = (dense_elbo(PROBLEM, up) - dense_elbo(PROBLEM, down)) / (2 * h)
-            assert float(grad[name][i]) == pytest.approx(fd, rel=1e-6, abs=1e-6), (name, i)
+    assert_matches_central_differences(grad, lambda p: dense_elbo(PROBLEM, p), PARAMS, abs=1e-6)
 
 
 def test_sampled_return_is_unbiased_for_the_elbo_and_values_start_at_it():
