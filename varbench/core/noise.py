@@ -111,14 +111,7 @@ class Noise(NoiseLeaf):
         return int(np.prod([len(r[0]) for r in self._scalar_rules(n)], dtype=np.int64)) if self.size else 1
 
     def table(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        rules = self._scalar_rules(n)
-        if not rules:
-            return np.zeros((1,) + self.shape), np.ones(1)
-        nodes = np.stack([g.ravel() for g in np.meshgrid(*[r[0] for r in rules], indexing="ij")], axis=-1)
-        weights = np.ones(nodes.shape[0])
-        for g in np.meshgrid(*[r[1] for r in rules], indexing="ij"):
-            weights = weights * g.ravel()
-        return nodes.reshape((-1,) + self.shape), weights
+        return tensor_table(self.shape, self._scalar_rules(n))
 
     def repeated(self, count: int) -> "Noise":
         bp = None if self.breakpoints is None else jnp.broadcast_to(
@@ -244,6 +237,18 @@ class Repeated(NoiseLeaf):
         values, weights = self.base.table(n)
         index = np.stack(np.unravel_index(np.arange(len(weights) ** self.count), (len(weights),) * self.count), -1)
         return values[index], np.prod(weights[index], axis=1)
+
+
+def tensor_table(shape: tuple[int, ...], rules: list) -> tuple[np.ndarray, np.ndarray]:
+    """The tensor product of one-dimensional rules ``(nodes, weights)``, one per scalar of a block of ``shape``:
+    every combination of nodes (rows shaped like the block) with the product of their weights."""
+    if not rules:
+        return np.zeros((1,) + tuple(shape)), np.ones(1)
+    nodes = np.stack([g.ravel() for g in np.meshgrid(*[r[0] for r in rules], indexing="ij")], axis=-1)
+    weights = np.ones(nodes.shape[0])
+    for g in np.meshgrid(*[r[1] for r in rules], indexing="ij"):
+        weights = weights * g.ravel()
+    return nodes.reshape((-1,) + tuple(shape)), weights
 
 
 def is_noise(x: Any) -> bool:

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from varbench.core.errors import NotApplicableError, QuadratureNotConvergedError
-from varbench.core.noise import Noise, gauss_rule, is_noise, piecewise_uniform_rule
+from varbench.core.noise import Noise, gauss_rule, is_noise, piecewise_uniform_rule, tensor_table
 
 #: Largest number of continuous noise scalars integrated by a tensor grid.
 # 5 covers lgssm with T = 5 (the default): its estimates are polynomials of degree <= 4 in the noise, so 12 Gauss–
@@ -266,13 +266,7 @@ FAMILIES = (
 
 def _leaf_table(leaf, rules: list) -> tuple[np.ndarray, np.ndarray]:
     """The tensor table of a continuous :class:`Noise` leaf from one rule per scalar."""
-    if not rules:
-        return np.zeros((1,) + leaf.shape), np.ones(1)
-    nodes = np.stack([g.ravel() for g in np.meshgrid(*[r[0] for r in rules], indexing="ij")], axis=-1)
-    weights = np.ones(nodes.shape[0])
-    for g in np.meshgrid(*[r[1] for r in rules], indexing="ij"):
-        weights = weights * g.ravel()
-    return nodes.reshape((-1,) + leaf.shape), weights
+    return tensor_table(leaf.shape, rules)
 
 
 def _cuts(leaf) -> list:
