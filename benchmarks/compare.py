@@ -44,10 +44,11 @@ ESTIMATORS = ("score_function", "pathwise")
 K, MEAN, LOG_SCALE = 1.0, 1.0, 0.0
 
 
-def samples_for(dim: int, base: int) -> int:
-    """Estimates per measurement: the largest power of two ≤ ``base`` and ≤ 2·10⁷ / dim (peers that hold every
-    estimate must fit in memory). Powers of two are whole numbers of varbench's chunks, which are too."""
-    return 2 ** int(math.floor(math.log2(min(base, 20_000_000 // dim))))
+def samples_for(dim: int, base: int, max_elements: float = 2e7) -> int:
+    """Estimates per measurement: the largest power of two ≤ ``base`` and ≤ ``max_elements`` / dim (peers that
+    hold every estimate must fit in memory; a GPU needs more work per call to be measured at all). Powers of two
+    are whole numbers of varbench's chunks, which are too."""
+    return 2 ** int(math.floor(math.log2(min(base, int(max_elements) // dim))))
 
 
 # --- varbench and the floor ----------------------------------------------------------------------------------
@@ -225,6 +226,8 @@ def main() -> None:
     parser.add_argument("--dims", type=int, nargs="+", default=[1, 10, 100, 1000])
     parser.add_argument("--samples", type=float, default=2 ** 18,
                         help="estimates per measurement (rounded down to a power of two; fewer at dim 1000)")
+    parser.add_argument("--max-elements", type=float, default=2e7,
+                        help="cap on estimates × dim per measurement (peers hold every estimate; raise it on a GPU)")
     parser.add_argument("--naive-samples", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds; the best is kept")
     parser.add_argument("--peer-rounds", type=int, default=1,
@@ -241,7 +244,7 @@ def main() -> None:
         setup_peers(args)
         return
 
-    cases = [(e, d, samples_for(d, int(args.samples))) for e in ESTIMATORS for d in args.dims]
+    cases = [(e, d, samples_for(d, int(args.samples), args.max_elements)) for e in ESTIMATORS for d in args.dims]
     chunked_floor = lambda e, d, n, seed: floor_rate(e, d, n, seed, chunked=True)
     local = {"varbench": varbench_rate, "RNG floor": floor_rate, "RNG floor, chunked": chunked_floor,
              "naive loop": naive_rate, "NumPy": numpy_rate}

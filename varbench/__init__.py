@@ -13,6 +13,10 @@ Example:
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
+from pathlib import Path
 from typing import Any
 
 __version__ = "0.1.0"
@@ -41,6 +45,32 @@ _PUBLIC = {
 }
 
 __all__ = sorted(_PUBLIC) + ["__version__"]
+
+#: folders of a source checkout that install as subpackages of varbench (pyproject's package-dir)
+_SOURCE_SUBPACKAGES = ("problems", "estimators", "reports")
+
+
+class _SourceLayoutFinder(importlib.abc.MetaPathFinder):
+    """Finds ``varbench.reports`` & co. in a source checkout's sibling folders when this package was imported from
+    the checkout itself (``python -m varbench`` in the repository root with a non-editable install puts the
+    root's ``varbench/`` first on ``sys.path``, where those subpackages are not). Installed and editable layouts
+    never reach it: it is consulted last."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        package, _, name = fullname.partition(".")
+        if package != __name__ or name not in _SOURCE_SUBPACKAGES:
+            return None
+        init = self.root / name / "__init__.py"
+        return importlib.util.spec_from_file_location(fullname, init, submodule_search_locations=[str(init.parent)])
+
+
+_root = Path(__file__).resolve().parent.parent
+if all((_root / name / "__init__.py").is_file() and not (Path(__file__).parent / name).exists()
+       for name in _SOURCE_SUBPACKAGES):
+    sys.meta_path.append(_SourceLayoutFinder(_root))
 
 
 #: subpackages and modules reachable as attributes (``varbench.noise.Noise`` after ``import varbench``)

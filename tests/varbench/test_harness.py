@@ -104,6 +104,13 @@ def test_auto_chunk_size_depends_on_problem_size_only():
     assert harness.auto_chunk_size(10 ** 7, 10 ** 7) == 256
 
 
+def test_auto_chunk_size_is_larger_on_an_accelerator_where_each_chunk_costs_a_launch():
+    assert harness.auto_chunk_size(100, 200, backend="cpu") == 4096
+    assert harness.auto_chunk_size(100, 200, backend="gpu") == 2 ** 17
+    assert harness.auto_chunk_size(1, 2, backend="gpu") == 2 ** 20
+    assert harness.auto_chunk_size(10 ** 9, 10 ** 9, backend="tpu") == 256
+
+
 def test_memory_is_bounded_in_the_number_of_samples():
     # Peak resident memory after a small run and after a run 30x larger, at dim 100: no growth beyond noise.
     spec = "gaussian:cost=square,dim=100"

@@ -33,6 +33,10 @@ METHODS = ("mc", "exact")
 #: Elements (noise + gradient coordinates, per estimate) that one chunk may hold; sets the automatic chunk size.
 CHUNK_ELEMENTS = 2 ** 21
 MIN_CHUNK, MAX_CHUNK = 256, 2 ** 16
+#: The same on an accelerator, where every chunk is a loop iteration with a fixed launch and synchronisation cost
+#: (on an H100, dim 100: 2.6e7 estimates/s at the CPU's chunk of 4096, 2.3e8 at 65536, 2.8e8 at 262144; see
+#: benchmarks/RESULTS.md) and memory is plentiful: 2^26 float32 elements are 256 MiB.
+ACCELERATOR_CHUNK_ELEMENTS, ACCELERATOR_MAX_CHUNK = 2 ** 26, 2 ** 20
 #: Largest chunk size accepted from a caller (the chunk's keys are indexed by 32-bit integers).
 MAX_CHUNK_SIZE = 2 ** 31 - 1
 #: Most estimates one measurement streams (chunks are counted by 32-bit integers, of at least MIN_CHUNK each).
@@ -45,15 +49,20 @@ _COMPILED: dict[Any, Any] = {}
 compile_cache.ensure_enabled()
 
 
-def auto_chunk_size(noise_scalars: int, param_scalars: int) -> int:
-    """Largest power of two with ``chunk × (noise + params) ≤ CHUNK_ELEMENTS``, within [256, 65536].
+def auto_chunk_size(noise_scalars: int, param_scalars: int, backend: str | None = None) -> int:
+    """Largest power of two with ``chunk × (noise + params) ≤ CHUNK_ELEMENTS``, within [256, 65536] on CPU;
+    ``ACCELERATOR_CHUNK_ELEMENTS`` within [256, 2^20] on a GPU or TPU (``backend``: JAX's default backend).
 
-    It depends only on the problem's size, never on the number of samples, so the sample count can change
-    without recompiling. For dim 100 (100 noise scalars, 200 gradient coordinates) it is 4096.
+    It depends only on the problem's size and the backend, never on the number of samples, so the sample count
+    can change without recompiling. For dim 100 (100 noise scalars, 200 gradient coordinates) it is 4096 on CPU.
+    The noise stream depends on the chunk size: pass ``chunk_size`` explicitly to draw the same estimates on a
+    CPU and a GPU.
     """
+    on_cpu = (backend or jax.default_backend()) == "cpu"
+    elements, largest = (CHUNK_ELEMENTS, MAX_CHUNK) if on_cpu else (ACCELERATOR_CHUNK_ELEMENTS, ACCELERATOR_MAX_CHUNK)
     per = max(noise_scalars + param_scalars, 1)
-    size = 2 ** int(math.floor(math.log2(max(CHUNK_ELEMENTS // per, 1))))
-    return int(min(max(size, MIN_CHUNK), MAX_CHUNK))
+    size = 2 ** int(math.floor(math.log2(max(elements // per, 1))))
+    return int(min(max(size, MIN_CHUNK), largest))
 
 
 def _as_leaf_array(x: Any) -> Any:
