@@ -95,18 +95,32 @@ def _chunk_estimator(problem, estimator, params, state, chunk_size: int):
 
 
 def _kernel(problem, estimator, params, state, key, num_full, remainder, *, chunk_size: int):
+    """Power sums of ``num_full`` full chunks and one of ``remainder`` estimates, one PowerSums per params leaf.
+
+    The estimate's leaves are laid side by side as one ``(chunk, coordinates)`` array and accumulated together:
+    one reduction, one non-finite check and one pilot per chunk instead of one per leaf (a problem with six
+    parameter arrays compiled six copies of the accumulation; fewer, larger fusions compile faster and run
+    faster). An estimate with a non-finite coordinate in any leaf is excluded from every leaf, as one gradient.
+    """
     draw = _chunk_estimator(problem, estimator, params, state, chunk_size)
-    is_sums = lambda x: isinstance(x, stats.PowerSums)
     num_chunks = num_full + (remainder > 0).astype(num_full.dtype)
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    dtype = jnp.result_type(*leaves)
+    sizes = [int(np.size(x)) for x in leaves]
 
     def body(i, acc):
-        values = draw(jax.random.fold_in(key, i))
+        values = jax.tree_util.tree_leaves(draw(jax.random.fold_in(key, i)))
+        flat = jnp.concatenate([v.reshape(chunk_size, -1).astype(dtype) for v in values], axis=1)
         valid = jnp.arange(chunk_size) < jnp.where(i < num_full, chunk_size, remainder)
-        return jax.tree_util.tree_map(lambda a, v: stats.accumulate(a, v, valid, i == 0, i < num_full), acc,
-                                      values, is_leaf=is_sums)
+        return stats.accumulate(acc, flat, valid, i == 0, i < num_full)
 
-    init = jax.tree_util.tree_map(stats.empty_power_sums, params)
-    return jax.lax.fori_loop(0, num_chunks, body, init)
+    sums = jax.lax.fori_loop(0, num_chunks, body, stats.empty_power_sums(jnp.zeros(sum(sizes), dtype)))
+    bounds = np.cumsum([0] + sizes)
+    per_leaf = [stats.PowerSums(sums.shift[a:b].reshape(x.shape), sums.scale[a:b].reshape(x.shape),
+                                sums.hi[:, a:b].reshape((stats.POWERS,) + x.shape),
+                                sums.lo[:, a:b].reshape((stats.POWERS,) + x.shape), sums.nonfinite)
+                for a, b, x in zip(bounds[:-1], bounds[1:], leaves)]
+    return jax.tree_util.tree_unflatten(treedef, per_leaf)
 
 
 _jitted_kernel = jax.jit(_kernel, static_argnames=("chunk_size",))
