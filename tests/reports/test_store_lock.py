@@ -11,7 +11,12 @@ import time
 
 import pytest
 from varbench.reports import store_lock
-from varbench.reports.store_lock import LOCK, StaleLockWarning, StoreLock, StoreLockedError
+from varbench.reports.store_lock import (
+    LOCK,
+    StaleLockWarning,
+    StoreLock,
+    StoreLockedError,
+)
 
 
 def _holder(**fields):
