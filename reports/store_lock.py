@@ -141,12 +141,12 @@ class StoreLock:
         start, told = time.monotonic(), False
         try:
             while True:
-                if self._try_create():
-                    self.held = True
-                    return self
-                holder = read_lock(self.root)
-                if holder is None:  # released between our attempt and our look
-                    continue
+                holder = read_lock(self.root)  # looked at first: a refusal writes nothing
+                if holder is None:
+                    if self._try_create():
+                        self.held = True
+                        return self
+                    continue  # another writer created it between our look and our attempt
                 if self._stale(holder) and self._take_over(holder):
                     self.held = True
                     return self
@@ -160,6 +160,13 @@ class StoreLock:
         except BaseException:
             self._remove_created_root()
             raise
+
+    def check(self) -> None:
+        """Refuse now (:class:`StoreLockedError`) if a live writer holds the lock; writes nothing. A stale lock, or
+        none, passes (``acquire`` then takes it)."""
+        holder = read_lock(self.root)
+        if holder is not None and not self._stale(holder):
+            raise StoreLockedError(self._refusal(holder))
 
     def release(self) -> None:
         """Remove the lock if it is still ours (never another writer's); idempotent."""

@@ -233,7 +233,7 @@ class DaskExecutor(Executor):
                     self._lost.setdefault(str(key), []).append(str(msg.get("worker", "?")))
 
     def workers(self) -> int:
-        return len(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+        return len(self.client.nthreads())
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "scheduler": self.scheduler, "workers": self.workers(),

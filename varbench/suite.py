@@ -559,6 +559,9 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
     lock = store_lock.StoreLock(out, command=_command_line(), wait=wait, on_wait=say)
     with _sigterm_interrupts():
         try:
+            if not wait:  # a live writer is named first; then the store's config (both only look)
+                lock.check()
+            _existing_manifest(out, digest, resume)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", store_lock.StaleLockWarning)
                 lock.acquire()
@@ -573,10 +576,9 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
             lock.release()
 
 
-def _run_locked(raw: dict[str, Any], cells: list[Cell], digest: str, out: Path, *, quick: bool, resume: bool,
-                say: Callable[[str], None], report: bool, modules: list[str], kind: str, workers: int | None,
-                scheduler: str | None, lock: Any) -> dict[str, Any]:
-    """The suite, with the store locked: the manifest is read only now, so no other writer can change it."""
+def _existing_manifest(out: Path, digest: str, resume: bool) -> dict[str, Any] | None:
+    """The manifest already in ``out`` (``{}`` for an unreadable one that --no-resume overwrites), or a one-line
+    refusal if the store there cannot be resumed with this config."""
     from varbench.reports import store
 
     try:
@@ -585,11 +587,21 @@ def _run_locked(raw: dict[str, Any], cells: list[Cell], digest: str, out: Path, 
         if resume:
             raise VarbenchError(f"{str(out)!r} holds a manifest.json that is not a varbench manifest; use --no-resume "
                                 "to overwrite the store there or choose another --out") from None
-        existing = {}
+        return {}
     if existing is not None and resume and existing.get("config_hash") != digest:
         raise VarbenchError(
             f"{str(out)!r} holds results of a different config, version or --quick setting "
             f"({existing.get('config_hash')} != {digest}); use --no-resume to overwrite or choose another --out")
+    return existing
+
+
+def _run_locked(raw: dict[str, Any], cells: list[Cell], digest: str, out: Path, *, quick: bool, resume: bool,
+                say: Callable[[str], None], report: bool, modules: list[str], kind: str, workers: int | None,
+                scheduler: str | None, lock: Any) -> dict[str, Any]:
+    """The suite, with the store locked: the manifest is read only now, so no other writer can change it."""
+    from varbench.reports import store
+
+    existing = _existing_manifest(out, digest, resume)  # again: another writer may have finished meanwhile
     # The executor starts (or connects) before anything is written: a cluster that cannot be reached refuses the
     # command with the store untouched.
     with executors.make_executor(kind, workers=workers, scheduler=scheduler, plugins=modules) as pool:

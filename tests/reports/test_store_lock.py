@@ -52,8 +52,12 @@ def test_the_lock_holds_its_owner_and_is_released(tmp_path):
 
 def test_a_live_writer_on_this_host_is_refused_by_name(tmp_path, live_pid):
     (tmp_path / LOCK).write_text(_holder(pid=live_pid))
+    stamp = tmp_path.stat().st_mtime_ns
+    with pytest.raises(StoreLockedError, match=f"pid {live_pid}"):
+        StoreLock(tmp_path).check()
     with pytest.raises(StoreLockedError) as info:
         StoreLock(tmp_path).acquire()
+    assert tmp_path.stat().st_mtime_ns == stamp  # a refusal writes nothing, not even a temporary file
     message = str(info.value)
     assert f"pid {live_pid} on host {store_lock.host_name()}" in message and "varbench suite --out x" in message
     assert "--wait" in message and "\n" not in message
