@@ -33,6 +33,8 @@ MANIFEST = "manifest.json"
 CELLS = "cells"
 #: Where a resumed suite moves cell files that cannot be read (``corrupt/<name>.<UTC time>``).
 CORRUPT = "corrupt"
+#: The writer's lock; :mod:`varbench.reports.store_lock` takes and releases it, reading it needs only this module.
+LOCK = ".lock"
 
 
 class StoreError(ValueError):
@@ -41,6 +43,31 @@ class StoreError(ValueError):
 
 class StoreWarning(UserWarning):
     """A cell file of a store was left out (unreadable, or not a cell of the store's config); the rest was read."""
+
+
+def read_lock(root: str | os.PathLike) -> dict[str, Any] | None:
+    """The holder recorded in ``root/.lock`` (:mod:`varbench.reports.store_lock`): a dict, ``{}`` when the file is
+    there but unreadable, None when there is no lock."""
+    try:
+        text = (Path(root) / LOCK).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        return {}
+    try:
+        holder = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def describe_holder(holder: dict[str, Any]) -> str:
+    if not holder:
+        return "an unknown writer (the lock file is unreadable)"
+    command = str(holder.get("command") or "?")
+    command = command if len(command) <= 80 else command[:77] + "..."
+    return (f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')} since {holder.get('started', '?')} "
+            f"({command!r})")
 
 
 def atomic_write(path: str | os.PathLike, write: Any, suffix: str = ".tmp") -> None:
@@ -229,8 +256,6 @@ def verify(root: str | os.PathLike) -> Verification:
     a lock (a run in progress, or killed), runs that were interrupted, rows without provenance (older stores).
     A directory that is not a store is a :class:`StoreError`.
     """
-    from varbench.reports import store_lock
-
     root = Path(root)
     manifest = check_store(root)
     own = own_cells(manifest)
@@ -258,9 +283,9 @@ def verify(root: str | os.PathLike) -> Verification:
     if tmp:
         notes.append(f"{len(tmp)} temporary file(s) of a killed writer in {str(root / CELLS)!r} (never read; safe to "
                      "delete)")
-    holder = store_lock.read_lock(root)
+    holder = read_lock(root)
     if holder is not None:
-        notes.append(f"locked by {store_lock.describe_holder(holder)}: a run is in progress, or was killed")
+        notes.append(f"locked by {describe_holder(holder)}: a run is in progress, or was killed")
     without = sorted(k for k, f in good.items() if not any(c.startswith(schema.PROVENANCE_PREFIX) for c in f))
     if without:
         notes.append(f"{len(without)} cell file(s) without provenance columns (written by an older varbench)")

@@ -34,9 +34,11 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from varbench.reports.store import StoreError
+from varbench.reports.store import LOCK, StoreError, describe_holder, read_lock
 
-LOCK = ".lock"
+__all__ = ["LOCK", "POLL_SECONDS", "StaleLockWarning", "StoreLock", "StoreLockedError", "describe_holder",
+           "host_name", "pid_alive", "read_lock"]
+
 #: Seconds between two looks at a busy lock while waiting.
 POLL_SECONDS = 0.5
 
@@ -70,31 +72,6 @@ def pid_alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
     except OSError:
         return True
-
-
-def read_lock(root: str | os.PathLike) -> dict[str, Any] | None:
-    """The holder recorded in ``root/.lock``: a dict, ``{}`` when the file is there but unreadable, None when there
-    is no lock."""
-    try:
-        text = (Path(root) / LOCK).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError):
-        return {}
-    try:
-        holder = json.loads(text)
-    except json.JSONDecodeError:
-        return {}
-    return holder if isinstance(holder, dict) else {}
-
-
-def describe_holder(holder: dict[str, Any]) -> str:
-    if not holder:
-        return "an unknown writer (the lock file is unreadable)"
-    command = str(holder.get("command") or "?")
-    command = command if len(command) <= 80 else command[:77] + "..."
-    return (f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')} since {holder.get('started', '?')} "
-            f"({command!r})")
 
 
 def _now() -> str:
