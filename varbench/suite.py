@@ -598,7 +598,8 @@ def _existing_manifest(out: Path, digest: str, resume: bool) -> dict[str, Any] |
 def _run_locked(raw: dict[str, Any], cells: list[Cell], digest: str, out: Path, *, quick: bool, resume: bool,
                 say: Callable[[str], None], report: bool, modules: list[str], kind: str, workers: int | None,
                 scheduler: str | None, lock: Any) -> dict[str, Any]:
-    """The suite, with the store locked: the manifest is read only now, so no other writer can change it."""
+    """The suite, with the store locked: the manifest is read again under the lock, where no other writer changes
+    it."""
     from varbench.reports import store
 
     existing = _existing_manifest(out, digest, resume)  # again: another writer may have finished meanwhile
