@@ -10,6 +10,7 @@ backend in question::
 from __future__ import annotations
 
 import argparse
+
 import jax
 
 import varbench

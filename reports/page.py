@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -105,10 +106,23 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None) 
     frame = store.load(root)
     if out.exists() and not out.is_dir():
         raise store.StoreError(f"report folder {str(out)!r} is an existing file; give a directory (--out)")
+    created = out  # the outermost folder this report creates (None: out exists)
+    while not created.parent.exists() and created.parent != created:
+        created = created.parent
+    created = None if out.exists() else created
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise store.StoreError(f"cannot create the report folder {str(out)!r}: {err.strerror or err}") from None
+    try:
+        return _write_pages(root, out, manifest, frame)
+    except BaseException:
+        if created is not None:  # a report that failed leaves no half-written folder behind
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+def _write_pages(root: Path, out: Path, manifest: dict[str, Any], frame: Any) -> Path:
     sections: list[dict[str, Any]] = []
     blocks = (manifest or {}).get("config", {}).get("block", [])
     _, estimator_order = store.config_order(manifest)
@@ -157,10 +171,14 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None) 
                                   "geometric mean over each block's grid points. Each block has its own axis: "
                                   "compare estimators within a block."))
     env = (manifest or {}).get("environment", {})
+    runs = [r for r in (manifest or {}).get("runs", []) if isinstance(r, dict)]
+    commits = list(dict.fromkeys(str((r.get("environment") or {}).get("git_commit"))[:10] for r in runs))
     header = (f"varbench {env.get('varbench_version', '?')} · JAX {env.get('jax_version', '?')} · backend "
               f"{env.get('backend', '?')} · started {manifest.get('started') if manifest else '?'} · finished "
               f"{manifest.get('finished') if manifest else '?'} · compile counts "
-              f"{(manifest or {}).get('compile_counts', {})}")
+              f"{(manifest or {}).get('compile_counts', {})}" +
+              (f" · {len(runs)} runs (git commits {', '.join(commits)}; each row's prov_* columns say which)"
+               if len(runs) > 1 else ""))
     _write_markdown(out / "report.md", sections, header, manifest)
     return _write_html(out / "report.html", sections, header, out, manifest)
 

@@ -29,6 +29,14 @@ PER_RESULT = ("problem", "estimator", "num_samples", "seed", "method", "evaluati
               "backend", "dtype", "version")
 
 
+#: Result fields that measure time (they differ between two runs of the same measurement).
+TIMING = ("compile_seconds", "run_seconds", "samples_per_second")
+#: Columns that say where, when and by what code a row was computed (one value per cell, added by the suite).
+PROVENANCE_PREFIX = "prov_"
+PROVENANCE = tuple(PROVENANCE_PREFIX + name for name in (
+    "git_commit", "varbench_version", "jax_version", "backend", "devices", "host", "pid", "worker", "executor",
+    "started", "finished", "attempts", "run"))
+
 GRID_PREFIX = "grid_"
 OPTION_PREFIX = "opt_"
 GROUP_VARIANCE_PREFIX = "group_variance_"
@@ -122,6 +130,17 @@ def trace_rows(trace_records: Iterable[Mapping[str, Any]], *, block: str, cell: 
     return out
 
 
+def provenance_column(name: str) -> str:
+    """The column of provenance field ``name`` (``git_commit`` -> ``prov_git_commit``)."""
+    return PROVENANCE_PREFIX + name
+
+
+def measured_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns of ``frame`` that two runs of the same measurements must agree on: everything except timing and
+    provenance (where and when a row was computed)."""
+    return [c for c in frame.columns if c not in TIMING and not c.startswith(PROVENANCE_PREFIX)]
+
+
 def numeric(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with every column whose values are all numbers or missing (``None``) as float64 with NaN.
 
@@ -129,7 +148,7 @@ def numeric(frame: pd.DataFrame) -> pd.DataFrame:
     ``frame["bias_z"].abs()`` raises; every frame the reports return goes through here."""
     out = frame.copy()
     for column in out.columns:
-        if out[column].dtype != object:
+        if out[column].dtype != object or column.startswith(PROVENANCE_PREFIX):  # provenance stays as recorded
             continue
         values = out[column].dropna()
         if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values):

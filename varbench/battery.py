@@ -36,7 +36,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 import jax
 import numpy as np
 
-from varbench import catalog, unbiasedness
+from varbench import catalog, executors, unbiasedness
 from varbench.check_points import CheckPoint, points_for
 from varbench.core.capabilities import (
     AMORTIZED,
@@ -467,8 +467,9 @@ def _targets(problems: Sequence[Any] | None, level: Level) -> list[tuple[str, li
 
 
 def check(estimator: Any, *, problems: Sequence[Any] | None = None, against: Sequence[str] | None = None,
-          level: str | Level = "standard", seed: int = 0,
-          progress: Callable[[str], None] | None = None) -> CheckReport:
+          level: str | Level = "standard", seed: int = 0, progress: Callable[[str], None] | None = None,
+          executor: str | None = None, workers: int | None = None, scheduler: str | None = None,
+          plugins: Sequence[str] = ()) -> CheckReport:
     """Run the battery on ``estimator`` (a spec string or an :class:`varbench.Estimator` object).
 
     Args:
@@ -479,6 +480,10 @@ def check(estimator: Any, *, problems: Sequence[Any] | None = None, against: Seq
       level: ``"quick"``, ``"standard"`` or ``"thorough"`` (see :data:`LEVELS`).
       seed: base seed of every measurement.
       progress: called with one line per problem.
+      executor, workers, scheduler: where the problems are checked (:mod:`varbench.executors`; default ``local``,
+        in this process). Each problem's checks are independent of the others', so with ``"dask"`` they run in
+        parallel on the cluster's workers (worth it at the thorough level); the report is the same.
+      plugins: plugin modules the workers import (the estimator's own, when it is a plugin).
 
     Returns:
       A :class:`CheckReport`; ``report.passed`` is False if any check failed.
@@ -490,6 +495,7 @@ def check(estimator: Any, *, problems: Sequence[Any] | None = None, against: Seq
       True
     """
     lv = _level(level)
+    kind, workers, scheduler = executors.check_options(executor, workers, scheduler)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 31:
         raise VarbenchError(f"seed must be an integer in [0, 2^31); got {seed!r}")
     if against is not None:
@@ -520,33 +526,68 @@ def check(estimator: Any, *, problems: Sequence[Any] | None = None, against: Seq
                                  f"problems: {', '.join(catalog.problem_names())}")
     tests = sum(len(a) for _, a in plan) * (1 + (lv.checkpoints if est.stateful else 0))
     battery.alpha_per_test = lv.alpha / tests  # Bonferroni across the battery: its false-alarm rate is <= alpha
-    for name, applicable in plan:
-        say(f"{name}: {len(applicable)} point(s)")
-        first_point, first_problem = applicable[0]
-        spec = name
-        if battery.check_runs(spec, lambda p=first_point: catalog.resolve_problem(p.problem), first_point):
-            battery.check_evaluations(spec, first_problem, first_point)
-            for point, problem in applicable:
-                own = battery.check_bias(spec, problem, point)
-                battery.check_variance(spec, problem, point, own)
-                if est.stateful:
-                    battery.check_state(spec, problem, point)
-    return CheckReport(battery.label, lv.name, battery.rows, battery.variance, battery.results,
-                       time.perf_counter() - start)
+    # Each problem's checks depend only on the estimator, the level and the seed: one task per problem, assembled
+    # in plan order whatever order they finish in.
+    tasks = [dict(estimator=est, spec=estimator if isinstance(estimator, str) else None, level=lv, seed=int(seed),
+                  against=against, alpha=battery.alpha_per_test, name=name, applicable=applicable)
+             for name, applicable in plan]
+    found: list[Any] = [None] * len(tasks)
+    if kind == "local":  # in this process, saying which problem is being checked before checking it
+        for index, (name, applicable) in enumerate(plan):
+            say(f"{name}: {len(applicable)} point(s)")
+            found[index] = check_problem_task(tasks[index])
+    else:
+        with executors.make_executor(kind, workers=workers, scheduler=scheduler, plugins=plugins) as pool:
+            for outcome in pool.map(check_problem_task, tasks, names=[f"check-{i}" for i in range(len(tasks))]):
+                if outcome.error is not None:
+                    raise outcome.error
+                found[outcome.index] = outcome.value
+                say(f"{plan[outcome.index][0]}: {len(plan[outcome.index][1])} point(s) checked")
+    rows = battery.rows + [r for f in found for r in f[0]]
+    return CheckReport(battery.label, lv.name, rows, [v for f in found for v in f[1]],
+                       [r for f in found for r in f[2]], time.perf_counter() - start)
+
+
+def check_problem_task(task: dict[str, Any]) -> tuple[list[CheckRow], list[dict[str, Any]], list[tuple[str, Result]]]:
+    """Every check of one problem (an executor task): its rows, variance entries and measurements."""
+    est, spec = task["estimator"], task["spec"]
+    rebuild = (lambda: catalog.resolve_estimator(spec)) if spec is not None else (lambda: dataclasses.replace(est))
+    battery = _Battery(est, rebuild, task["level"], task["seed"], task["against"], lambda line: None)
+    battery.alpha_per_test = task["alpha"]
+    name, applicable = task["name"], task["applicable"]
+    first_point, first_problem = applicable[0]
+    if battery.check_runs(name, lambda p=first_point: catalog.resolve_problem(p.problem), first_point):
+        battery.check_evaluations(name, first_problem, first_point)
+        for point, problem in applicable:
+            own = battery.check_bias(name, problem, point)
+            battery.check_variance(name, problem, point, own)
+            if est.stateful:
+                battery.check_state(name, problem, point)
+    return battery.rows, battery.variance, battery.results
 
 
 def write_check(report: CheckReport, out: str | Any) -> Any:
     """Write ``check.json``, ``check.md``, ``variance.png`` and a result store (``manifest.json`` + Parquet cells,
-    one block per problem) into ``out``, so that ``varbench report OUT`` includes the measurements."""
+    one block per problem) into ``out``, so that ``varbench report OUT`` includes the measurements. The store is
+    locked while it is written (:mod:`varbench.reports.store_lock`): a suite or another check writing there is
+    refused."""
+    import sys
+    from pathlib import Path
+
+    from varbench.reports import store_lock
+
+    out = Path(out)
+    with store_lock.StoreLock(out, command=" ".join(sys.argv) or "varbench.check"):
+        return _write_check(report, out)
+
+
+def _write_check(report: CheckReport, out: Any) -> Any:
     import hashlib
     import json
-    from pathlib import Path
 
     from varbench.reports import check_figure, schema, store
     from varbench.suite import environment
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "check.json").write_text(json.dumps(report.to_dict(), indent=1, allow_nan=False, default=float) + "\n")
     (out / "check.md").write_text(report.markdown())
     if report.variance:

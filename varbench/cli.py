@@ -1,5 +1,5 @@
-"""Command-line interface: ``varbench run``, ``list``, ``trace``, ``suite``, ``results``, ``report``,
-``sequential`` and ``info``.
+"""Command-line interface: ``varbench run``, ``check``, ``list``, ``trace``, ``suite``, ``results``, ``report``,
+``store verify``, ``sequential`` and ``info``.
 
 Bad input exits with status 2 and ONE line on stderr that names the valid choices; no traceback (set
 ``VARBENCH_DEBUG=1`` to see one for unexpected internal errors).
@@ -32,7 +32,7 @@ class _OneLineParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise VarbenchError(f"{message} (see 'varbench {self.prog.split()[-1]} --help')"
+        raise VarbenchError(f"{message} (see 'varbench {' '.join(self.prog.split()[1:])} --help')"
                             if " " in self.prog else message)
 
 
@@ -85,6 +85,19 @@ def _add_plugin(parser: argparse.ArgumentParser) -> None:
                         help="import MODULE first, registering its problems and estimators (repeatable)")
 
 
+def _add_executor(parser: argparse.ArgumentParser, work: str) -> None:
+    """``--executor``, ``--workers`` and ``--scheduler``: where independent pieces of work run."""
+    from varbench.executors import EXECUTORS
+    parser.add_argument("--executor", choices=EXECUTORS, default=None,
+                        help=f"where {work} run: local (default: in this process) or dask (a Dask cluster; needs "
+                             "pip install \"varbench[dask]\")")
+    parser.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                        help="--executor dask: start a local cluster of N worker processes (default: one per core)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="--executor dask: use the running cluster whose scheduler is at ADDRESS "
+                             "(tcp://HOST:PORT), e.g. one started with dask-jobqueue")
+
+
 def _add_sampling(parser: argparse.ArgumentParser, samples: int, what: str) -> None:
     """``--samples``, ``--seed`` and ``--method``, shared by the commands that measure."""
     parser.add_argument("--samples", type=_positive_int, default=samples, metavar="N",
@@ -100,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="persistent compilation cache (default: $VARBENCH_CACHE_DIR, else ~/.cache/varbench/jax; "
                              "'off' disables it; see 'varbench info')")
     sub = parser.add_subparsers(dest="command", parser_class=_OneLineParser,
-                                metavar="{run,check,list,trace,suite,results,report,sequential,info}")
+                                metavar="{run,check,list,trace,suite,results,report,store,sequential,info}")
     sub.required = True
     parser.commands = sub.choices  # command name -> its parser, to name a command's valid options
 
@@ -135,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--out", metavar="DIR", default=None,
                      help="also write check.json, check.md, variance.png and a result store (see 'report') into DIR")
     chk.add_argument("--format", choices=FORMATS + ("markdown",), default="table")
+    _add_executor(chk, "the problems (each checked independently; worth it at --level thorough)")
     _add_plugin(chk)
 
     tr = sub.add_parser("trace", help="optimise params with one estimator; measure several at the same params")
@@ -151,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write each checkpoint's params to DIR/step_NNNNNN.npz (amortized problems measure at one "
                          "with params_file=...; for others pass values with --param)")
     tr.add_argument("--format", choices=FORMATS, default="table", help="json: one JSON object per line")
+    _add_executor(tr, "the measurements at the checkpoints")
     _add_plugin(tr)
 
     lst = sub.add_parser("list", help="problems and estimators with their options")
@@ -165,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     suite.add_argument("--quick", action="store_true", help="the config's quick variant (fewer samples and points)")
     suite.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                        help="skip cells already finished in DIR (default); --no-resume starts over")
+    suite.add_argument("--wait", action="store_true",
+                       help="if another process writes DIR, wait until it has finished (default: refuse)")
+    _add_executor(suite, "the cells")
     _add_plugin(suite)
 
     results = sub.add_parser("results", help="summary table of a result store")
@@ -174,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="figures, HTML and Markdown pages from a result store")
     report.add_argument("dir", type=_path, metavar="DIR")
     report.add_argument("--out", type=_path, metavar="DIR", default=None, help="where to write (default: DIR/report)")
+
+    st = sub.add_parser("store", help="maintenance of a result store: verify")
+    st_sub = st.add_subparsers(dest="store_command", parser_class=_OneLineParser, metavar="{verify}")
+    st_sub.required = True
+    verify = st_sub.add_parser("verify", help="read every cell file and check it against the manifest (exit 0: all "
+                               "good; 1: names each bad file)")
+    verify.add_argument("dir", type=_path, metavar="DIR")
+    verify.add_argument("--format", choices=FORMATS, default="table")
 
     seq = sub.add_parser("sequential", help="variance/bias/cost of the VI-as-RL estimators on sequential problems")
     seq.add_argument("--problem", action="append", default=[], metavar="SPEC",
@@ -242,7 +268,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     say = (lambda line: print(f"varbench check: {line}", file=sys.stderr, flush=True)) if args.format == "table" \
         else None
     report = check(args.estimator, problems=args.problems, against=args.against, level=args.level, seed=args.seed,
-                   progress=say)
+                   progress=say, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
+                   plugins=args.plugin)
     if args.format == "json":
         print(json.dumps(report.to_dict(), allow_nan=False, default=float))
     elif args.format == "markdown":
@@ -263,7 +290,8 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     params = parse_assignments(args.param)
     records = trace(args.problem, args.estimator, estimators=args.estimators, params=params, lr=args.lr,
                     steps=args.steps, every=args.every, samples=args.samples, seed=args.seed, method=args.method,
-                    save_params=args.save_params)
+                    save_params=args.save_params, executor=args.executor, workers=args.workers,
+                    scheduler=args.scheduler, plugins=args.plugin)
     if args.format == "json":  # stdout stays pure JSON lines; the files are named by checkpoint_path
         for record in records:
             print(json.dumps(record, allow_nan=False))
@@ -290,12 +318,30 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_suite(args: argparse.Namespace) -> int:
     from varbench.suite import run_suite
-    manifest = run_suite(args.config, args.out, quick=args.quick, resume=args.resume, plugins=args.plugin)
+    manifest = run_suite(args.config, args.out, quick=args.quick, resume=args.resume, plugins=args.plugin,
+                         executor=args.executor, workers=args.workers, scheduler=args.scheduler, wait=args.wait)
     failed = manifest.get("cells_failed") or {}
+    retried = (manifest.get("runs") or [{}])[-1].get("cells_retried") or {}
+    again = (f", {len(retried)} retried after a worker died ({'; '.join(retried)})" if retried else "")
     print(f"varbench suite: {manifest['cells_done']} of {manifest['cells_total']} cells finished, "
-          f"{len(manifest.get('cells_skipped') or {})} not applicable, {len(failed)} failed; results in "
+          f"{len(manifest.get('cells_skipped') or {})} not applicable, {len(failed)} failed{again}; results in "
           f"{args.out}, report in {os.path.join(args.out, 'report', 'report.html')}")
     return 1 if failed else 0
+
+
+def _cmd_store(args: argparse.Namespace) -> int:
+    from varbench.reports import store
+    found = store.verify(args.dir)
+    if args.format == "json":
+        print(json.dumps(found.to_dict()))
+    else:
+        for line in found.problems:
+            print(f"BAD: {line}")
+        for line in found.notes:
+            print(f"note: {line}")
+        print(f"{'OK' if found.ok else 'FAILED'}: {found.root}: {found.cells_ok} cell file(s) read and match the "
+              f"manifest, {len(found.problems)} problem(s)")
+    return 0 if found.ok else 1
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
@@ -334,30 +380,39 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _configure_cache(args: argparse.Namespace) -> None:
     """The persistent compilation cache, before anything compiles (only commands that compute import JAX)."""
-    if args.command in ("results", "report"):
+    if args.command in ("results", "report", "store"):
         return
     from varbench.engine import compile_cache
     compile_cache.enable(args.cache_dir)
 
 
+class _one_line_warnings:
+    """Warnings meant for people (a cell file left out, a stale lock taken over) as one line each on stderr."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        from varbench.reports.store import StoreWarning
+        from varbench.reports.store_lock import StaleLockWarning
+        self.shown, self.ours = warnings.showwarning, (StoreWarning, StaleLockWarning)
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, self.ours):
+                print(f"varbench: warning: {message}", file=sys.stderr, flush=True)
+            else:
+                self.shown(message, category, filename, lineno, file, line)
+        warnings.showwarning = show
+
+    def __exit__(self, *exc) -> None:
+        import warnings
+        warnings.showwarning = self.shown
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from varbench.reports.store import StoreError
     try:
-        parser = build_parser()
-        args, unknown = parser.parse_known_args(argv)
-        if unknown:
-            command = parser.commands[args.command]
-            valid = sorted(o for a in command._actions for o in a.option_strings if o.startswith("--"))
-            raise VarbenchError(f"unrecognized arguments: {' '.join(unknown)}; valid options of 'varbench "
-                                f"{args.command}': {', '.join(valid)}")
-        _configure_cache(args)
-        if getattr(args, "plugin", None):
-            from varbench.catalog import load_plugin
-            for module in args.plugin:
-                load_plugin(module)
-        return {"run": _cmd_run, "check": _cmd_check, "list": _cmd_list, "trace": _cmd_trace, "suite": _cmd_suite,
-                "results": _cmd_results, "report": _cmd_report, "sequential": _cmd_sequential,
-                "info": _cmd_info}[args.command](args)
+        with _one_line_warnings():
+            return _main(argv)
     except (VarbenchError, StoreError) as err:
         print(f"varbench: error: {err}", file=sys.stderr)
         return 2
@@ -370,6 +425,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"varbench: internal error: {type(err).__name__}: {err} (set VARBENCH_DEBUG=1 for a traceback)"
               .replace("\n", " "), file=sys.stderr)
         return 1
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        command = parser.commands[args.command]
+        valid = sorted(o for a in command._actions for o in a.option_strings if o.startswith("--"))
+        raise VarbenchError(f"unrecognized arguments: {' '.join(unknown)}; valid options of 'varbench "
+                            f"{args.command}': {', '.join(valid)}")
+    _configure_cache(args)
+    if getattr(args, "plugin", None):
+        from varbench.catalog import load_plugin
+        for module in args.plugin:
+            load_plugin(module)
+    return {"run": _cmd_run, "check": _cmd_check, "list": _cmd_list, "trace": _cmd_trace, "suite": _cmd_suite,
+            "results": _cmd_results, "report": _cmd_report, "store": _cmd_store, "sequential": _cmd_sequential,
+            "info": _cmd_info}[args.command](args)
 
 
 def entry() -> None:  # pragma: no cover - console script shim

@@ -6,9 +6,13 @@ Grid keys that are static options (a cost's name, a dimension) split the block i
 keys that are value options (``k``) or params vary inside ONE compiled kernel (:func:`varbench.engine.harness.
 measure_batch`), so a 50-point ``k`` sweep compiles once.
 
-A *cell* is one (block, estimator, static-option combination, seed). Each finished cell is written atomically to
-the store as one Parquet file (:mod:`varbench.reports.store`), so an interrupted suite re-run with the same command skips
-finished cells. The store's manifest records the config's hash and the varbench version; results of a different
+A *cell* is one (block, estimator, static-option combination, seed). Cells are independent: an executor
+(:mod:`varbench.executors`: ``local``, in this process, or ``dask``, on a Dask cluster) runs them and streams each
+finished cell back here, where it is written atomically to the store as one Parquet file
+(:mod:`varbench.reports.store`), so an interrupted suite re-run with the same command skips finished cells. This
+process is the store's only writer and holds its lock (:mod:`varbench.reports.store_lock`) while it runs. Every row
+carries its cell's provenance (git commit, versions, backend, devices, host, start and end time) and the manifest
+keeps the history of runs. The manifest records the config's hash and the varbench version; results of a different
 config or version are never mixed in silently.
 """
 
@@ -24,15 +28,19 @@ import math
 import numbers
 import os
 import platform
+import signal
+import socket
 import subprocess
 import sys
 import time
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from varbench import executors
 from varbench.catalog import PROBLEMS, build, resolve_estimator
 from varbench.core.errors import (
     NotApplicableError,
@@ -231,7 +239,25 @@ def _check_trace(name: str, trace: dict[str, Any]) -> None:
 
 
 #: Top-level keys of a suite config.
-CONFIG_KEYS = ("plugins", "block")
+CONFIG_KEYS = ("plugins", "executor", "block")
+#: Keys of the config's ``[executor]`` table (the same as ``--executor``, ``--workers``, ``--scheduler``).
+EXECUTOR_KEYS = ("kind", "workers", "scheduler")
+
+
+def executor_choice(raw: dict[str, Any], kind: str | None = None, workers: int | None = None,
+                    scheduler: str | None = None) -> tuple[str, int | None, str | None]:
+    """The executor of a run: the command line's ``kind``, ``workers`` and ``scheduler`` over the config's
+    ``[executor]`` table, validated (nothing is started). The table is not part of the config's hash: a sweep
+    started on one machine can be resumed on a cluster."""
+    table = raw.get("executor", {})
+    unknown = sorted(set(table) - set(EXECUTOR_KEYS)) if isinstance(table, dict) else ["(not a table)"]
+    if unknown:
+        raise VarbenchError(f"the config's [executor] table has an unknown key {unknown[0]!r}; valid keys: "
+                            f"{', '.join(EXECUTOR_KEYS)} (e.g. executor = {{ kind = \"dask\", workers = 4 }})")
+    kind = kind if kind is not None else table.get("kind")
+    if kind != "local" and workers is None and scheduler is None:
+        workers, scheduler = table.get("workers"), table.get("scheduler")
+    return executors.check_options(kind, workers, scheduler)
 
 
 def load_config_plugins(raw: dict[str, Any], extra: Sequence[str] = ()) -> list[str]:
@@ -393,8 +419,11 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
 
 
 def config_hash(raw: dict[str, Any], quick: bool) -> str:
+    """What a store's results depend on: the config (without ``[executor]``: where cells run does not change what
+    they measure), ``--quick`` and the varbench version."""
     from varbench import __version__
-    payload = json.dumps(dict(config=raw, quick=quick, version=__version__), sort_keys=True, default=str)
+    config = {k: v for k, v in raw.items() if k != "executor"}
+    payload = json.dumps(dict(config=config, quick=quick, version=__version__), sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -422,27 +451,103 @@ def _now() -> str:
 
 #: Prefix of a failure reason that a resume retries (memory depends on what else was running).
 OUT_OF_MEMORY_TAG = "out of memory: "
+#: Prefix of the failure of a cell whose workers kept dying (a resume retries it too).
+WORKER_DIED_TAG = "worker died: "
+#: Failures that a resume measures again.
+RETRIED_ON_RESUME = (OUT_OF_MEMORY_TAG, WORKER_DIED_TAG)
+
+_provenance: dict[str, Any] = {}
+
+
+def process_provenance() -> dict[str, Any]:
+    """Where this process computes: git commit, varbench and JAX versions, backend, devices, host and pid (looked up
+    once per process), and the Dask worker's address when it is one."""
+    if not _provenance:
+        env = environment()
+        _provenance.update(git_commit=env["git_commit"], varbench_version=env["varbench_version"],
+                           jax_version=env["jax_version"], backend=env["backend"], devices=", ".join(env["devices"]),
+                           host=socket.gethostname(), pid=os.getpid())
+    worker = None
+    if "distributed" in sys.modules:  # only a Dask worker has one
+        try:
+            from distributed import get_worker
+            worker = get_worker().address
+        except (ImportError, ValueError):
+            worker = None
+    return dict(_provenance, worker=worker)
+
+
+def run_cell_task(cell: Cell) -> dict[str, Any]:
+    """One cell, wherever the executor runs it: ``{status: done | failed | skipped, rows, reason, compiled, seconds,
+    provenance}``. Failures that belong to the cell (an estimator that does not apply, quadrature that does not
+    converge, non-finite estimates, memory) come back as data; anything else is raised, as a local call would."""
+    from varbench.engine import harness
+
+    before, start, started = harness.compile_count(), time.perf_counter(), _now()
+    rows, reason = None, None
+    try:
+        rows, status = run_cell(cell), "done"
+    except QuadratureNotConvergedError as err:  # a failed measurement, not an inapplicable estimator
+        status, reason = "failed", str(err)
+    except NotApplicableError as err:
+        status, reason = "skipped", str(err)
+    except VarbenchError as err:
+        status, reason = "failed", (OUT_OF_MEMORY_TAG if isinstance(err, OutOfMemoryError) else "") + str(err)
+    return dict(status=status, rows=rows, reason=reason, compiled=harness.compile_count() - before,
+                seconds=time.perf_counter() - start,
+                provenance=dict(process_provenance(), started=started, finished=_now()))
+
+
+def _command_line() -> str:
+    text = " ".join(sys.argv) if sys.argv and sys.argv[0] else "python"
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+class _sigterm_interrupts:
+    """SIGTERM (a batch system ending the job, ``kill``) interrupts like Ctrl-C, so the lock is released, the run is
+    recorded as interrupted and a cluster started here is shut down; a no-op outside the main thread."""
+
+    def __enter__(self) -> None:
+        self.previous = None
+        try:
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+        except ValueError:  # not the main thread
+            pass
+
+    @staticmethod
+    def _raise(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt("terminated (SIGTERM)")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
 
 
 def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = "varbench-results", *,
               quick: bool = False, resume: bool = True, progress: Callable[[str], None] | None = None,
-              report: bool = True, plugins: Sequence[str] = ()) -> dict[str, Any]:
+              report: bool = True, plugins: Sequence[str] = (), executor: str | None = None,
+              workers: int | None = None, scheduler: str | None = None, wait: bool = False) -> dict[str, Any]:
     """Run (or resume) a suite into the store ``out``; returns the final manifest.
 
     ``plugins`` (module names) are imported before the config is read, like the config's own
-    ``plugins = [...]``, so their problems and estimators can be named in its blocks.
+    ``plugins = [...]``, so their problems and estimators can be named in its blocks (and on every Dask worker).
 
-    The whole config (every cell's problem, options, params and estimators) and ``out`` are checked before the
-    store is created, so bad input leaves nothing on disk. Each finished cell is written atomically; a cell that
-    fails (for example with non-finite estimates) is recorded in the manifest with its one-line reason and the
-    suite goes on.
+    ``executor`` (``"local"``, the default, or ``"dask"``), ``workers`` and ``scheduler`` say where the cells run
+    (:mod:`varbench.executors`; they override the config's ``[executor]`` table). ``wait``: if another process
+    writes ``out``, wait until it has finished instead of refusing.
+
+    The whole config (every cell's problem, options, params and estimators), the executor and ``out`` are checked
+    before the store is created, so bad input leaves nothing on disk. Each finished cell is written atomically with
+    its provenance; a cell that fails (for example with non-finite estimates) is recorded in the manifest with its
+    one-line reason and the suite goes on; a cell file that cannot be read is moved aside to ``corrupt/`` and
+    measured again; a cell whose worker died is measured again by another worker, and the manifest says so.
     """
-    from varbench.engine import harness
-    from varbench.reports import store
+    from varbench.reports import store_lock
 
     raw = load_config(config)
-    load_config_plugins(raw, plugins)
+    modules = load_config_plugins(raw, plugins)
     blocks = parse_config(raw, quick=quick)
+    kind, workers, scheduler = executor_choice(raw, executor, workers, scheduler)
     cells, not_applicable = validate_cells(blocks)
     if len(not_applicable) == len(cells):
         first = next(iter(not_applicable.items()), None)
@@ -450,75 +555,164 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
             f"no estimator applies to its problem (e.g. {first[0]}: {first[1]})" if first else "it has no cells"))
     digest = config_hash(raw, quick)
     out = check_out(out)
+    say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    lock = store_lock.StoreLock(out, command=_command_line(), wait=wait, on_wait=say)
+    with _sigterm_interrupts():
+        try:
+            if not wait:  # a live writer is named first; then the store's config (both only look)
+                lock.check()
+            _existing_manifest(out, digest, resume)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", store_lock.StaleLockWarning)
+                lock.acquire()
+        except store_lock.StoreLockedError as err:
+            raise VarbenchError(str(err)) from None
+        for warning in caught:
+            say(f"warning: {warning.message}")
+        try:
+            return _run_locked(raw, cells, digest, out, quick=quick, resume=resume, say=say, report=report,
+                               modules=modules, kind=kind, workers=workers, scheduler=scheduler, lock=lock)
+        finally:
+            lock.release()
+
+
+def _existing_manifest(out: Path, digest: str, resume: bool) -> dict[str, Any] | None:
+    """The manifest already in ``out`` (``{}`` for an unreadable one that --no-resume overwrites), or a one-line
+    refusal if the store there cannot be resumed with this config."""
+    from varbench.reports import store
+
     try:
         existing = store.read_manifest(out)
     except store.StoreError:  # a truncated or foreign manifest.json: never resumed from, overwritten only if asked
         if resume:
             raise VarbenchError(f"{str(out)!r} holds a manifest.json that is not a varbench manifest; use --no-resume "
                                 "to overwrite the store there or choose another --out") from None
-        existing = {}
-    if existing is not None:
-        if not resume:
+        return {}
+    if existing is not None and resume and existing.get("config_hash") != digest:
+        raise VarbenchError(
+            f"{str(out)!r} holds results of a different config, version or --quick setting "
+            f"({existing.get('config_hash')} != {digest}); use --no-resume to overwrite or choose another --out")
+    return existing
+
+
+def _run_locked(raw: dict[str, Any], cells: list[Cell], digest: str, out: Path, *, quick: bool, resume: bool,
+                say: Callable[[str], None], report: bool, modules: list[str], kind: str, workers: int | None,
+                scheduler: str | None, lock: Any) -> dict[str, Any]:
+    """The suite, with the store locked: the manifest is read again under the lock, where no other writer changes
+    it."""
+    from varbench.reports import store
+
+    existing = _existing_manifest(out, digest, resume)  # again: another writer may have finished meanwhile
+    # The executor starts (or connects) before anything is written: a cluster that cannot be reached refuses the
+    # command with the store untouched.
+    with executors.make_executor(kind, workers=workers, scheduler=scheduler, plugins=modules) as pool:
+        if existing is not None and not resume:
             store.clear(out)
-        elif existing.get("config_hash") != digest:
-            raise VarbenchError(
-                f"{str(out)!r} holds results of a different config, version or --quick setting "
-                f"({existing.get('config_hash')} != {digest}); use --no-resume to overwrite or choose another --out")
-    done = store.finished_cells(out)
-    previous = store.read_manifest(out) or {}
-    # A resumed run keeps what the earlier runs recorded (start time, compile counts, seconds per block).
-    manifest = dict(config=raw, config_hash=digest, quick=quick, started=previous.get("started", _now()),
-                    resumed=previous.get("resumed", []) + ([_now()] if previous else []), finished=None,
-                    environment=environment(), cells_total=len(cells), cells_done=len(done), cells_skipped={},
-                    cells_failed={}, compile_counts=previous.get("compile_counts", {}),
-                    seconds=previous.get("seconds", {}))
-    try:  # the first write creates the store; check_out looked, but a mount or a race can still refuse
-        store.write_manifest(out, manifest)
-    except OSError as err:
-        raise VarbenchError(f"cannot write the result store {str(out)!r}: {err.strerror or err}") from None
-    say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
-    # A cell that failed in an earlier run of the same config and version fails the same way again (same seeds,
-    # same code), so a resume keeps its failure instead of retrying it on every resume; running out of memory
-    # depends on what else ran, so those cells are retried.
-    failed_before = {label: reason for label, reason in (previous.get("cells_failed") or {}).items()
-                     if not str(reason).startswith(OUT_OF_MEMORY_TAG)}
-    manifest["cells_failed"].update(failed_before)
-    todo = [c for c in cells if c.key not in done and c.label not in failed_before]
-    say(f"varbench suite: {len(cells)} cells, {len(cells) - len(todo) - len(failed_before)} already finished in "
-        f"{str(out)!r}, {len(todo)} to run" + (f", {len(failed_before)} failed before and not retried (use "
-                                                "--no-resume to measure everything again)" if failed_before else ""))
-    with _progress_bar(len(todo)) as advance:
-        for cell in todo:
-            before, start = harness.compile_count(), time.perf_counter()
-            try:
-                rows = run_cell(cell)
-            except QuadratureNotConvergedError as err:  # a failed measurement, not an inapplicable estimator
-                manifest["cells_failed"][cell.label] = str(err)
-                store.write_manifest(out, manifest)
-                advance(f"FAILED {cell.label}: {err}")
-                continue
-            except NotApplicableError as err:
-                manifest["cells_skipped"][cell.label] = str(err)
-                advance(f"skipped {cell.label}: {err}")
-                continue
-            except VarbenchError as err:
-                tag = OUT_OF_MEMORY_TAG if isinstance(err, OutOfMemoryError) else ""
-                manifest["cells_failed"][cell.label] = tag + str(err)
-                store.write_manifest(out, manifest)
-                advance(f"FAILED {cell.label}: {err}")
-                continue
-            store.write_cell(out, cell.key, rows)
-            name = cell.block.name
-            manifest["compile_counts"][name] = manifest["compile_counts"].get(name, 0) + harness.compile_count() - before
-            manifest["seconds"][name] = manifest["seconds"].get(name, 0.0) + time.perf_counter() - start
-            store.write_manifest(out, manifest)
-            advance(f"done {cell.label} ({time.perf_counter() - start:.1f} s)")
-    manifest["cells_done"] = len(store.finished_cells(out))
-    manifest["finished"] = _now()
-    store.write_manifest(out, manifest)
+        manifest = _run_cells(raw, cells, digest, out, quick=quick, say=say, pool=pool, command=lock.command,
+                              took_over=lock.took_over)
     if report:
         from varbench.reports.page import write_report
         write_report(out)
+    return manifest
+
+
+def _run_cells(raw: dict[str, Any], cells: list[Cell], digest: str, out: Path, *, quick: bool,
+               say: Callable[[str], None], pool: executors.Executor, command: str,
+               took_over: dict[str, Any] | None) -> dict[str, Any]:
+    from varbench.reports import schema as sc
+    from varbench.reports import store
+
+    own = {c.key for c in cells}
+    good, bad = store.scan_cells(out)
+    moved = {}
+    for path, reason in bad.items():
+        target = store.move_aside(out, path)
+        moved[path.name] = str(target)
+        say(f"warning: {reason}; moved aside to {str(target)!r}; that cell is measured again")
+    for key in sorted(set(good) - own):  # not a cell of this config (copied in, or an unlocked writer's)
+        path = out / store.CELLS / f"{key}.parquet"
+        target = store.move_aside(out, path, "foreign")
+        moved[path.name] = str(target)
+        say(f"warning: cell file {str(path)!r} is not a cell of this config; moved aside to {str(target)!r}")
+    done = set(good) & own
+    try:
+        previous = store.read_manifest(out) or {}
+    except store.StoreError:
+        previous = {}
+    # We hold the lock: a run recorded as running was killed before it could say so.
+    runs = [dict(r, status="interrupted") if r.get("status") == "running" else r
+            for r in previous.get("runs", []) if isinstance(r, dict)]
+    env = environment()
+    described = pool.describe()
+    run = dict(run=len(runs) + 1, started=_now(), finished=None, status="running", command=command,
+               host=socket.gethostname(), pid=os.getpid(), executor=described, environment=env, cells_finished=0,
+               cells_retried={}, cells_moved_aside=moved, took_over_lock=took_over)
+    # A resumed run keeps what the earlier runs recorded (start time, first environment, compile counts, seconds
+    # per block); each run's own environment is in ``runs``, each cell's in its rows' provenance columns.
+    manifest = dict(config=raw, config_hash=digest, quick=quick, started=previous.get("started", run["started"]),
+                    resumed=previous.get("resumed", []) + ([run["started"]] if previous else []), finished=None,
+                    environment=previous.get("environment") or env, runs=runs + [run],
+                    cells={c.key: c.label for c in cells}, cells_total=len(cells), cells_done=len(done),
+                    cells_skipped={}, cells_failed={}, cells_retried=dict(previous.get("cells_retried") or {}),
+                    compile_counts=previous.get("compile_counts", {}), seconds=previous.get("seconds", {}))
+    try:  # the first write creates the store's files; check_out looked, but a mount or a race can still refuse
+        store.write_manifest(out, manifest)
+    except OSError as err:
+        raise VarbenchError(f"cannot write the result store {str(out)!r}: {err.strerror or err}") from None
+    # A cell that failed in an earlier run of the same config and version fails the same way again (same seeds,
+    # same code), so a resume keeps its failure instead of retrying it on every resume; running out of memory
+    # depends on what else ran, and workers die for reasons of their own, so those cells are retried.
+    failed_before = {label: reason for label, reason in (previous.get("cells_failed") or {}).items()
+                     if not str(reason).startswith(RETRIED_ON_RESUME)}
+    manifest["cells_failed"].update(failed_before)
+    todo = [c for c in cells if c.key not in done and c.label not in failed_before]
+    where = "" if pool.kind == "local" else f" on {described['workers']} Dask workers ({described['scheduler']})"
+    say(f"varbench suite: {len(cells)} cells, {len(cells) - len(todo) - len(failed_before)} already finished in "
+        f"{str(out)!r}, {len(todo)} to run{where}" + (
+            f", {len(failed_before)} failed before and not retried (use --no-resume to measure everything again)"
+            if failed_before else ""))
+    try:
+        with _progress_bar(len(todo)) as advance:
+            names = [f"cell-{c.block.name}-{c.key}" for c in todo]
+            for outcome in pool.map(run_cell_task, todo, names=names):
+                cell = todo[outcome.index]
+                retried = ""
+                if outcome.lost_workers:
+                    run["cells_retried"][cell.label] = list(outcome.lost_workers)
+                    manifest["cells_retried"][cell.label] = outcome.attempts
+                    retried = f"; retried: worker {', '.join(outcome.lost_workers)} died running it"
+                result = outcome.value
+                if outcome.error is not None:
+                    manifest["cells_failed"][cell.label] = WORKER_DIED_TAG + str(outcome.error)
+                    store.write_manifest(out, manifest)
+                    advance(f"FAILED {cell.label}: {outcome.error}")
+                elif result["status"] == "skipped":
+                    manifest["cells_skipped"][cell.label] = result["reason"]
+                    advance(f"skipped {cell.label}: {result['reason']}")
+                elif result["status"] == "failed":
+                    manifest["cells_failed"][cell.label] = result["reason"]
+                    store.write_manifest(out, manifest)
+                    advance(f"FAILED {cell.label}: {result['reason']}{retried}")
+                else:
+                    provenance = dict(result["provenance"], executor=pool.kind, attempts=outcome.attempts,
+                                      run=run["run"])
+                    columns = {sc.provenance_column(k): v for k, v in provenance.items()}
+                    store.write_cell(out, cell.key, [dict(row, **columns) for row in result["rows"]])
+                    name = cell.block.name
+                    manifest["compile_counts"][name] = manifest["compile_counts"].get(name, 0) + result["compiled"]
+                    manifest["seconds"][name] = manifest["seconds"].get(name, 0.0) + result["seconds"]
+                    run["cells_finished"] += 1
+                    manifest["cells_done"] += 1
+                    store.write_manifest(out, manifest)
+                    advance(f"done {cell.label} ({result['seconds']:.1f} s{retried})")
+    except BaseException:
+        run.update(status="interrupted", finished=_now())
+        store.write_manifest(out, manifest)
+        raise
+    manifest["cells_done"] = len(own & store.finished_cells(out))
+    manifest["finished"] = run["finished"] = _now()
+    run["status"] = "finished"
+    store.write_manifest(out, manifest)
     return manifest
 
 

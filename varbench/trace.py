@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from varbench import executors
 from varbench.api import measure
 from varbench.catalog import resolve_estimator, resolve_problem, spec_of
 from varbench.core.errors import VarbenchError
@@ -60,7 +61,8 @@ def _check_positive(name: str, value: Any, *, allow_zero: bool = False) -> int:
 def trace(problem: Any, estimator: Any, *, estimators: Sequence[Any] | None = None,
           params: Mapping[str, Any] | None = None, lr: float = 0.01, steps: int = 1000, every: int = 100,
           samples: int = 10_000, seed: int = 0, method: str = "mc",
-          save_params: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+          save_params: str | os.PathLike | None = None, executor: str | None = None, workers: int | None = None,
+          scheduler: str | None = None, plugins: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Optimise ``problem``'s params with ``estimator`` (Adam) and measure ``estimators`` every ``every`` steps.
 
     Args:
@@ -77,6 +79,10 @@ def trace(problem: Any, estimator: Any, *, estimators: Sequence[Any] | None = No
       method: ``"mc"`` or ``"exact"`` for the measurements.
       save_params: a directory (created if missing); the params of checkpoint t are written to
         :func:`checkpoint_path` ``(save_params, t)`` before they are measured, replacing a file of that name.
+      executor, workers, scheduler: where the measurements run (:mod:`varbench.executors`; default ``local``).
+        The optimisation runs here, step after step; the measurements at its checkpoints are independent, so with
+        ``"dask"`` they run on the cluster's workers. The records are the same whichever runs them.
+      plugins: plugin modules the workers import (those named on the command line).
 
     Returns:
       Tidy records, one per (checkpoint, measured estimator): ``step``, ``driver``, ``estimator``, ``problem``,
@@ -105,6 +111,7 @@ def trace(problem: Any, estimator: Any, *, estimators: Sequence[Any] | None = No
         raise VarbenchError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise VarbenchError(f"lr must be a positive number; got {lr!r}")
+    kind, workers, scheduler = executors.check_options(executor, workers, scheduler)
     for e in [driver, *measured]:
         e.check_applies(problem)
     folder = None if save_params is None else _writable_folder(save_params)
@@ -121,20 +128,32 @@ def trace(problem: Any, estimator: Any, *, estimators: Sequence[Any] | None = No
     opt_state = optax.adam(lr).init(theta)  # Adam's state does not depend on the rate, which stays a traced value
     rate = np.float32(lr)
 
-    records: list[dict[str, Any]] = []
+    # The optimisation first (each step needs the one before); each checkpoint's measurements need only its params
+    # and states, so they are independent tasks for the executor.
+    tasks: list[tuple[int, Any, dict[str, Any]]] = []   # (step, estimator, measure's arguments)
     for t in range(steps + 1):
         if t % every == 0 or t == steps:
             point = {k: np.asarray(v) for k, v in theta.items()}
             if folder is not None:  # first, so that a measurement that fails does not lose the point
                 save_checkpoint(folder, t, point)
-            for e in measured:
-                res = measure(problem, e, params=point, num_samples=samples, seed=seed + 1 + t, method=method,
-                              state=states[slot[spec_of(e)]])
-                records.append(_record(t, driver, res, groups))
+            tasks += [(t, e, dict(problem=problem, estimator=e, params=point, num_samples=samples, seed=seed + 1 + t,
+                                  method=method, state=states[slot[spec_of(e)]])) for e in measured]
         if t < steps:
             theta, opt_state, states = _train_step(problem, learners, rate, theta, opt_state, states,
                                                    jax.random.fold_in(key, t))
-    return records
+    results: list[Any] = [None] * len(tasks)
+    with executors.make_executor(kind, workers=workers, scheduler=scheduler, plugins=plugins) as pool:
+        names = [f"trace-step{t}-{i}" for i, (t, _, _) in enumerate(tasks)]
+        for outcome in pool.map(measure_task, [arguments for _, _, arguments in tasks], names=names):
+            if outcome.error is not None:
+                raise outcome.error
+            results[outcome.index] = outcome.value
+    return [_record(t, driver, res, groups) for (t, _, _), res in zip(tasks, results)]
+
+
+def measure_task(arguments: dict[str, Any]) -> Any:
+    """One measurement of a trace (an executor task): :func:`varbench.measure` with these keyword arguments."""
+    return measure(**arguments)
 
 
 @jax.jit

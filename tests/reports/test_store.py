@@ -42,6 +42,54 @@ def test_clear_removes_only_store_files(tmp_path):
     assert store.read_manifest(tmp_path) is None and (tmp_path / "mine.txt").exists()
 
 
+def _suite_store(root):
+    """A store as the suite writes it: the manifest lists its cells, each file holds its own cell's rows."""
+    store.write_manifest(root, {"config_hash": "abc", "config": {"block": [{"name": "b"}]}, "finished": "now",
+                                "cells": {"k1": "b · one", "k2": "b · two", "k3": "b · three"}, "cells_done": 3})
+    for key in ("k1", "k2", "k3"):
+        store.write_cell(root, key, [{"cell": key, "a": 1.0, "prov_git_commit": "abc"}])
+
+
+def test_load_names_unreadable_and_foreign_cell_files_and_goes_on(tmp_path):
+    _suite_store(tmp_path)
+    path = tmp_path / "cells" / "k2.parquet"
+    path.write_bytes(path.read_bytes()[:20])  # truncated: no Parquet footer
+    store.write_cell(tmp_path, "zz", [{"cell": "zz", "a": 9.0}])  # not a cell of this config
+    with pytest.warns(store.StoreWarning) as caught:
+        frame = store.load(tmp_path)
+    messages = " ".join(str(w.message) for w in caught)
+    assert "k2.parquet" in messages and "not readable Parquet" in messages and "zz.parquet" in messages
+    assert sorted(frame["cell"]) == ["k1", "k3"]
+
+
+def test_verify_checks_every_cell_and_the_manifest(tmp_path):
+    _suite_store(tmp_path)
+    found = store.verify(tmp_path)
+    assert found.ok and found.cells_ok == 3 and not found.problems
+    (tmp_path / "cells" / "k1.parquet").write_bytes(b"PAR1 not really")
+    store.write_cell(tmp_path, "k3", [{"cell": "k2", "a": 1.0}])  # rows of another cell under k3's name
+    store.write_cell(tmp_path, "zz", [{"cell": "zz", "a": 1.0}])
+    (tmp_path / "cells" / ".k4.parquet.0123.tmp").write_text("killed writer")
+    found = store.verify(tmp_path)
+    text = "\n".join(found.problems)
+    assert not found.ok and len(found.problems) == 3, found.problems
+    assert "k1.parquet" in text and "not readable Parquet" in text
+    assert "k3.parquet" in text and "rows of another cell ('k2')" in text
+    assert "zz.parquet" in text and "not a cell of this store's config" in text
+    assert any("temporary file" in note for note in found.notes)
+    (tmp_path / "cells" / "k2.parquet").unlink()
+    assert any("says 3 cells finished; 2 cell files" in p for p in store.verify(tmp_path).problems)
+    with pytest.raises(store.StoreError, match="not a varbench result store"):
+        store.verify(tmp_path / "nowhere")
+
+
+def test_move_aside_keeps_the_file_out_of_the_cells(tmp_path):
+    _suite_store(tmp_path)
+    target = store.move_aside(tmp_path, tmp_path / "cells" / "k1.parquet")
+    assert target.parent == tmp_path / store.CORRUPT and target.name.startswith("k1.parquet.")
+    assert store.finished_cells(tmp_path) == {"k2", "k3"} and target.exists()
+
+
 def test_summary_table():
     frame = pd.DataFrame({"block": ["b"] * 4, "estimator_label": ["e"] * 4, "cell": ["c0", "c0", "c1", "c1"],
                           "point": [0, 1, 0, 1], "param": "x", "grid_cost": ["cos", "cos", "square", "square"],

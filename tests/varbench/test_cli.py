@@ -147,3 +147,39 @@ def test_trace_bad_save_params_is_one_line(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1
     assert captured.err.startswith("varbench: error: save_params") and "not a usable directory" in captured.err
+
+
+def _tree(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_refused_suite_report_results_and_verify_create_nothing(tmp_path, monkeypatch, capsys):
+    """A refused command leaves the disk as it was: no store, no report folder, nothing in the working directory."""
+    from varbench.reports import store
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "not_a_store").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    store.write_manifest(tmp_path / "half", {"config_hash": "abc"})  # a store without the blocks a report needs
+    before = _tree(tmp_path)
+    refused = [
+        ["suite", "--out", ""],
+        ["suite", "--out", "   "],
+        ["suite", "--out", "a_file"],
+        ["suite", "--config", "missing.toml", "--out", "new/store"],
+        ["results", "not_a_store"],
+        ["results", "missing"],
+        ["report", "not_a_store"],
+        ["report", "missing", "--out", "new/report"],
+        ["report", "half", "--out", "new/report"],
+        ["report", "not_a_store", "--out", ""],
+        ["store", "verify", "missing"],
+        ["store", "verify", "not_a_store"],
+        ["store", "verify"],
+    ]
+    for argv in refused:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("varbench: error: ") and err.count("\n") == 1, (argv, err)
+        assert _tree(tmp_path) == before, argv
+    assert "see 'varbench store verify --help'" in (main(["store", "verify"]), capsys.readouterr().err)[1]

@@ -142,10 +142,47 @@ def test_killed_suite_resumes_without_recomputing_finished_cells(small_config, t
     assert len(store.load(out)) > 0
     lines = []
     manifest = run_suite(small_config, out, progress=lines.append, report=False)
-    assert f"{len(finished)} already finished" in lines[0]
-    assert manifest["cells_done"] == 9
+    assert "took over the lock" in lines[0] and str(proc.pid) in lines[0]  # the killed run's lock is stale
+    assert f"{len(finished)} already finished" in lines[1]
+    assert manifest["cells_done"] == 9 and [r["status"] for r in manifest["runs"]] == ["interrupted", "finished"]
     for name, stamp in stamps.items():
         assert (out / "cells" / name).stat().st_mtime_ns == stamp  # not recomputed
+
+
+def test_sigterm_releases_the_lock_and_records_the_run_as_interrupted(tmp_path):
+    """A batch system ending the job (SIGTERM) interrupts the suite like Ctrl-C: the lock is released, the run is
+    recorded as interrupted, what was finished is kept."""
+    from varbench.reports import store_lock
+
+    gate = tmp_path / "gate"  # the gated cell waits for this file: the suite is stopped at a known point
+    config = tmp_path / "gated.toml"
+    config.write_text(SMALL.split("[[block]]")[0] + "[[block]]" + SMALL.split("[[block]]")[2] + textwrap.dedent(f"""
+        [[block]]
+        name = "held"
+        problem = "gaussian:dim=1"
+        estimators = ["gated:file={gate}"]
+        samples = 500
+    """))
+    out = tmp_path / "store"
+    proc = subprocess.Popen([sys.executable, "-m", "varbench", "suite", "--config", str(config), "--out", str(out),
+                             "--plugin", "tests.plugins.gate"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.time() + 120
+        while len(store.finished_cells(out)) < 1 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert store_lock.read_lock(out)["pid"] == proc.pid
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        gate.touch()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "varbench: interrupted" in err
+    assert store_lock.read_lock(out) is None
+    manifest = store.read_manifest(out)
+    assert manifest["runs"][-1]["status"] == "interrupted" and manifest["runs"][-1]["cells_finished"] == 1
+    assert store.finished_cells(out) and store.verify(out).ok
 
 
 def test_results_and_report_commands(small_config, tmp_path, capsys):

@@ -32,7 +32,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from varbench.core.errors import NotApplicableError, QuadratureNotConvergedError
-from varbench.core.noise import Noise, gauss_rule, is_noise, piecewise_uniform_rule, tensor_table
+from varbench.core.noise import (
+    Noise,
+    gauss_rule,
+    is_noise,
+    piecewise_uniform_rule,
+    tensor_table,
+)
 
 #: Largest number of continuous noise scalars integrated by a tensor grid.
 # 5 covers lgssm with T = 5 (the default): its estimates are polynomials of degree <= 4 in the noise, so 12 Gauss–

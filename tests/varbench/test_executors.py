@@ -1,0 +1,304 @@
+"""The suite on Dask (varbench.executors): the same results as in-process, a worker killed mid-cell, a client killed
+mid-run, two writers on one store, a truncated cell file; and the executor's one-line errors.
+
+One LocalCluster of 2 worker processes serves the whole module (runs connect to it with ``scheduler=``); its
+workers keep compiled kernels between tests, and configs are tiny (a few ``gaussian`` cells of 2000 samples).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pandas as pd
+import pytest
+from varbench.reports import schema, store, store_lock
+
+from varbench.core.errors import VarbenchError
+from varbench.suite import run_suite
+
+distributed = pytest.importorskip("distributed")
+
+CONFIG = textwrap.dedent("""
+    [[block]]
+    name = "tiny"
+    problem = "gaussian:dim=1,cost=square"
+    estimators = ["pathwise", "score_function"]
+    samples = 2000
+    seeds = [0, 1, 2]
+    grid = { k = [0.5, 1.0], mean = [0.0, 1.0] }
+
+    [[block]]
+    name = "tiny_exact"
+    problem = "gaussian:cost=cos"
+    estimators = ["pathwise"]
+    method = "exact"
+    grid = { k = [1.0, 2.0] }
+""")
+CELLS = 2 * 3 + 1
+KEY = ["cell", "point", "param", "coordinate"]
+QUIET = dict(progress=lambda line: None, report=False)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    local = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                     silence_logs=logging.ERROR)
+    yield local.scheduler_address
+    local.close()
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("config") / "tiny.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+@pytest.fixture(scope="module")
+def local_store(config, tmp_path_factory):
+    out = tmp_path_factory.mktemp("local") / "store"
+    run_suite(config, out, **QUIET)
+    return out
+
+
+def _same_measurements(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Every field except timing and provenance is equal, row for row."""
+    assert len(a) == len(b) and set(a.columns) == set(b.columns)
+    columns = schema.measured_columns(a)
+    a = a.sort_values(KEY).reset_index(drop=True)[columns]
+    b = b.sort_values(KEY).reset_index(drop=True)[columns]
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_dask_gives_the_results_of_the_local_executor(config, local_store, cluster, tmp_path):
+    manifest = run_suite(config, tmp_path / "dask", scheduler=cluster, **QUIET)
+    assert manifest["cells_done"] == CELLS and not manifest["cells_failed"]
+    run, = manifest["runs"]
+    assert run["executor"]["kind"] == "dask" and run["executor"]["workers"] == 2 and run["status"] == "finished"
+    frame, local = store.load(tmp_path / "dask"), store.load(local_store)
+    _same_measurements(frame, local)
+    # every row says where it was computed: the workers' pids, not ours
+    assert set(frame["prov_executor"]) == {"dask"} and set(local["prov_executor"]) == {"local"}
+    assert os.getpid() not in set(frame["prov_pid"]) and frame["prov_worker"].str.startswith("tcp://").all()
+    assert frame["prov_git_commit"].notna().all() or frame["prov_git_commit"].isna().all()
+    assert {"prov_jax_version", "prov_backend", "prov_devices", "prov_started", "prov_finished", "prov_host"} <= \
+        set(frame.columns)
+    assert store.verify(tmp_path / "dask").ok
+
+
+def test_a_worker_killed_mid_cell_loses_only_that_cell_which_is_retried(cluster, tmp_path):
+    marker = tmp_path / "died"
+    path = tmp_path / "die.toml"
+    path.write_text(CONFIG.replace('["pathwise", "score_function"]', f'["pathwise", "die_once:marker={marker}"]')
+                    .replace("seeds = [0, 1, 2]", "seeds = [0]"))
+    plugins = ["tests.plugins.die_once"]
+    manifest = run_suite(path, tmp_path / "dask", scheduler=cluster, plugins=plugins, **QUIET)
+    assert marker.exists(), "a worker should have died"
+    assert manifest["cells_done"] == manifest["cells_total"] == 3 and not manifest["cells_failed"]
+    (label, workers), = manifest["runs"][-1]["cells_retried"].items()
+    assert "die_once" in label and len(workers) == 1 and manifest["cells_retried"] == {label: 2}
+    frame = store.load(tmp_path / "dask")
+    died = frame[frame["estimator_name"] == "die_once"]
+    assert (died["prov_attempts"] == 2).all() and (frame[frame["estimator_name"] != "die_once"]["prov_attempts"]
+                                                   == 1).all()
+    # and the retried cell's numbers are those of an undisturbed run (in-process, where it never dies)
+    run_suite(path, tmp_path / "local", plugins=plugins, **QUIET)
+    _same_measurements(frame, store.load(tmp_path / "local"))
+
+
+def _wait_for(condition, what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_a_killed_client_resumes_without_losing_or_recomputing_and_a_second_writer_is_refused(cluster, tmp_path):
+    gate = tmp_path / "gate"
+    config = tmp_path / "gated.toml"  # the gated cells wait for the gate: the client is killed at a known point
+    config.write_text(CONFIG.replace('"score_function"', f'"gated:file={gate}"'))
+    out = tmp_path / "store"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "varbench", "suite", "--config", str(config), "--out", str(out),
+                             "--scheduler", cluster, "--plugin", "tests.plugins.gate"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    try:
+        # the three pathwise cells finish; both workers then hold a gated cell; the rest waits on the scheduler
+        _wait_for(lambda: len(store.finished_cells(out)) >= 3 or proc.poll() is not None, "three finished cells")
+        # a second writer, with another config, is refused while the first runs, and writes nothing
+        other = tmp_path / "other.toml"
+        other.write_text(CONFIG.replace('"tiny"', '"foreign"'))
+        with pytest.raises(VarbenchError, match=rf"locked by pid {proc.pid} on host .*still running"):
+            run_suite(other, out, **QUIET)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        gate.touch()  # the workers finish the gated cells the dead client asked for (their results go nowhere)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    finished = store.finished_cells(out)
+    assert len(finished) == 3, "the client should have been killed with the gated cells unfinished"
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.parquet")}
+    assert store_lock.read_lock(out)["pid"] == proc.pid  # left behind by the killed client
+    lines = []
+    manifest = run_suite(config, out, scheduler=cluster, plugins=["tests.plugins.gate"], progress=lines.append,
+                         report=False)
+    assert any("took over the lock" in line and str(proc.pid) in line for line in lines)
+    assert "3 already finished" in next(line for line in lines if line.startswith("varbench suite"))
+    assert manifest["cells_done"] == CELLS
+    assert [r["status"] for r in manifest["runs"]] == ["interrupted", "finished"]
+    assert manifest["runs"][1]["cells_finished"] == CELLS - 3
+    for name, stamp in stamps.items():
+        assert (out / "cells" / name).stat().st_mtime_ns == stamp  # not recomputed
+    assert store_lock.read_lock(out) is None and store.verify(out).ok
+    assert store.finished_cells(out) == set(manifest["cells"])  # nothing lost, nothing foreign
+
+
+def test_a_second_writer_waits_with_wait(config, local_store, tmp_path):
+    """``wait=True`` polls a live writer's lock until it is released, then resumes (here: nothing left to run)."""
+    out = tmp_path / "store"
+    shutil.copytree(local_store, out)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (out / store_lock.LOCK).write_text(json.dumps(dict(pid=sleeper.pid, host=store_lock.host_name(),
+                                                           started="now", command="another suite", token="x")))
+        lines, result = [], {}
+        worker = threading.Thread(target=lambda: result.update(m=run_suite(config, out, wait=True, report=False,
+                                                                           progress=lines.append)))
+        worker.start()
+        _wait_for(lambda: any("waiting for the result store" in line for line in lines), "the waiting line")
+        assert worker.is_alive() and f"pid {sleeper.pid}" in lines[0]
+        (out / store_lock.LOCK).unlink()  # the other writer finishes
+        worker.join(timeout=120)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert result["m"]["cells_done"] == CELLS and any("0 to run" in line for line in lines)
+
+
+def test_a_truncated_cell_file_is_named_left_out_then_moved_aside_and_recomputed(config, local_store, tmp_path,
+                                                                                 capsys):
+    from varbench.cli import main
+
+    out = tmp_path / "store"
+    shutil.copytree(local_store, out)
+    victim = sorted((out / "cells").glob("*.parquet"))[0]
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 2])
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.parquet") if p != victim}
+    with pytest.warns(store.StoreWarning, match=victim.name):
+        frame = store.load(out)
+    assert victim.stem not in set(frame["cell"]) and frame["cell"].nunique() == CELLS - 1
+    # results, report and verify name it and go on with the rest
+    assert main(["results", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "tiny" in captured.out and victim.name in captured.err and "warning" in captured.err
+    assert main(["report", str(out), "--out", str(tmp_path / "report")]) == 0
+    assert victim.name in capsys.readouterr().err and (tmp_path / "report" / "report.html").exists()
+    assert main(["store", "verify", str(out)]) == 1
+    text = capsys.readouterr().out
+    assert f"BAD: cell file {str(victim)!r} is not readable Parquet" in text and "FAILED" in text
+    # a resume moves it aside and measures that cell (only that cell) again
+    lines = []
+    manifest = run_suite(config, out, progress=lines.append, report=False)
+    assert any(victim.name in line and "moved aside" in line for line in lines)
+    assert manifest["cells_done"] == CELLS and victim.exists()
+    moved, = (out / "corrupt").iterdir()
+    assert moved.name.startswith(victim.name) and moved.read_bytes() == data[: len(data) // 2]
+    assert manifest["runs"][-1]["cells_finished"] == 1 and victim.name in manifest["runs"][-1]["cells_moved_aside"]
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.parquet") if p != victim} == stamps
+    assert main(["store", "verify", str(out)]) == 0
+    assert "OK" in capsys.readouterr().out
+    _same_measurements(store.load(out), store.load(local_store))
+
+
+def test_a_resume_under_another_commit_keeps_the_old_cells_provenance(config, local_store, tmp_path, monkeypatch):
+    import varbench.suite as suite
+
+    out = tmp_path / "store"
+    shutil.copytree(local_store, out)
+    first = store.read_manifest(out)
+    victim = sorted((out / "cells").glob("*.parquet"))[0]
+    victim.unlink()
+    monkeypatch.setattr(suite, "_provenance", {})
+    monkeypatch.setattr(suite, "_git_commit", lambda: "0123abcd" * 5)
+    manifest = run_suite(config, out, **QUIET)
+    assert manifest["environment"] == first["environment"]  # the store's first environment is kept
+    assert [r["environment"]["git_commit"] for r in manifest["runs"]] == [first["environment"]["git_commit"],
+                                                                        "0123abcd" * 5]
+    frame = store.load(out)
+    assert set(frame[frame["cell"] == victim.stem]["prov_git_commit"]) == {"0123abcd" * 5}
+    old = frame[frame["cell"] != victim.stem]
+    assert set(old["prov_git_commit"].astype(str)) == {str(first["environment"]["git_commit"])}
+    assert set(old["prov_run"]) == {1} and set(frame[frame["cell"] == victim.stem]["prov_run"]) == {2}
+
+
+def test_trace_and_check_give_the_same_results_on_dask(cluster):
+    import varbench
+    from varbench.trace import trace
+
+    # a stateful estimator: each checkpoint's measurement needs the state it had there
+    kwargs = dict(estimators=["score_function", "score_function:baseline=ema"], steps=20, every=10, samples=1000,
+                  seed=3)
+    local = trace("bernoulli", "score_function:baseline=ema", **kwargs)
+    dask = trace("bernoulli", "score_function:baseline=ema", scheduler=cluster, **kwargs)
+    assert json.dumps(local, sort_keys=True) == json.dumps(dask, sort_keys=True)
+    here = varbench.check("score_function", problems=["gaussian", "bernoulli"], level="quick")
+    there = varbench.check("score_function", problems=["gaussian", "bernoulli"], level="quick", scheduler=cluster)
+    assert here.rows == there.rows and len({r.problem for r in here.rows}) == 2
+    timing = ("seconds_per_estimate", "work_seconds")
+    assert [{k: v for k, v in e.items() if k not in timing} for e in here.variance] == \
+        [{k: v for k, v in e.items() if k not in timing} for e in there.variance]
+
+
+def test_executor_errors_are_one_line_and_create_nothing(config, tmp_path, monkeypatch, capsys):
+    from varbench import executors
+    from varbench.cli import main
+
+    out = tmp_path / "new" / "store"
+    cases = [
+        (["--executor", "local", "--workers", "2"], "apply to --executor dask"),
+        (["--scheduler", "tcp://127.0.0.1:1", "--workers", "2"], "one or the other"),
+        (["--executor", "spark"], "invalid choice"),
+        (["--workers", "0"], "positive integer"),
+        (["--scheduler", "not an address"], "address of a Dask scheduler"),
+    ]
+    for extra, fragment in cases:
+        assert main(["suite", "--config", str(config), "--out", str(out), *extra]) == 2
+        err = capsys.readouterr().err
+        assert fragment in err and err.count("\n") == 1 and "Traceback" not in err, err
+    monkeypatch.setattr(executors, "CONNECT_TIMEOUT", 1)
+    assert main(["suite", "--config", str(config), "--out", str(out), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in err and err.count("\n") == 1
+    monkeypatch.setitem(sys.modules, "distributed", None)  # not installed
+    assert main(["suite", "--config", str(config), "--out", str(out), "--executor", "dask"]) == 2
+    assert 'pip install "varbench[dask]"' in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text(CONFIG + '\n[executor]\nkind = "dask"\nnodes = 3\n')
+    with pytest.raises(VarbenchError, match="unknown key 'nodes'; valid keys: kind, workers, scheduler"):
+        run_suite(bad, out, **QUIET)
+    assert not (tmp_path / "new").exists()
+
+
+def test_the_config_can_name_the_executor_and_it_is_not_part_of_the_hash(config, cluster, local_store, tmp_path):
+    from varbench.suite import config_hash, load_config
+
+    with_executor = tmp_path / "dask.toml"
+    with_executor.write_text(f'executor = {{ kind = "dask", scheduler = "{cluster}" }}\n' + CONFIG)
+    assert config_hash(load_config(with_executor), False) == config_hash(load_config(config), False)
+    out = tmp_path / "store"
+    shutil.copytree(local_store, out)
+    next(iter((out / "cells").glob("*.parquet"))).unlink()
+    manifest = run_suite(with_executor, out, **QUIET)  # resumes the local store, on the cluster
+    assert manifest["runs"][-1]["executor"]["kind"] == "dask" and manifest["runs"][-1]["cells_finished"] == 1
