@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,16 @@ _PUBLIC = {
 }
 
 __all__ = sorted(_PUBLIC) + ["__version__"]
+
+#: XLA's CPU intra-op (Eigen) thread pool occasionally wedges: a kernel that ran in 2-4 s never finished, every
+#: thread asleep in ``block_until_ready``, 250 cells into the default suite (reported elsewhere for vmapped graphs,
+#: e.g. PyAutoLabs/PyAutoFit#1528, with this flag as the cure). Single-threaded Eigen changed no kernel's rate
+#: measurably here (0.98-2.3x, benchmarks/RESULTS.md) and makes results independent of the number of cores.
+#: Set before JAX starts its CPU backend; VARBENCH_XLA_MULTI_THREAD_EIGEN=1 (or the flag in XLA_FLAGS) overrides.
+_EIGEN_FLAG = "--xla_cpu_multi_thread_eigen"
+if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", "") and \
+        os.environ.get("VARBENCH_XLA_MULTI_THREAD_EIGEN", "0").strip().lower() in ("", "0", "false", "no", "off"):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_EIGEN_FLAG}=false".strip()
 
 #: folders of a source checkout that install as subpackages of varbench (pyproject's package-dir)
 _SOURCE_SUBPACKAGES = ("problems", "estimators", "reports")
