@@ -62,6 +62,28 @@ def test_nonfinite_estimates_are_counted_not_mixed_in():
     assert int(m.nonfinite) == 2 and float(m.count) == 2 and list(m.mean) == [2.0, 2.0]
 
 
+def test_the_accelerators_single_masked_pass_gives_the_same_sums_as_the_cpu_fallback():
+    # fallback=False (used off CPU) always sums once with masks; the CPU path sums unmasked and redoes a chunk
+    # with masks only when it holds a NaN/inf. Same rows, same sums: clean full chunks, a chunk with non-finite
+    # estimates, and a partial last chunk.
+    rng = np.random.default_rng(2)
+    chunks = [rng.normal(50.0, 3.0, size=(64, 4)).astype(np.float32) for _ in range(3)]
+    chunks[1][[3, 7], [0, 2]] = [np.nan, np.inf]
+    valid = [np.ones(64, bool), np.ones(64, bool), np.arange(64) < 40]
+    got = {}
+    for fallback in (True, False):
+        step = jax.jit(lambda acc, v, ok, first, full, fb=fallback: stats.accumulate(acc, v, ok, first, full,
+                                                                                   fallback=fb))
+        acc = stats.empty_power_sums(jnp.zeros(4, jnp.float32))
+        for i, (c, ok) in enumerate(zip(chunks, valid)):
+            acc = step(acc, jnp.asarray(c), jnp.asarray(ok), jnp.asarray(i == 0), jnp.asarray(bool(ok.all())))
+        got[fallback] = stats.to_moments(acc)
+    assert int(got[False].nonfinite) == int(got[True].nonfinite) == 2
+    assert float(got[False].count) == float(got[True].count) == 64 + 62 + 40
+    for a, b in zip(got[True][1:5], got[False][1:5]):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
 def test_summary_fields():
     rng = np.random.default_rng(1)
     x = rng.normal(3.0, 2.0, size=(20000, 1))

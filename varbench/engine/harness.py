@@ -108,11 +108,13 @@ def _kernel(problem, estimator, params, state, key, num_full, remainder, *, chun
     dtype = jnp.result_type(*leaves)
     sizes = [int(np.size(x)) for x in leaves]
 
+    fallback = jax.default_backend() == "cpu"  # see stats.accumulate: masks are cheap on accelerators
+
     def body(i, acc):
         values = jax.tree_util.tree_leaves(draw(jax.random.fold_in(key, i)))
         flat = jnp.concatenate([v.reshape(chunk_size, -1).astype(dtype) for v in values], axis=1)
         valid = jnp.arange(chunk_size) < jnp.where(i < num_full, chunk_size, remainder)
-        return stats.accumulate(acc, flat, valid, i == 0, i < num_full)
+        return stats.accumulate(acc, flat, valid, i == 0, i < num_full, fallback=fallback)
 
     sums = jax.lax.fori_loop(0, num_chunks, body, stats.empty_power_sums(jnp.zeros(sum(sizes), dtype)))
     bounds = np.cumsum([0] + sizes)
