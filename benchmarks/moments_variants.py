@@ -40,11 +40,7 @@ def build(variant: str, dim: int, chunk: int):
             if variant == "harness":
                 return stats.accumulate(acc, values, valid, i == 0, True)
             if variant == "masked":
-                shift, scale = jax.lax.cond(i == 0, lambda: stats._pilot(values, valid),
-                                            lambda: (acc.shift, acc.scale))
-                rows, bad = stats._rows(values, valid)
-                hi, lo = stats._compensated_add(acc.hi, acc.lo, stats.chunk_power_sums(values, rows, shift, scale))
-                return stats.PowerSums(shift, scale, hi, lo, acc.nonfinite + bad)
+                return stats.accumulate(acc, values, valid, i == 0, True, fallback=False)
             if variant == "bound":
                 sums = stats.chunk_power_sums(values, None, acc.shift, acc.scale)
             else:  # gemv

@@ -106,12 +106,6 @@ def accumulate(acc: PowerSums, values: jax.Array, valid: jax.Array, first: jax.A
     ``fallback=False`` always sums once, masked: on a GPU the masks fuse into the reduction and the fallback's
     ``cond`` (a wait for the predicate on the host every chunk) cost more (1.3x on an H100, RESULTS.md).
     """
-    if not fallback:
-        shift, scale = jax.lax.cond(first, lambda: _pilot(values, _rows(values, valid)[0]),
-                                    lambda: (acc.shift, acc.scale))
-        rows, nonfinite = _rows(values, valid)
-        hi, lo = _compensated_add(acc.hi, acc.lo, chunk_power_sums(values, rows, shift, scale))
-        return PowerSums(shift, scale, hi, lo, acc.nonfinite + nonfinite)
     shift, scale = jax.lax.cond(first, lambda: _pilot(values, _rows(values, valid)[0]),
                                 lambda: (acc.shift, acc.scale))
 
@@ -119,9 +113,12 @@ def accumulate(acc: PowerSums, values: jax.Array, valid: jax.Array, first: jax.A
         rows, nonfinite = _rows(values, valid)
         return chunk_power_sums(values, rows, shift, scale), nonfinite
 
-    plain = chunk_power_sums(values, None, shift, scale)
-    clean = jnp.logical_and(full, jnp.all(jnp.isfinite(plain)))
-    sums, nonfinite = jax.lax.cond(clean, lambda: (plain, jnp.zeros((), jnp.int32)), masked)
+    if fallback:
+        plain = chunk_power_sums(values, None, shift, scale)
+        clean = jnp.logical_and(full, jnp.all(jnp.isfinite(plain)))
+        sums, nonfinite = jax.lax.cond(clean, lambda: (plain, jnp.zeros((), jnp.int32)), masked)
+    else:
+        sums, nonfinite = masked()
     hi, lo = _compensated_add(acc.hi, acc.lo, sums)
     return PowerSums(shift, scale, hi, lo, acc.nonfinite + nonfinite)
 
