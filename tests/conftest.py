@@ -21,6 +21,12 @@ def pytest_ignore_collect(collection_path, config):
     return None
 
 
+def pytest_xdist_auto_num_workers(config):
+    # pytest-benchmark measures nothing under xdist (its fixture's stats are None there): `-n auto` from pyproject
+    # becomes one process when benchmarks are run.
+    return 0 if config.getoption("benchmark_only", default=False) else None
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_kernels():
     """Forget compiled kernels after each test module. The default run compiles thousands of XLA executables in one
