@@ -23,8 +23,8 @@ the cell refused, naming the cell, the scalar that would not settle and its last
 
 from __future__ import annotations
 
-import functools
 import math
+import time
 from typing import Any, NamedTuple
 
 import jax
@@ -76,6 +76,7 @@ class ExactMoments(NamedTuple):
     variance: Any      # pytree like params, float64 numpy
     num_points: int    # points evaluated at the finer resolution
     discrepancy: float  # largest relative change between the two resolutions (0 without continuous noise)
+    compile_seconds: float = 0.0  # spent compiling grid kernels (not evaluating them)
 
 
 def to_float64(x: Any) -> Any:
@@ -86,7 +87,7 @@ def to_float64(x: Any) -> Any:
 
 def compile_count() -> int:
     """Exact-mode kernels compiled so far in this process."""
-    return _moments_kernel._cache_size()
+    return len(_COMPILED)
 
 
 def nodes_per_dim(dims: int, max_points: int = MAX_POINTS) -> int:
@@ -95,59 +96,135 @@ def nodes_per_dim(dims: int, max_points: int = MAX_POINTS) -> int:
     return int(min(MAX_NODES_PER_DIM, math.floor(max_points ** (1.0 / dims) + 1e-9)))
 
 
-@functools.partial(jax.jit, static_argnames=("treedef", "batch_size"))
-def _moments_kernel(problem, estimator, params, state, tables, index, weights, *, treedef, batch_size):
-    """Weighted mean and central second moment of the estimate over the product grid (cached per shapes)."""
-    def estimate_at(rows: tuple) -> Any:
-        noise = jax.tree_util.tree_unflatten(treedef, [v[r] for v, r in zip(tables, rows)])
-        return estimator.estimate_from_noise(problem, params, state, noise)
-
-    estimates = jax.lax.map(estimate_at, index, batch_size=batch_size)
-
-    def leaf_moments(v):
-        w = weights.reshape((-1,) + (1,) * (v.ndim - 1))
-        mean = jnp.sum(w * v, 0)
-        return mean, jnp.sum(w * (v - mean) ** 2, 0)
-
-    return jax.tree_util.tree_map(leaf_moments, estimates)
+#: Grid points evaluated per loop iteration of the exact-mode kernel (fewer when the whole grid is smaller).
+BATCH = 4096
 
 
-def _integrate(problem, estimator, params, state, leaves, treedef, n: int):
-    return _integrate_tables(problem, estimator, params, state, [leaf.table(n) for leaf in leaves], treedef)
+class WeightedSums(NamedTuple):
+    """The exact-mode kernel's loop carry: ``Σ w``, ``Σ w u`` and ``Σ w u²`` (float64) of ``u = g − shift``, where
+    ``shift`` is the estimate at the grid's heaviest point (near the mean, so the sums lose nothing to
+    cancellation)."""
+
+    shift: jax.Array
+    s0: jax.Array
+    s1: jax.Array
+    s2: jax.Array
+
+
+def _grid_kernel(problem, estimator, params, state, tables, strides, sizes, total, first_batch, pilot_row, *,
+                 treedef, batch_size):
+    """Weighted sums of the estimate over the tensor product of the blocks' ``tables``, streamed in batches.
+
+    Point ``p`` of the product takes row ``(p // strides[b]) % sizes[b]`` of block ``b``'s table; its weight is
+    the product of those rows' weights. The loop's trip count, the tables' true sizes and the point count are
+    runtime values and the tables are padded to powers of two, so the two resolutions of the convergence check and
+    the grids of adaptive refinement reuse one compiled kernel, and memory holds one batch of estimates, never the
+    whole grid. The batch holding the heaviest point is evaluated first; that point's estimate is the shift.
+    """
+    num_batches = (total + batch_size - 1) // batch_size
+    leaves = jax.tree_util.tree_leaves(params)
+    sizes_of = [int(np.size(x)) for x in leaves]
+    dtype = jnp.result_type(*leaves)
+
+    def body(i, acc):
+        batch = (first_batch + i) % num_batches
+        points = batch * batch_size + jnp.arange(batch_size, dtype=total.dtype)
+        valid = points < total
+        rows = [(points // strides[b]) % sizes[b] for b in range(len(tables))]
+        weight = jnp.where(valid, 1.0, 0.0).astype(dtype)
+        for (_, w), r in zip(tables, rows):
+            weight = weight * w[r]
+        noise = jax.tree_util.tree_unflatten(treedef, [v[r] for (v, _), r in zip(tables, rows)])
+        estimates = jax.vmap(lambda n: estimator.estimate_from_noise(problem, params, state, n))(noise)
+        flat = jnp.concatenate([g.reshape(batch_size, -1).astype(dtype)
+                                for g in jax.tree_util.tree_leaves(estimates)], axis=1)
+        shift = jnp.where(i == 0, flat[pilot_row], acc.shift)
+        # Points past ``total`` repeat real points (rows wrap around), so they are finite wherever the grid is; their
+        # weight is 0.
+        u = flat - shift
+        wu = weight[:, None] * u
+        return WeightedSums(shift, acc.s0 + jnp.sum(weight), acc.s1 + jnp.sum(wu, 0), acc.s2 + jnp.sum(wu * u, 0))
+
+    zeros = jnp.zeros(sum(sizes_of), dtype)
+    sums = jax.lax.fori_loop(0, num_batches, body, WeightedSums(zeros, jnp.zeros((), dtype), zeros, zeros))
+    # Σ w g and Σ w (g − mean)² (the weights sum to 1 up to rounding, as the tables' do).
+    offset = sums.shift * (sums.s0 - 1) + sums.s1  # mean − shift
+    mean = sums.shift + offset
+    var = jnp.maximum(sums.s2 - 2 * offset * sums.s1 + offset * offset * sums.s0, 0)
+    bounds = np.cumsum([0] + sizes_of)
+    treedef_params = jax.tree_util.tree_structure(params)
+    split = lambda x: jax.tree_util.tree_unflatten(
+        treedef_params, [x[a:b].reshape(np.shape(p)) for a, b, p in zip(bounds[:-1], bounds[1:], leaves)])
+    return split(mean), split(var)
+
+
+_jitted_grid_kernel = jax.jit(_grid_kernel, static_argnames=("treedef", "batch_size"))
+_COMPILED: dict[Any, Any] = {}
+
+
+def _compiled(args: tuple, treedef, batch_size: int) -> tuple[Any, float]:
+    """The compiled grid kernel for these argument shapes and the seconds spent compiling it (0 if cached)."""
+    leaves, structure = jax.tree_util.tree_flatten(args)
+    signature = (structure, tuple(jax.typeof(x) for x in leaves), treedef, batch_size, jax.default_backend())
+    if signature in _COMPILED:
+        return _COMPILED[signature], 0.0
+    start = time.perf_counter()
+    compiled = _jitted_grid_kernel.lower(*args, treedef=treedef, batch_size=batch_size).compile()
+    _COMPILED[signature] = compiled
+    return compiled, time.perf_counter() - start
+
+
+def clear_cache() -> None:
+    _COMPILED.clear()
 
 
 def _pad(x: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate([x, np.zeros((size - len(x),) + x.shape[1:], x.dtype)]) if size > len(x) else x
 
 
-def _bucket(n: int) -> int:
-    return 1 << max(0, int(n - 1).bit_length())
+def _bucket(n: int, base_bits: int = 1) -> int:
+    """The smallest power of ``2 ** base_bits`` that is at least ``n``."""
+    bits = max(0, int(n - 1).bit_length())
+    return 1 << (-(-bits // base_bits) * base_bits)
 
 
-def _integrate_tables(problem, estimator, params, state, tables, treedef, *, pad: bool = False):
-    """``pad`` rounds every table and the point count up to powers of two (padding with weight 0), so the many
-    grids of adaptive refinement share a few compiled kernels instead of compiling one each."""
+class _Integral(NamedTuple):
+    mean: Any
+    var: Any
+    points: int
+    rows: tuple  # padded length of each block's table (pass to a coarser grid to reuse the kernel)
+    compile_seconds: float
+
+
+def _integrate_tables(problem, estimator, params, state, tables, treedef, rows: tuple | None = None,
+                      base_bits: int = 1) -> _Integral:
+    """Weighted mean and variance of the estimate over the product of ``tables``. Each table is padded (never
+    read) to a power of ``2 ** base_bits``, or to ``rows`` if larger, so grids of similar sizes share one compiled
+    kernel."""
     sizes = [len(w) for _, w in tables]
     total = int(np.prod(sizes, dtype=np.int64))
-    # Row p of the product uses row index[i][p] of block i's table; values are gathered inside the kernel so
-    # memory holds the small per-block tables, not a (points × noise) matrix.
-    index = np.unravel_index(np.arange(total), sizes)
-    weights = np.ones(total)
-    for (_, w), idx in zip(tables, index):
-        weights = weights * w[idx]
-    values = [v for v, _ in tables]
-    if pad:
-        values = [_pad(v, _bucket(len(v))) for v in values]
-        index = [_pad(i, _bucket(total)) for i in index]
-        weights = _pad(weights, _bucket(total))
-    out = jax.device_get(_moments_kernel(
-        problem, estimator, params, state, tuple(jnp.asarray(v) for v in values),
-        tuple(jnp.asarray(i, jnp.int32) for i in index), jnp.asarray(weights), treedef=treedef,
-        batch_size=min(4096, len(weights))))
-    is_pair = lambda x: isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], np.ndarray)
-    mean = jax.tree_util.tree_map(lambda mv: np.asarray(mv[0]), out, is_leaf=is_pair)
-    var = jax.tree_util.tree_map(lambda mv: np.asarray(mv[1]), out, is_leaf=is_pair)
-    return mean, var, total
+    if total >= 2 ** 31:
+        raise NotApplicableError(f"method=exact: a grid of {total} points is too large; use method=mc")
+    # Coarser buckets only for small tables: a large one padded 4x would cost memory for nothing.
+    padded = tuple(max(_bucket(n, base_bits if n <= 2 ** 16 else 1), r)
+                   for n, r in zip(sizes, rows or (0,) * len(sizes)))
+    strides = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(np.int32) if sizes else \
+        np.zeros(0, np.int32)
+    # The heaviest point (the product of each table's heaviest row) seeds the shift: it sits near the mean.
+    heaviest = sum(int(np.argmax(w)) * int(s) for (_, w), s in zip(tables, strides))
+    batch_size = min(BATCH, int(np.prod(padded, dtype=np.int64)))  # from the padded sizes: shared by coarser grids
+    device_tables = tuple((jnp.asarray(_pad(np.asarray(v), n)), jnp.asarray(_pad(np.asarray(w, np.float64), n)))
+                          for (v, w), n in zip(tables, padded))
+    args = (problem, estimator, params, state, device_tables, jnp.asarray(strides), np.asarray(sizes, np.int32),
+            np.int32(total), np.int32(heaviest // batch_size), np.int32(heaviest % batch_size))
+    compiled, compile_seconds = _compiled(args, treedef, batch_size)
+    mean, var = jax.device_get(compiled(*args))
+    return _Integral(jax.tree_util.tree_map(np.asarray, mean), jax.tree_util.tree_map(np.asarray, var), total,
+                     padded, compile_seconds)
+
+
+def _integrate(problem, estimator, params, state, leaves, treedef, n: int, rows: tuple | None = None) -> _Integral:
+    return _integrate_tables(problem, estimator, params, state, [leaf.table(n) for leaf in leaves], treedef, rows)
 
 
 def exact_moments(problem, estimator, params, state, *, rtol: float = 1e-5,
@@ -180,17 +257,20 @@ def exact_moments(problem, estimator, params, state, *, rtol: float = 1e-5,
             raise NotApplicableError(
                 f"method=exact: {configurations} discrete configurations leave too few quadrature nodes for {dims} "
                 f"continuous noise dimensions for {where}; use method=mc")
-        mean, var, points = _integrate(problem, estimator, params64, state64, leaves, treedef, n)
+        fine = _integrate(problem, estimator, params64, state64, leaves, treedef, n)
         if dims == 0:
-            return ExactMoments(mean, var, points, 0.0)
+            return ExactMoments(fine.mean, fine.var, fine.points, 0.0, fine.compile_seconds)
         n_coarse = max(2, math.ceil(0.75 * n))
-        mean_c, var_c, _ = _integrate(problem, estimator, params64, state64, leaves, treedef, n_coarse)
-        discrepancy = relative_change((mean, var), (mean_c, var_c))
+        # Padded to the fine grid's table sizes: the coarse grid reuses the fine grid's compiled kernel.
+        coarse = _integrate(problem, estimator, params64, state64, leaves, treedef, n_coarse, rows=fine.rows)
+        compile_seconds = fine.compile_seconds + coarse.compile_seconds
+        discrepancy = relative_change((fine.mean, fine.var), (coarse.mean, coarse.var))
         if discrepancy <= rtol:
-            return ExactMoments(mean, var, points, discrepancy)
+            return ExactMoments(fine.mean, fine.var, fine.points, discrepancy, compile_seconds)
         # The Gauss rules disagree: refine adaptively (values that converged above are returned unchanged).
-        return adaptive_moments(problem, estimator, params64, state64, leaves, treedef, where, rtol,
-                                gauss_discrepancy=(discrepancy, n_coarse, n))
+        result = adaptive_moments(problem, estimator, params64, state64, leaves, treedef, where, rtol,
+                                  gauss_discrepancy=(discrepancy, n_coarse, n))
+        return result._replace(compile_seconds=result.compile_seconds + compile_seconds)
 
 
 def relative_change(fine: tuple, coarse: tuple) -> float:
@@ -296,6 +376,7 @@ def adaptive_moments(problem, estimator, params, state, leaves, treedef, where: 
     fixed = {b: leaf.table(1) for b, leaf in enumerate(leaves) if not adaptive[b]}
     configurations = int(np.prod([len(t[1]) for t in fixed.values()], dtype=np.float64))
     spent, failures = 0, []
+    compiling = [0.0]  # seconds spent compiling grid kernels, over every family
     for family in FAMILIES:
         if family.name == "gauss" and gauss_discrepancy[2] >= MAX_NODES_PER_DIM:
             continue  # the Gauss rules already failed at their largest trusted order
@@ -310,8 +391,10 @@ def adaptive_moments(problem, estimator, params, state, leaves, treedef, where: 
             tables = [fixed[b] if not adaptive[b] else _leaf_table(leaf, [
                 family.rule(leaf.kind, l, start, cuts[b][j]) for (bb, j), l in zip(scalars, lv) if bb == b])
                 for b, leaf in enumerate(leaves)]
-            mean, var, total = _integrate_tables(problem, estimator, params, state, tables, treedef, pad=True)
-            return (mean, var), total
+            # Powers of 4: refinement grows one table by 1.5x at a time, so most steps reuse a compiled kernel.
+            out = _integrate_tables(problem, estimator, params, state, tables, treedef, base_bits=2)
+            compiling[0] += out.compile_seconds
+            return (out.mean, out.var), out.points
 
         levels = [0] * len(scalars)
         # The last change that made each scalar refine: the one reported if the budget runs out.
@@ -344,7 +427,7 @@ def adaptive_moments(problem, estimator, params, state, leaves, treedef, where: 
                         changes[i] = min(changes[i], change)
                 if not refined:
                     # Refining any one scalar changed nothing beyond rtol: two resolutions agree.
-                    return ExactMoments(current[0], current[1], points, max(changes))
+                    return ExactMoments(current[0], current[1], points, max(changes), compiling[0])
         except _OverBudget:
             worst = int(np.argmax(changes))
             b, j = scalars[worst]

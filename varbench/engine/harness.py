@@ -23,7 +23,7 @@ from varbench.core.estimator import Estimator, batched_noise
 from varbench.core.naming import spec_of
 from varbench.core.noise import noise_dimension, sample_noise
 from varbench.core.problem import Problem
-from varbench.engine import compile_cache, sharding, stats
+from varbench.engine import compile_cache, exact, sharding, stats
 from varbench.engine.exact import exact_moments, to_float64
 from varbench.engine.params import host_memory_bytes, prepare_params
 from varbench.engine.prng import DEFAULT_PRNG, check_prng, check_seed, make_key
@@ -273,13 +273,13 @@ def compiled_kernel(problem, estimator, params, state, key, chunk_size: int) -> 
 
 def compile_count() -> int:
     """Number of kernels compiled so far in this process (Monte Carlo kernels and exact-mode kernels)."""
-    from varbench.engine import exact
     return len(_COMPILED) + exact.compile_count()
 
 
 def clear_cache() -> None:
     """Forget compiled kernels (used by tests and benchmarks of compilation)."""
     _COMPILED.clear()
+    exact.clear_cache()
     sharding.clear_cache()
 
 
@@ -381,10 +381,10 @@ def _mc_stats(moments: Mapping[str, stats.Moments], estimator: Any, num_samples:
                   {k: np.stack([sm.variance_lo, sm.variance_hi], -1) for k, sm in summaries.items()})
 
 
-def _check_exact_finite(exact: Any, estimator: Any) -> None:
+def _check_exact_finite(moments: Any, estimator: Any) -> None:
     """Exact mode's moments must be finite, as Monte Carlo mode's are (:func:`_mc_stats`): an estimate whose value
     or square overflows float64 somewhere on the quadrature grid has no reportable mean or variance."""
-    for what, tree in (("mean", exact.mean), ("variance", exact.variance)):
+    for what, tree in (("mean", moments.mean), ("variance", moments.variance)):
         bad = [k for k, v in tree.items() if not np.all(np.isfinite(v))]
         if bad:
             raise NonFiniteEstimateError(
@@ -489,12 +489,13 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
         start = time.perf_counter()
         # Overflow inside the quadrature is detected below (non-finite moments), not reported as NumPy warnings.
         with _memory_guard(None), np.errstate(all="ignore"):
-            exact = exact_moments(problem, estimator, params_np, state)
-        run_seconds, compile_seconds = time.perf_counter() - start, 0.0
-        _check_exact_finite(exact, estimator)
-        st = _Stats(exact.mean, {k: np.zeros_like(v) for k, v in exact.variance.items()}, exact.variance,
-                    {k: np.stack([v, v], -1) for k, v in exact.variance.items()})
-        count = exact.num_points
+            moments = exact_moments(problem, estimator, params_np, state)
+        compile_seconds = moments.compile_seconds
+        run_seconds = time.perf_counter() - start - compile_seconds
+        _check_exact_finite(moments, estimator)
+        st = _Stats(moments.mean, {k: np.zeros_like(v) for k, v in moments.variance.items()}, moments.variance,
+                    {k: np.stack([v, v], -1) for k, v in moments.variance.items()})
+        count = moments.num_points
     return _make_result(problem, estimator, params_np, seed, method, count, st, compile_seconds, run_seconds)
 
 
