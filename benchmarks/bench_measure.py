@@ -16,7 +16,12 @@ PROBLEMS = ["gaussian:cost=square", "gaussian:cost=cos,k=2"]
 ESTIMATORS = ["score_function", "pathwise", "measure_valued"]
 
 
-def _setup(problem, estimator, dim):
+def _setup(problem, estimator, dim, optimize="auto"):
+    import os
+
+    # The compile tier (varbench.engine.compile_tier): "auto" is what a run of this size gets by default (the
+    # fast-compiling kernel below 2^22 estimates), "full" the fully optimized kernel of long runs.
+    os.environ["VARBENCH_OPTIMIZE"] = optimize
     import varbench
     from varbench.catalog import resolve_estimator, resolve_problem
     from varbench.core.errors import NotApplicableError
@@ -32,22 +37,22 @@ def _setup(problem, estimator, dim):
 class Measure:
     """Run time of ``measure()`` per (problem, estimator, dim, samples), compilation excluded."""
 
-    params = (PROBLEMS, ESTIMATORS, [1, 100], [2 ** 12, 2 ** 16])
-    param_names = ["problem", "estimator", "dim", "samples"]
-    version = "2026-11-21.1"
+    params = (PROBLEMS, ESTIMATORS, [1, 100], [2 ** 12, 2 ** 16], ["auto", "full"])
+    param_names = ["problem", "estimator", "dim", "samples", "optimize"]
+    version = "2026-11-26.2"
     timeout = 300
     number = 1
     repeat = (1, 5, 20.0)
 
-    def setup(self, problem, estimator, dim, samples):
-        self.varbench, self.spec = _setup(problem, estimator, dim)
+    def setup(self, problem, estimator, dim, samples, optimize):
+        self.varbench, self.spec = _setup(problem, estimator, dim, optimize)
         # Compile outside the timed region: a new sample count or seed reuses the kernel.
         self.varbench.measure(self.spec, estimator, num_samples=1000, seed=0)
 
-    def time_measure(self, problem, estimator, dim, samples):
+    def time_measure(self, problem, estimator, dim, samples, optimize):
         self.varbench.measure(self.spec, estimator, num_samples=samples, seed=1)
 
-    def track_samples_per_second(self, problem, estimator, dim, samples):
+    def track_samples_per_second(self, problem, estimator, dim, samples, optimize):
         return self.varbench.measure(self.spec, estimator, num_samples=samples, seed=2).samples_per_second
 
     track_samples_per_second.unit = "estimates/s"
@@ -58,18 +63,18 @@ class Compile:
     caches cleared: ``cold`` with the persistent compilation cache off, ``warm`` reading it from disk (a second
     process's cost)."""
 
-    params = (PROBLEMS, ESTIMATORS, [1, 100], ["cold", "warm"])
-    param_names = ["problem", "estimator", "dim", "cache"]
-    version = "2026-11-26.1"
+    params = (PROBLEMS, ESTIMATORS, [1, 100], ["cold", "warm"], ["auto", "full"])
+    param_names = ["problem", "estimator", "dim", "cache", "optimize"]
+    version = "2026-11-26.2"
     timeout = 300
 
-    def setup(self, problem, estimator, dim, cache):
+    def setup(self, problem, estimator, dim, cache, optimize):
         import tempfile
 
         import jax
 
         from varbench.engine import compile_cache, harness
-        self.varbench, self.spec = _setup(problem, estimator, dim)
+        self.varbench, self.spec = _setup(problem, estimator, dim, optimize)
         self.cache_dir = tempfile.mkdtemp(prefix="varbench-asv-cache-")
         compile_cache.enable(self.cache_dir if cache == "warm" else "off")
         if cache == "warm":  # fill the persistent cache once, outside the measurement
@@ -77,14 +82,14 @@ class Compile:
         harness.clear_cache()
         jax.clear_caches()  # JAX's in-memory executable caches too, or a repeat measures a cache hit
 
-    def teardown(self, problem, estimator, dim, cache):
+    def teardown(self, problem, estimator, dim, cache, optimize):
         import shutil
 
         from varbench.engine import compile_cache
         compile_cache.enable()
         shutil.rmtree(self.cache_dir, ignore_errors=True)
 
-    def track_compile_seconds(self, problem, estimator, dim, cache):
+    def track_compile_seconds(self, problem, estimator, dim, cache, optimize):
         return self.varbench.measure(self.spec, estimator, num_samples=1000, seed=0).compile_seconds
 
     track_compile_seconds.unit = "seconds"

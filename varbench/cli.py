@@ -367,9 +367,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
     import jax
 
     from varbench import __version__
-    from varbench.engine import compile_cache
+    from varbench.engine import compile_cache, compile_tier
     facts = {"varbench": __version__, "jax": jax.__version__, "backend": jax.default_backend(),
-             "devices": [str(d) for d in jax.devices()], **compile_cache.info()}
+             "devices": [str(d) for d in jax.devices()], **compile_cache.info(), **compile_tier.info()}
     if args.format == "json":
         print(json.dumps(facts))
     else:

@@ -39,6 +39,7 @@ from varbench.core.noise import (
     piecewise_uniform_rule,
     tensor_table,
 )
+from varbench.engine import compile_tier
 
 #: Largest number of continuous noise scalars integrated by a tensor grid.
 # 5 covers lgssm with T = 5 (the default): its estimates are polynomials of degree <= 4 in the noise, so 12 Gauss–
@@ -162,14 +163,17 @@ _jitted_grid_kernel = jax.jit(_grid_kernel, static_argnames=("treedef", "batch_s
 _COMPILED: dict[Any, Any] = {}
 
 
-def _compiled(args: tuple, treedef, batch_size: int) -> tuple[Any, float]:
-    """The compiled grid kernel for these argument shapes and the seconds spent compiling it (0 if cached)."""
+def _compiled(args: tuple, treedef, batch_size: int, points: int) -> tuple[Any, float]:
+    """The grid kernel compiled for these argument shapes and a grid of ``points`` (its tier:
+    :mod:`varbench.engine.compile_tier`), and the seconds spent compiling it (0 if cached)."""
     leaves, structure = jax.tree_util.tree_flatten(args)
-    signature = (structure, tuple(jax.typeof(x) for x in leaves), treedef, batch_size, jax.default_backend())
+    which = compile_tier.tier(points, jax.default_backend())
+    signature = (structure, tuple(jax.typeof(x) for x in leaves), treedef, batch_size, jax.default_backend(), which)
     if signature in _COMPILED:
         return _COMPILED[signature], 0.0
     start = time.perf_counter()
-    compiled = _jitted_grid_kernel.lower(*args, treedef=treedef, batch_size=batch_size).compile()
+    compiled = _jitted_grid_kernel.lower(*args, treedef=treedef, batch_size=batch_size).compile(
+        compiler_options=compile_tier.compiler_options(which))
     _COMPILED[signature] = compiled
     return compiled, time.perf_counter() - start
 
@@ -217,7 +221,7 @@ def _integrate_tables(problem, estimator, params, state, tables, treedef, rows: 
                           for (v, w), n in zip(tables, padded))
     args = (problem, estimator, params, state, device_tables, jnp.asarray(strides), np.asarray(sizes, np.int32),
             np.int32(total), np.int32(heaviest // batch_size), np.int32(heaviest % batch_size))
-    compiled, compile_seconds = _compiled(args, treedef, batch_size)
+    compiled, compile_seconds = _compiled(args, treedef, batch_size, int(np.prod(padded, dtype=np.int64)))
     mean, var = jax.device_get(compiled(*args))
     return _Integral(jax.tree_util.tree_map(np.asarray, mean), jax.tree_util.tree_map(np.asarray, var), total,
                      padded, compile_seconds)

@@ -23,7 +23,7 @@ from varbench.core.estimator import Estimator, batched_noise
 from varbench.core.naming import spec_of
 from varbench.core.noise import noise_dimension, sample_noise
 from varbench.core.problem import Problem
-from varbench.engine import compile_cache, exact, sharding, stats
+from varbench.engine import compile_cache, compile_tier, exact, sharding, stats
 from varbench.engine.exact import exact_moments, to_float64
 from varbench.engine.params import host_memory_bytes, prepare_params
 from varbench.engine.prng import DEFAULT_PRNG, check_prng, check_seed, make_key
@@ -255,20 +255,26 @@ def _signature(jitted: Any, args: tuple, chunk_size: int) -> Any:
     return (id(jitted), treedef, tuple(jax.typeof(x) for x in leaves), chunk_size, jax.default_backend())
 
 
-def _compile(jitted: Any, args: tuple, chunk_size: int) -> tuple[Any, float]:
-    signature = _signature(jitted, args, chunk_size)
+def _compile(jitted: Any, args: tuple, chunk_size: int, work: int) -> tuple[Any, float]:
+    """The kernel compiled for ``work`` estimates (its tier: :mod:`varbench.engine.compile_tier`) and the seconds
+    spent compiling it (0 if cached)."""
+    which = compile_tier.tier(work, jax.default_backend())
+    signature = (_signature(jitted, args, chunk_size), which)
     if signature in _COMPILED:
         return _COMPILED[signature], 0.0
     start = time.perf_counter()
-    compiled = jitted.lower(*args, chunk_size=chunk_size).compile()
+    compiled = jitted.lower(*args, chunk_size=chunk_size).compile(compiler_options=compile_tier.compiler_options(which))
     seconds = time.perf_counter() - start
     _COMPILED[signature] = compiled
     return compiled, seconds
 
 
-def compiled_kernel(problem, estimator, params, state, key, chunk_size: int) -> tuple[Any, float]:
-    """The compiled kernel for these argument structures and the seconds spent compiling it (0 if cached)."""
-    return _compile(_jitted_kernel, (problem, estimator, params, state, key, np.int32(0), np.int32(0)), chunk_size)
+def compiled_kernel(problem, estimator, params, state, key, chunk_size: int,
+                    num_samples: int = compile_tier.OPTIMIZE_FROM) -> tuple[Any, float]:
+    """The compiled kernel for these argument structures and a run of ``num_samples`` estimates (by default one
+    long enough for the fully optimized kernel), and the seconds spent compiling it (0 if cached)."""
+    return _compile(_jitted_kernel, (problem, estimator, params, state, key, np.int32(0), np.int32(0)), chunk_size,
+                    num_samples)
 
 
 def compile_count() -> int:
@@ -308,9 +314,10 @@ def run_moments(problem, estimator, params, state, key, num_samples: int, chunk_
     if not batched and sharding.num_devices() > 1:  # samples spread over every local device, merged exactly
         return sharding.run_moments_sharded(_kernel, problem, estimator, params, state, key, num_samples, chunk_size)
     args = (problem, estimator, params, state, key, np.int32(num_full), np.int32(remainder))
+    points = int(np.shape(key)[0]) if batched else 1  # a batched kernel runs num_samples at every grid point
     compiled, compile_seconds = _compile(_jitted_batched_kernel if batched else _jitted_kernel,
                                          (problem, estimator, params, state, key, np.int32(0), np.int32(0)),
-                                         chunk_size)
+                                         chunk_size, num_samples * points)
     start = time.perf_counter()
     out = jax.device_get(jax.block_until_ready(compiled(*args)))
     seconds = time.perf_counter() - start

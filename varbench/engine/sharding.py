@@ -20,7 +20,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from varbench.engine import stats
+from varbench.engine import compile_tier, stats
 
 AXIS = "samples"
 _COMPILED: dict[Any, Any] = {}
@@ -75,11 +75,13 @@ def run_moments_sharded(kernel: Callable, problem, estimator, params, state, key
     num_full, remainder = split_samples(num_samples, len(devices), chunk_size)
     args = (problem, estimator, params, state, keys, num_full, remainder)
     leaves, treedef = jax.tree_util.tree_flatten(args)
-    signature = (treedef, tuple(jax.typeof(x) for x in leaves), chunk_size, tuple(devices))
+    which = compile_tier.tier(num_samples, jax.default_backend())
+    signature = (treedef, tuple(jax.typeof(x) for x in leaves), chunk_size, tuple(devices), which)
     compile_seconds = 0.0
     if signature not in _COMPILED:
         start = time.perf_counter()
-        _COMPILED[signature] = _sharded(kernel, mesh, chunk_size).lower(*args).compile()
+        _COMPILED[signature] = _sharded(kernel, mesh, chunk_size).lower(*args).compile(
+            compiler_options=compile_tier.compiler_options(which))
         compile_seconds = time.perf_counter() - start
     start = time.perf_counter()
     out = jax.device_get(jax.block_until_ready(_COMPILED[signature](*args)))

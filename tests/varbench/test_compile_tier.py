@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+import varbench
+from varbench.core.errors import VarbenchError
+from varbench.engine import compile_tier, harness
+
+
+def test_short_runs_compile_fast_long_runs_fully_and_accelerators_always_fully(monkeypatch):
+    monkeypatch.delenv(compile_tier.ENV, raising=False)
+    assert compile_tier.tier(compile_tier.OPTIMIZE_FROM - 1, "cpu") == "fast"
+    assert compile_tier.tier(compile_tier.OPTIMIZE_FROM, "cpu") == "full"
+    assert compile_tier.tier(10, "gpu") == "full"
+    assert compile_tier.compiler_options("full") == {}
+    assert compile_tier.compiler_options("fast") == compile_tier.FAST_OPTIONS
+    monkeypatch.setenv(compile_tier.ENV, "full")
+    assert compile_tier.tier(10, "cpu") == "full"
+    monkeypatch.setenv(compile_tier.ENV, " Fast ")
+    assert compile_tier.tier(10 ** 9, "cpu") == "fast" and "always compile fast" in compile_tier.info()["optimize"]
+
+
+def test_an_unknown_setting_is_refused_naming_the_choices(monkeypatch):
+    monkeypatch.setenv(compile_tier.ENV, "fastest")
+    with pytest.raises(VarbenchError, match="VARBENCH_OPTIMIZE must be one of auto, fast, full; got 'fastest'"):
+        varbench.measure("gaussian", "pathwise", num_samples=1000)
+
+
+def test_each_tier_is_its_own_deterministic_kernel_and_both_measure_the_same_thing(monkeypatch):
+    monkeypatch.setattr(compile_tier, "OPTIMIZE_FROM", 2 ** 16)  # a "long" run that stays cheap here
+    harness.clear_cache()
+    short = varbench.measure("gaussian:cost=cos,k=2", "pathwise", num_samples=2 ** 16 - 1, chunk_size=1024)
+    assert harness.compile_count() == 1 and short.compile_seconds > 0
+    again = varbench.measure("gaussian:cost=cos,k=2", "pathwise", num_samples=2 ** 16 - 1, chunk_size=1024)
+    assert again.compile_seconds == 0 and again.grad_mean["mean"][0] == short.grad_mean["mean"][0]
+    long = varbench.measure("gaussian:cost=cos,k=2", "pathwise", num_samples=2 ** 16, chunk_size=1024)
+    assert harness.compile_count() == 2 and long.compile_seconds > 0
+    # The first 2^16 - 1 estimates are the same draws in both runs (one more in the long one): the tiers may round
+    # differently, nothing more.
+    for name in ("mean", "log_scale"):
+        np.testing.assert_allclose(long.grad_mean[name], short.grad_mean[name], atol=0.02 * short.grad_se[name][0])
+        np.testing.assert_allclose(long.variance[name], short.variance[name], rtol=1e-3)

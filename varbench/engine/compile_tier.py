@@ -1,0 +1,59 @@
+"""How hard XLA optimizes a kernel: for compile speed when the run is short, fully when it is long.
+
+On CPU most of a kernel's compile time is XLA's LLVM back end (one module per fusion), and a benchmark cell
+usually streams 10⁴–10⁶ estimates, which runs in a fraction of the time the kernel takes to compile. Two XLA
+options cut that: LLVM optimization level 1 instead of 2, and XLA's classic loop emitters instead of the newer
+fusion emitters. Measured on the kernels of the default suite (``benchmarks/RESULTS.md``): 0.35–0.55x the compile
+time, at 0.4–1.0x the run rate (the cheap per-estimate kernels, such as dim-1 Gaussians and lgssm, lose most;
+dims 10–1000 and the amortized models 0–20 %). So a kernel for a run of fewer than :data:`OPTIMIZE_FROM`
+estimates (summed over grid points) is compiled for speed, and a longer run gets the fully optimized kernel;
+break-even on those kernels lay between 5·10⁶ and 3·10⁷ estimates. The choice depends only on the request (never
+on timing), so a given seed, sample count and chunk size always runs the same kernel and gives the same numbers.
+Accelerators always compile fully (their compile times are small and these are CPU options).
+
+``VARBENCH_OPTIMIZE=auto`` (default), ``fast`` or ``full`` overrides the rule; ``varbench info`` shows it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from varbench.core.errors import VarbenchError
+
+ENV = "VARBENCH_OPTIMIZE"
+CHOICES = ("auto", "fast", "full")
+#: Estimates from which a CPU kernel is compiled with XLA's full optimization.
+OPTIMIZE_FROM = 2 ** 22
+#: XLA debug options of the fast tier (passed per compilation, so other JAX code in the process is unaffected).
+FAST_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}
+
+
+def mode() -> str:
+    """The rule in force: ``auto``, ``fast`` or ``full`` (from ``VARBENCH_OPTIMIZE``; anything else is refused)."""
+    value = os.environ.get(ENV, "auto").strip().lower() or "auto"
+    if value not in CHOICES:
+        raise VarbenchError(f"{ENV} must be one of {', '.join(CHOICES)}; got {os.environ[ENV]!r}")
+    return value
+
+
+def tier(work: int, backend: str) -> str:
+    """``"fast"`` or ``"full"`` for a kernel that will evaluate ``work`` estimates (or grid points) on ``backend``."""
+    if backend != "cpu":
+        return "full"
+    chosen = mode()
+    if chosen != "auto":
+        return chosen
+    return "fast" if work < OPTIMIZE_FROM else "full"
+
+
+def compiler_options(which: str) -> dict[str, Any]:
+    """Options for ``Lowered.compile(compiler_options=...)`` of a kernel compiled at tier ``which``."""
+    return dict(FAST_OPTIONS) if which == "fast" else {}
+
+
+def info() -> dict[str, Any]:
+    """The rule in force, for ``varbench info``."""
+    rule = {"auto": f"compile fast below {OPTIMIZE_FROM} estimates, fully optimized from there (CPU)",
+            "fast": "always compile fast (CPU)", "full": "always fully optimized"}[mode()]
+    return {"optimize": f"{rule} [{ENV}={mode()}]"}
