@@ -42,6 +42,7 @@ from varbench.catalog import resolve_estimator, resolve_problem, spec_of
 from varbench.core.errors import VarbenchError
 from varbench.core.params_file import save_params_file
 from varbench.core.pytree import options_of
+from varbench.engine import compile_tier
 from varbench.engine.harness import METHODS
 from varbench.engine.params import prepare_params
 from varbench.engine.prng import MAX_SEED
@@ -156,7 +157,7 @@ def measure_task(arguments: dict[str, Any]) -> Any:
     return measure(**arguments)
 
 
-@jax.jit
+@compile_tier.jit
 def _train_step(problem, learners, lr, theta, opt_state, states, key):
     """One optimisation step: each stateful learner updates at ``theta``, then Adam(lr) follows the driver's estimate
     (``learners[0]``). Problem, estimators and rate are arguments, not closed over, so a second trace with the same

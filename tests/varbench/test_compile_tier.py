@@ -39,3 +39,18 @@ def test_each_tier_is_its_own_deterministic_kernel_and_both_measure_the_same_thi
     for name in ("mean", "log_scale"):
         np.testing.assert_allclose(long.grad_mean[name], short.grad_mean[name], atol=0.02 * short.grad_se[name][0])
         np.testing.assert_allclose(long.variance[name], short.variance[name], rtol=1e-3)
+
+
+def test_helpers_around_the_kernels_compile_at_the_short_run_tier_unless_told_otherwise(monkeypatch):
+    import jax
+
+    seen = []
+    real_jit = jax.jit
+    monkeypatch.setattr(compile_tier.jax, "jit", lambda fn, **kw: seen.append(kw.get("compiler_options")) or
+                        real_jit(fn, **kw))
+    monkeypatch.delenv(compile_tier.ENV, raising=False)
+    step = compile_tier.jit(lambda x: x * 2 + 1)
+    assert step(np.float32(1)) == 3 and step(np.float32(2)) == 5
+    monkeypatch.setenv(compile_tier.ENV, "full")
+    assert step(np.float32(1)) == 3
+    assert seen == [compile_tier.FAST_OPTIONS, None]  # one jitted function per tier, each built once

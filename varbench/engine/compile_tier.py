@@ -16,8 +16,11 @@ Accelerators always compile fully (their compile times are small and these are C
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any
+from typing import Any, Callable
+
+import jax
 
 from varbench.core.errors import VarbenchError
 
@@ -50,6 +53,22 @@ def tier(work: int, backend: str) -> str:
 def compiler_options(which: str) -> dict[str, Any]:
     """Options for ``Lowered.compile(compiler_options=...)`` of a kernel compiled at tier ``which``."""
     return dict(FAST_OPTIONS) if which == "fast" else {}
+
+
+def jit(fn: Callable, **jit_kwargs: Any) -> Callable:
+    """``jax.jit(fn)`` compiled at the tier of a short run: for the one-off helpers around the kernels (a stateful
+    estimator's ``init`` and warm-up, a trace's training step), whose compile time dwarfed their run time (19 s
+    of the default suite's 99 s of XLA compilation were warm-ups and inits)."""
+    by_tier: dict[str, Callable] = {}
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        which = tier(0, jax.default_backend())
+        if which not in by_tier:
+            by_tier[which] = jax.jit(fn, compiler_options=compiler_options(which) or None, **jit_kwargs)
+        return by_tier[which](*args, **kwargs)
+
+    return call
 
 
 def info() -> dict[str, Any]:

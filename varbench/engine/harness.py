@@ -138,12 +138,12 @@ def _batched_kernel(problems, estimator, params, states, keys, num_full, remaind
 _jitted_batched_kernel = jax.jit(_batched_kernel, static_argnames=("chunk_size",))
 
 
-@jax.jit
+@compile_tier.jit
 def _init_state(problem, estimator, params, key):
     return estimator.init(problem, params, key)
 
 
-@jax.jit
+@compile_tier.jit
 def _warm_up(problem, estimator, params, state, key, steps):
     """``steps`` updates of a stateful estimator at fixed params; ``steps`` is traced (no recompile)."""
     def body(i, s):
