@@ -49,6 +49,7 @@ from varbench.core.capabilities import SEQUENTIAL, require
 from varbench.core.errors import VarbenchError
 from varbench.core.estimator import Estimator, batched_noise
 from varbench.core.noise import sample_noise
+from varbench.core.numerics import after
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import option, pytree_dataclass
 from varbench.core.registry import register_estimator
@@ -68,11 +69,11 @@ def _least_squares_per_step(features: jax.Array, targets: jax.Array) -> jax.Arra
     """Per-step least-squares coefficients: features (N, T, F), targets (N, T) -> (T, F).
 
     ``lstsq`` returns the minimum-norm solution, so unidentified coefficients (step 1's state is a constant
-    dummy; unvisited table cells) are 0 instead of NaN.
+    dummy; unvisited table cells) are 0 instead of NaN. The steps are solved one after another (``lax.map``), not
+    vmapped into one batched LAPACK call: see :func:`varbench.core.numerics.after`.
     """
-    def one_step(x, y):
-        return jnp.linalg.lstsq(x, y)[0]
-    return jax.vmap(one_step, in_axes=(1, 1))(features, targets)
+    return jax.lax.map(lambda xy: jnp.linalg.lstsq(*xy)[0], (jnp.swapaxes(features, 0, 1), targets.T))
+
 
 
 def fit_critic(problem: Problem, params: Params, key: jax.Array, num_trajectories: int) -> dict[str, jax.Array]:
@@ -88,8 +89,9 @@ def fit_critic(problem: Problem, params: Params, key: jax.Array, num_trajectorie
     z = jax.vmap(problem.latent, in_axes=(None, 0))(params, noise)
     r = jax.vmap(problem.rewards, in_axes=(None, 0))(params, z)
     to_go = jax.vmap(reward_to_go)(r)
-    return {"v": _least_squares_per_step(jax.vmap(problem.value_features)(z), to_go),
-            "q": _least_squares_per_step(jax.vmap(problem.action_features)(z), to_go)}
+    v = _least_squares_per_step(jax.vmap(problem.value_features)(z), to_go)
+    q = _least_squares_per_step(after(v, jax.vmap(problem.action_features)(z)), to_go)
+    return {"v": v, "q": q}
 
 
 def critic_values(problem: Problem, params: Params, state: Any, z: jax.Array, critic: str

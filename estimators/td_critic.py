@@ -23,6 +23,7 @@ import jax.numpy as jnp
 from varbench.core.errors import VarbenchError
 from varbench.core.estimator import batched_noise
 from varbench.core.noise import sample_noise
+from varbench.core.numerics import after
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import option
 
@@ -57,7 +58,7 @@ def fit_td_critic(problem: Problem, params: Params, key: jax.Array, num_trajecto
         r, phi, psi, phi_next = inputs
         g = r + (1 - lam) * (phi_next @ w_tp1) + lam * g_tp1
         w = jnp.linalg.lstsq(phi, g)[0]  # minimum-norm: unidentified coefficients (constant features) are 0
-        u = jnp.linalg.lstsq(psi, g)[0]
+        u = jnp.linalg.lstsq(after(w, psi), g)[0]  # one LAPACK call in flight at a time (see numerics.after)
         return (g, w), (w, u)
 
     init = (jnp.zeros(r_t.shape[1:], dtype), jnp.zeros(phi_t.shape[-1:], dtype))

@@ -124,3 +124,28 @@ def test_bad_option_combinations_are_refused(spec, error, match):
 def test_sequential_estimators_refuse_non_sequential_problems(spec):
     with pytest.raises(NotApplicableError, match="sequential problem"):
         varbench.measure("gaussian", spec, num_samples=10)
+
+
+_FIT_LOOP = """
+import sys, jax, numpy as np
+import varbench
+from varbench.catalog import resolve_estimator, resolve_problem
+from varbench.engine import harness
+from varbench.engine.params import prepare_params
+for spec in ("gae:lambda=0.9,critic=learned", "gae:lambda=0.9,critic=td"):
+    problem, estimator = resolve_problem("nile"), resolve_estimator(spec)
+    args = harness._as_kernel_args(problem, estimator, prepare_params(problem, None, np.float32))
+    for i in range(1000):
+        jax.block_until_ready(harness._init_state(*args, jax.random.key(i)))
+print("fitted")
+"""
+
+
+def test_fitting_critics_again_and_again_never_deadlocks():
+    # Two LAPACK calls in flight at once (the V and Q fits) once held both threads of XLA's intra-op pool on a
+    # 2-core machine, each waiting for work queued behind the other: a loop like this one hung within ~500 fits.
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _FIT_LOOP], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "fitted" in proc.stdout, proc.stderr[-2000:]
