@@ -47,10 +47,10 @@ _PUBLIC = {
 
 __all__ = sorted(_PUBLIC) + ["__version__"]
 
-#: XLA's CPU intra-op (Eigen) thread pool occasionally wedges: a kernel that ran in 2-4 s never finished, every
-#: thread asleep in ``block_until_ready``, 250 cells into the default suite (reported elsewhere for vmapped graphs,
-#: e.g. PyAutoLabs/PyAutoFit#1528, with this flag as the cure). Single-threaded Eigen changed no kernel's rate
-#: measurably here (0.98-2.3x, benchmarks/RESULTS.md) and makes results independent of the number of cores.
+#: Single-threaded Eigen for XLA's CPU matrix kernels: it changed no kernel's rate for the worse here (0.98-2.3x,
+#: benchmarks/RESULTS.md) and makes results independent of the number of cores. It was first set against a hang of
+#: the default suite that it did not cure: that was two of jaxlib's batched LAPACK calls in flight at once
+#: deadlocking the intra-op pool (fixed in the critic fits, see varbench.core.numerics.after).
 #: Set before JAX starts its CPU backend; VARBENCH_XLA_MULTI_THREAD_EIGEN=1 (or the flag in XLA_FLAGS) overrides.
 _EIGEN_FLAG = "--xla_cpu_multi_thread_eigen"
 if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", "") and \
