@@ -91,7 +91,8 @@ def trace(problem: Any, estimator: Any, *, estimators: Sequence[Any] | None = No
       ``total_variance``, ``log_variance`` (natural log of the total variance), ``method``, ``num_samples``,
       ``seed`` (of the measurement) and ``evaluations_per_estimate``; and, for problems with ``param_groups()``,
       ``group_variance`` (``{group: summed variance of its coordinates}``, summing to ``total_variance``) and
-      ``group_work_normalized_variance`` (the same times ``evaluations_per_estimate``), both ``None`` otherwise.
+      ``group_work_normalized_variance`` (the same times ``evaluations_per_estimate``), both ``None`` otherwise;
+      ``compile_seconds`` and ``run_seconds`` of the measurement (not of the training steps).
 
     Example:
       >>> rows = trace("bernoulli", "relax", estimators=["score_function", "relax"], steps=200, every=100)
@@ -245,4 +246,6 @@ def _record(t: int, driver: Any, res: Any, groups: Mapping[str, Sequence[str]] |
         "group_variance": group_variance,
         "group_work_normalized_variance": None if group_variance is None else {
             g: v * res.evaluations_per_estimate for g, v in group_variance.items()},
+        # The measurement's own compile and run time (the training steps between checkpoints are not counted).
+        "compile_seconds": res.compile_seconds, "run_seconds": res.run_seconds,
     }
