@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from typing import Any, Callable
 
 import jax
@@ -53,6 +54,17 @@ def tier(work: int, backend: str) -> str:
 def compiler_options(which: str) -> dict[str, Any]:
     """Options for ``Lowered.compile(compiler_options=...)`` of a kernel compiled at tier ``which``."""
     return dict(FAST_OPTIONS) if which == "fast" else {}
+
+
+def compile_cached(cache: dict, signature: Any, lower: Callable[[], Any], work: int) -> tuple[Any, float]:
+    """The executable for ``signature`` at the tier of ``work`` from ``cache``, else ``lower().compile(...)`` at
+    that tier (and cached); with the seconds spent compiling (0 when cached)."""
+    key = (signature, tier(work, jax.default_backend()))
+    if key in cache:
+        return cache[key], 0.0
+    start = time.perf_counter()
+    cache[key] = lower().compile(compiler_options=compiler_options(key[1]))
+    return cache[key], time.perf_counter() - start
 
 
 def jit(fn: Callable, **jit_kwargs: Any) -> Callable:

@@ -24,7 +24,6 @@ the cell refused, naming the cell, the scalar that would not settle and its last
 from __future__ import annotations
 
 import math
-import time
 from typing import Any, NamedTuple
 
 import jax
@@ -167,15 +166,9 @@ def _compiled(args: tuple, treedef, batch_size: int, points: int) -> tuple[Any, 
     """The grid kernel compiled for these argument shapes and a grid of ``points`` (its tier:
     :mod:`varbench.engine.compile_tier`), and the seconds spent compiling it (0 if cached)."""
     leaves, structure = jax.tree_util.tree_flatten(args)
-    which = compile_tier.tier(points, jax.default_backend())
-    signature = (structure, tuple(jax.typeof(x) for x in leaves), treedef, batch_size, jax.default_backend(), which)
-    if signature in _COMPILED:
-        return _COMPILED[signature], 0.0
-    start = time.perf_counter()
-    compiled = _jitted_grid_kernel.lower(*args, treedef=treedef, batch_size=batch_size).compile(
-        compiler_options=compile_tier.compiler_options(which))
-    _COMPILED[signature] = compiled
-    return compiled, time.perf_counter() - start
+    signature = (structure, tuple(jax.typeof(x) for x in leaves), treedef, batch_size, jax.default_backend())
+    return compile_tier.compile_cached(
+        _COMPILED, signature, lambda: _jitted_grid_kernel.lower(*args, treedef=treedef, batch_size=batch_size), points)
 
 
 def clear_cache() -> None:

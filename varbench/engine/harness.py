@@ -258,15 +258,8 @@ def _signature(jitted: Any, args: tuple, chunk_size: int) -> Any:
 def _compile(jitted: Any, args: tuple, chunk_size: int, work: int) -> tuple[Any, float]:
     """The kernel compiled for ``work`` estimates (its tier: :mod:`varbench.engine.compile_tier`) and the seconds
     spent compiling it (0 if cached)."""
-    which = compile_tier.tier(work, jax.default_backend())
-    signature = (_signature(jitted, args, chunk_size), which)
-    if signature in _COMPILED:
-        return _COMPILED[signature], 0.0
-    start = time.perf_counter()
-    compiled = jitted.lower(*args, chunk_size=chunk_size).compile(compiler_options=compile_tier.compiler_options(which))
-    seconds = time.perf_counter() - start
-    _COMPILED[signature] = compiled
-    return compiled, seconds
+    return compile_tier.compile_cached(_COMPILED, _signature(jitted, args, chunk_size),
+                                       lambda: jitted.lower(*args, chunk_size=chunk_size), work)
 
 
 def compiled_kernel(problem, estimator, params, state, key, chunk_size: int,

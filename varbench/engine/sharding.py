@@ -75,16 +75,11 @@ def run_moments_sharded(kernel: Callable, problem, estimator, params, state, key
     num_full, remainder = split_samples(num_samples, len(devices), chunk_size)
     args = (problem, estimator, params, state, keys, num_full, remainder)
     leaves, treedef = jax.tree_util.tree_flatten(args)
-    which = compile_tier.tier(num_samples, jax.default_backend())
-    signature = (treedef, tuple(jax.typeof(x) for x in leaves), chunk_size, tuple(devices), which)
-    compile_seconds = 0.0
-    if signature not in _COMPILED:
-        start = time.perf_counter()
-        _COMPILED[signature] = _sharded(kernel, mesh, chunk_size).lower(*args).compile(
-            compiler_options=compile_tier.compiler_options(which))
-        compile_seconds = time.perf_counter() - start
+    signature = (treedef, tuple(jax.typeof(x) for x in leaves), chunk_size, tuple(devices))
+    compiled, compile_seconds = compile_tier.compile_cached(
+        _COMPILED, signature, lambda: _sharded(kernel, mesh, chunk_size).lower(*args), num_samples)
     start = time.perf_counter()
-    out = jax.device_get(jax.block_until_ready(_COMPILED[signature](*args)))
+    out = jax.device_get(jax.block_until_ready(compiled(*args)))
     return merge_devices(out), compile_seconds, time.perf_counter() - start
 
 
