@@ -54,3 +54,10 @@ def test_helpers_around_the_kernels_compile_at_the_short_run_tier_unless_told_ot
     monkeypatch.setenv(compile_tier.ENV, "full")
     assert step(np.float32(1)) == 3
     assert seen == [compile_tier.FAST_OPTIONS, None]  # one jitted function per tier, each built once
+
+
+def test_options_this_xla_does_not_know_are_left_out(monkeypatch):
+    # jax >= 0.4.30 is allowed; older XLA releases refuse a compilation that names an option they lack.
+    monkeypatch.setattr(compile_tier, "FAST_OPTIONS", {**compile_tier.FAST_OPTIONS, "xla_no_such_option": True})
+    assert "xla_no_such_option" not in compile_tier.compiler_options("fast")
+    assert "xla_backend_optimization_level" in compile_tier.compiler_options("fast")

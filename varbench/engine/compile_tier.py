@@ -53,7 +53,21 @@ def tier(work: int, backend: str) -> str:
 
 def compiler_options(which: str) -> dict[str, Any]:
     """Options for ``Lowered.compile(compiler_options=...)`` of a kernel compiled at tier ``which``."""
-    return dict(FAST_OPTIONS) if which == "fast" else {}
+    return dict(_known(tuple(FAST_OPTIONS.items()))) if which == "fast" else {}
+
+
+@functools.cache
+def _known(options: tuple) -> tuple:
+    """The ``options`` this jaxlib's XLA accepts (older releases lack some, and refuse a compilation that names an
+    unknown one), probed once each on a trivial function."""
+    known = []
+    for name, value in options:
+        try:
+            jax.jit(lambda x: x + 1).lower(1.0).compile(compiler_options={name: value})
+            known.append((name, value))
+        except jax.errors.JaxRuntimeError:
+            pass
+    return tuple(known)
 
 
 def compile_cached(cache: dict, signature: Any, lower: Callable[[], Any], work: int) -> tuple[Any, float]:
