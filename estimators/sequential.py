@@ -75,7 +75,6 @@ def _least_squares_per_step(features: jax.Array, targets: jax.Array) -> jax.Arra
     return jax.lax.map(lambda xy: jnp.linalg.lstsq(*xy)[0], (jnp.swapaxes(features, 0, 1), targets.T))
 
 
-
 def fit_critic(problem: Problem, params: Params, key: jax.Array, num_trajectories: int) -> dict[str, jax.Array]:
     """Fit V_t and Q_t by regressing the reward-to-go R_t on state (and action) features.
 

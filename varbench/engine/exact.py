@@ -38,7 +38,7 @@ from varbench.core.noise import (
     piecewise_uniform_rule,
     tensor_table,
 )
-from varbench.engine import compile_tier
+from varbench.engine import columns, compile_tier
 
 #: Largest number of continuous noise scalars integrated by a tensor grid.
 # 5 covers lgssm with T = 5 (the default): its estimates are polynomials of degree <= 4 in the noise, so 12 Gauss–
@@ -123,7 +123,6 @@ def _grid_kernel(problem, estimator, params, state, tables, strides, sizes, tota
     """
     num_batches = (total + batch_size - 1) // batch_size
     leaves = jax.tree_util.tree_leaves(params)
-    sizes_of = [int(np.size(x)) for x in leaves]
     dtype = jnp.result_type(*leaves)
 
     def body(i, acc):
@@ -136,8 +135,7 @@ def _grid_kernel(problem, estimator, params, state, tables, strides, sizes, tota
             weight = weight * w[r]
         noise = jax.tree_util.tree_unflatten(treedef, [v[r] for (v, _), r in zip(tables, rows)])
         estimates = jax.vmap(lambda n: estimator.estimate_from_noise(problem, params, state, n))(noise)
-        flat = jnp.concatenate([g.reshape(batch_size, -1).astype(dtype)
-                                for g in jax.tree_util.tree_leaves(estimates)], axis=1)
+        flat = columns.as_columns(estimates, batch_size, dtype)
         shift = jnp.where(i == 0, flat[pilot_row], acc.shift)
         # Points past ``total`` repeat real points (rows wrap around), so they are finite wherever the grid is; their
         # weight is 0.
@@ -145,17 +143,13 @@ def _grid_kernel(problem, estimator, params, state, tables, strides, sizes, tota
         wu = weight[:, None] * u
         return WeightedSums(shift, acc.s0 + jnp.sum(weight), acc.s1 + jnp.sum(wu, 0), acc.s2 + jnp.sum(wu * u, 0))
 
-    zeros = jnp.zeros(sum(sizes_of), dtype)
+    zeros = jnp.zeros(sum(int(np.size(x)) for x in leaves), dtype)
     sums = jax.lax.fori_loop(0, num_batches, body, WeightedSums(zeros, jnp.zeros((), dtype), zeros, zeros))
     # Σ w g and Σ w (g − mean)² (the weights sum to 1 up to rounding, as the tables' do).
     offset = sums.shift * (sums.s0 - 1) + sums.s1  # mean − shift
     mean = sums.shift + offset
     var = jnp.maximum(sums.s2 - 2 * offset * sums.s1 + offset * offset * sums.s0, 0)
-    bounds = np.cumsum([0] + sizes_of)
-    treedef_params = jax.tree_util.tree_structure(params)
-    split = lambda x: jax.tree_util.tree_unflatten(
-        treedef_params, [x[a:b].reshape(np.shape(p)) for a, b, p in zip(bounds[:-1], bounds[1:], leaves)])
-    return split(mean), split(var)
+    return columns.split_columns(mean, params), columns.split_columns(var, params)
 
 
 _jitted_grid_kernel = jax.jit(_grid_kernel, static_argnames=("treedef", "batch_size"))

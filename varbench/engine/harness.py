@@ -23,7 +23,7 @@ from varbench.core.estimator import Estimator, batched_noise
 from varbench.core.naming import spec_of
 from varbench.core.noise import noise_dimension, sample_noise
 from varbench.core.problem import Problem
-from varbench.engine import compile_cache, compile_tier, exact, sharding, stats
+from varbench.engine import columns, compile_cache, compile_tier, exact, sharding, stats
 from varbench.engine.exact import exact_moments, to_float64
 from varbench.engine.params import host_memory_bytes, prepare_params
 from varbench.engine.prng import DEFAULT_PRNG, check_prng, check_seed, make_key
@@ -104,25 +104,21 @@ def _kernel(problem, estimator, params, state, key, num_full, remainder, *, chun
     """
     draw = _chunk_estimator(problem, estimator, params, state, chunk_size)
     num_chunks = num_full + (remainder > 0).astype(num_full.dtype)
-    leaves, treedef = jax.tree_util.tree_flatten(params)
+    leaves = jax.tree_util.tree_leaves(params)
     dtype = jnp.result_type(*leaves)
-    sizes = [int(np.size(x)) for x in leaves]
 
     fallback = jax.default_backend() == "cpu"  # see stats.accumulate: masks are cheap on accelerators
 
     def body(i, acc):
-        values = jax.tree_util.tree_leaves(draw(jax.random.fold_in(key, i)))
-        flat = jnp.concatenate([v.reshape(chunk_size, -1).astype(dtype) for v in values], axis=1)
+        flat = columns.as_columns(draw(jax.random.fold_in(key, i)), chunk_size, dtype)
         valid = jnp.arange(chunk_size) < jnp.where(i < num_full, chunk_size, remainder)
         return stats.accumulate(acc, flat, valid, i == 0, i < num_full, fallback=fallback)
 
-    sums = jax.lax.fori_loop(0, num_chunks, body, stats.empty_power_sums(jnp.zeros(sum(sizes), dtype)))
-    bounds = np.cumsum([0] + sizes)
-    per_leaf = [stats.PowerSums(sums.shift[a:b].reshape(x.shape), sums.scale[a:b].reshape(x.shape),
-                                sums.hi[:, a:b].reshape((stats.POWERS,) + x.shape),
-                                sums.lo[:, a:b].reshape((stats.POWERS,) + x.shape), sums.nonfinite)
-                for a, b, x in zip(bounds[:-1], bounds[1:], leaves)]
-    return jax.tree_util.tree_unflatten(treedef, per_leaf)
+    coordinates = sum(int(np.size(x)) for x in leaves)
+    sums = jax.lax.fori_loop(0, num_chunks, body, stats.empty_power_sums(jnp.zeros(coordinates, dtype)))
+    return jax.tree_util.tree_map(
+        lambda shift, scale, hi, lo: stats.PowerSums(shift, scale, hi, lo, sums.nonfinite),
+        *(columns.split_columns(field, params) for field in (sums.shift, sums.scale, sums.hi, sums.lo)))
 
 
 _jitted_kernel = jax.jit(_kernel, static_argnames=("chunk_size",))
