@@ -15,7 +15,7 @@ from varbench.core.errors import (
     NotApplicableError,
     VarbenchError,
 )
-from varbench.engine import harness, stats
+from varbench.engine import columns, harness, stats
 
 SQUARE0 = "gaussian:cost=square,k=0"
 AT = {"mean": 1.0, "log_scale": 0.0}
@@ -88,6 +88,26 @@ def test_sample_counts_that_are_not_multiples_of_the_chunk(num_samples, chunk):
     # d/dmean of E[2x] is exactly 2 for every estimate: the streaming mean must not be diluted by masked rows.
     assert float(moments["mean"].mean[0]) == pytest.approx(2.0)
     assert float(moments["mean"].m2[0]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_both_coordinate_layouts_give_the_same_moments(monkeypatch):
+    # Few coordinates are accumulated as (coordinates, rows) on CPU, many as (rows, coordinates); the same draws
+    # (here with a partial last chunk) must give the same moments either way.
+    assert columns.samples_axis(6, "cpu") == -1 and columns.samples_axis(40, "cpu") == 0
+    assert columns.samples_axis(6, "gpu") == 0
+    problem, est = Gaussian(cost_name="square", dim=3), Pathwise()
+    params = {k: jax.numpy.asarray(v) for k, v in problem.default_params().items()}
+    got = []
+    for up_to in (0, 32):
+        monkeypatch.setattr(columns, "SAMPLES_LAST_UP_TO", up_to)
+        harness.clear_cache()
+        got.append(harness.run_moments(problem, est, params, (), jax.random.key(4), 1000, 256)[0])
+    harness.clear_cache()
+    for name in params:
+        rows, transposed = got[0][name], got[1][name]
+        assert float(rows.count) == float(transposed.count) == 1000
+        for a, b in zip(rows[1:5], transposed[1:5]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-9)
 
 
 def test_chunk_size_does_not_change_the_answer_in_distribution():

@@ -1,9 +1,16 @@
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import integrate, special
 
-from varbench.core.noise import Noise, gauss_rule, noise_dimension, sample_noise
+from varbench.core.noise import (
+    Bernoulli,
+    Noise,
+    gauss_rule,
+    noise_dimension,
+    sample_noise,
+)
 
 
 # Raw moments E[X^p] of each kind, from their densities (independent of the rules under test).
@@ -101,3 +108,17 @@ def test_uniform_samples_lie_in_the_open_interval():
     u = np.asarray(Noise("uniform", (4_000_000,)).sample(jax.random.key(7)))
     assert u.min() > 0.0 and u.max() < 1.0
     assert abs(u.mean() - 0.5) < 5 * np.sqrt(1 / 12 / u.size)
+
+
+@pytest.mark.parametrize("kind", ["normal", "uniform", "rayleigh", "double_sided_maxwell"])
+def test_flat_draws_are_the_shaped_draws_of_the_default_generator(kind):
+    # Noise is drawn as one flat vector and reshaped (CPU vectorizes the generator along the last axis only);
+    # with threefry that must be exactly the draw of the shape itself, so measurements are unchanged by it.
+    key, shape = jax.random.key(7), (300, 7, 3)
+    shaped = {"normal": lambda: jax.random.normal(key, shape),
+              "uniform": lambda: jax.random.uniform(key, shape) + 0.5 * jnp.finfo(jnp.float32).eps,
+              "rayleigh": lambda: jnp.sqrt(2.0 * jax.random.exponential(key, shape)),
+              "double_sided_maxwell": lambda: jax.random.double_sided_maxwell(key, 0.0, 1.0, shape)}[kind]()
+    np.testing.assert_array_equal(Noise(kind, shape).sample(key), shaped)
+    probs = jnp.linspace(0.05, 0.95, 21).reshape(7, 3)
+    np.testing.assert_array_equal(Bernoulli(probs).sample(key), (jax.random.uniform(key, (7, 3)) < probs) * 1.0)

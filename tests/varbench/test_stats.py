@@ -62,26 +62,32 @@ def test_nonfinite_estimates_are_counted_not_mixed_in():
     assert int(m.nonfinite) == 2 and float(m.count) == 2 and list(m.mean) == [2.0, 2.0]
 
 
-def test_the_accelerators_single_masked_pass_gives_the_same_sums_as_the_cpu_fallback():
+def test_every_layout_and_pass_gives_the_same_sums():
     # fallback=False (used off CPU) always sums once with masks; the CPU path sums unmasked and redoes a chunk
-    # with masks only when it holds a NaN/inf. Same rows, same sums: clean full chunks, a chunk with non-finite
+    # with masks only when it holds a NaN/inf. axis=-1 takes each chunk transposed, as (coordinates, rows): the
+    # CPU layout for few coordinates. Same rows, same sums: clean full chunks, a chunk with non-finite
     # estimates, and a partial last chunk.
     rng = np.random.default_rng(2)
     chunks = [rng.normal(50.0, 3.0, size=(64, 4)).astype(np.float32) for _ in range(3)]
     chunks[1][[3, 7], [0, 2]] = [np.nan, np.inf]
     valid = [np.ones(64, bool), np.ones(64, bool), np.arange(64) < 40]
     got = {}
-    for fallback in (True, False):
-        step = jax.jit(lambda acc, v, ok, first, full, fb=fallback: stats.accumulate(acc, v, ok, first, full,
-                                                                                   fallback=fb))
+    for fallback, axis in [(True, 0), (False, 0), (True, -1), (False, -1)]:
+        step = jax.jit(lambda acc, v, ok, first, full, fb=fallback, ax=axis: stats.accumulate(
+            acc, v, ok, first, full, fallback=fb, axis=ax))
         acc = stats.empty_power_sums(jnp.zeros(4, jnp.float32))
         for i, (c, ok) in enumerate(zip(chunks, valid)):
-            acc = step(acc, jnp.asarray(c), jnp.asarray(ok), jnp.asarray(i == 0), jnp.asarray(bool(ok.all())))
-        got[fallback] = stats.to_moments(acc)
-    assert int(got[False].nonfinite) == int(got[True].nonfinite) == 2
-    assert float(got[False].count) == float(got[True].count) == 64 + 62 + 40
-    for a, b in zip(got[True][1:5], got[False][1:5]):
-        np.testing.assert_allclose(a, b, rtol=1e-6)
+            block = c if axis == 0 else np.ascontiguousarray(c.T)
+            acc = step(acc, jnp.asarray(block), jnp.asarray(ok), jnp.asarray(i == 0), jnp.asarray(bool(ok.all())))
+        got[fallback, axis] = stats.to_moments(acc)
+    reference = got[True, 0]
+    assert int(reference.nonfinite) == 2 and float(reference.count) == 64 + 62 + 40
+    for other in got.values():
+        assert int(other.nonfinite) == 2 and float(other.count) == float(reference.count)
+        for a, b in zip(reference[1:5], other[1:5]):
+            np.testing.assert_allclose(a, b, rtol=1e-6)
+    with pytest.raises(ValueError, match="axis must be 0 or -1"):
+        stats.accumulate(stats.empty_power_sums(jnp.zeros(4)), jnp.zeros((4, 8)), jnp.ones(8, bool), True, axis=1)
 
 
 def test_summary_fields():

@@ -84,18 +84,24 @@ class Noise(NoiseLeaf):
         return self.size
 
     def sample(self, key: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
+        # Drawn as one flat vector, then reshaped: with the default threefry generator the values are the same
+        # (JAX generates a shape's bits flat), but XLA's CPU back end vectorizes the generator along the last axis,
+        # and a batch of estimates of 10 noise scalars each, drawn as (65536, 10), ran at a fifth of the flat
+        # draw's rate (benchmarks/RESULTS.md).
+        flat = (self.size,)
         if self.kind == "normal":
-            return jax.random.normal(key, self.shape, dtype)
-        if self.kind == "uniform":
+            draw = jax.random.normal(key, flat, dtype)
+        elif self.kind == "uniform":
             # jax.random.uniform returns multiples of eps on [0, 1), including 0, where log u = -inf (and a
             # product with u can flush to zero). Shifting by eps/2 gives the symmetric midpoint lattice on the
             # OPEN interval (0, 1): every value is exactly representable and the law is uniform to within eps/2.
-            u = jax.random.uniform(key, self.shape, dtype)
-            return u + jnp.asarray(0.5 * jnp.finfo(dtype).eps, dtype)
-        if self.kind == "rayleigh":
+            draw = jax.random.uniform(key, flat, dtype) + jnp.asarray(0.5 * jnp.finfo(dtype).eps, dtype)
+        elif self.kind == "rayleigh":
             # W = sqrt(2E), E ~ Exp(1). (jax.random.rayleigh returns inf when its uniform draw is exactly 0.)
-            return jnp.sqrt(2.0 * jax.random.exponential(key, self.shape, dtype))
-        return jax.random.double_sided_maxwell(key, 0.0, 1.0, self.shape, dtype)
+            draw = jnp.sqrt(2.0 * jax.random.exponential(key, flat, dtype))
+        else:
+            draw = jax.random.double_sided_maxwell(key, 0.0, 1.0, flat, dtype)
+        return draw.reshape(self.shape)
 
     def rule(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """An ``n``-point Gauss rule (nodes, weights summing to 1) for one scalar of this noise."""
@@ -161,7 +167,8 @@ class Bernoulli(Discrete):
         return 2 ** self.size
 
     def sample(self, key: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
-        return (jax.random.uniform(key, self.shape, self.probs.dtype) < self.probs).astype(dtype)
+        u = jax.random.uniform(key, (self.size,), self.probs.dtype).reshape(self.shape)  # flat: see Noise.sample
+        return (u < self.probs).astype(dtype)
 
     def enumerate(self) -> tuple[np.ndarray, np.ndarray]:
         p = np.asarray(self.probs, np.float64).ravel()

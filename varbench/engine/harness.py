@@ -97,7 +97,8 @@ def _chunk_estimator(problem, estimator, params, state, chunk_size: int):
 def _kernel(problem, estimator, params, state, key, num_full, remainder, *, chunk_size: int):
     """Power sums of ``num_full`` full chunks and one of ``remainder`` estimates, one PowerSums per params leaf.
 
-    The estimate's leaves are laid side by side as one ``(chunk, coordinates)`` array and accumulated together:
+    The estimate's leaves are laid side by side as one ``(chunk, coordinates)`` array (transposed when there are
+    few coordinates: :func:`varbench.engine.columns.samples_axis`) and accumulated together:
     one reduction, one non-finite check and one pilot per chunk instead of one per leaf (a problem with six
     parameter arrays compiled six copies of the accumulation; fewer, larger fusions compile faster and run
     faster). An estimate with a non-finite coordinate in any leaf is excluded from every leaf, as one gradient.
@@ -108,13 +109,14 @@ def _kernel(problem, estimator, params, state, key, num_full, remainder, *, chun
     dtype = jnp.result_type(*leaves)
 
     fallback = jax.default_backend() == "cpu"  # see stats.accumulate: masks are cheap on accelerators
+    coordinates = sum(int(np.size(x)) for x in leaves)
+    axis = columns.samples_axis(coordinates, jax.default_backend())
 
     def body(i, acc):
-        flat = columns.as_columns(draw(jax.random.fold_in(key, i)), chunk_size, dtype)
+        flat = columns.as_columns(draw(jax.random.fold_in(key, i)), chunk_size, dtype, axis)
         valid = jnp.arange(chunk_size) < jnp.where(i < num_full, chunk_size, remainder)
-        return stats.accumulate(acc, flat, valid, i == 0, i < num_full, fallback=fallback)
+        return stats.accumulate(acc, flat, valid, i == 0, i < num_full, fallback=fallback, axis=axis)
 
-    coordinates = sum(int(np.size(x)) for x in leaves)
     sums = jax.lax.fori_loop(0, num_chunks, body, stats.empty_power_sums(jnp.zeros(coordinates, dtype)))
     return jax.tree_util.tree_map(
         lambda shift, scale, hi, lo: stats.PowerSums(shift, scale, hi, lo, sums.nonfinite),

@@ -59,33 +59,53 @@ def empty_power_sums(like: jax.Array) -> PowerSums:
                      jnp.zeros((), jnp.int32))
 
 
-def _rows(values: jax.Array, valid: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _coordinates(values: jax.Array, axis: int) -> tuple[int, ...]:
+    """Shape of one estimate's coordinates: ``values`` without its samples ``axis`` (0: the first, -1: the last)."""
+    return values.shape[1:] if axis == 0 else values.shape[:-1]
+
+
+def _along(x: jax.Array, values: jax.Array, axis: int) -> jax.Array:
+    """A per-sample vector ``x`` shaped to broadcast against ``values`` along its samples ``axis``."""
+    return x.reshape((-1,) + (1,) * (values.ndim - 1)) if axis == 0 else x
+
+
+def _per_coordinate(x: jax.Array, axis: int) -> jax.Array:
+    """A per-coordinate array shaped to broadcast against values whose samples lie along ``axis``."""
+    return x if axis == 0 else x[..., None]
+
+
+def _rows(values: jax.Array, valid: jax.Array, axis: int = 0) -> tuple[jax.Array, jax.Array]:
     """Rows (estimates) to use: valid and finite in every coordinate; and the count of valid non-finite ones."""
-    finite = jnp.all(jnp.isfinite(values.reshape(values.shape[0], -1)), axis=1)
+    if axis == 0:
+        finite = jnp.all(jnp.isfinite(values.reshape(values.shape[0], -1)), axis=1)
+    else:
+        finite = jnp.all(jnp.isfinite(values.reshape(-1, values.shape[-1])), axis=0)
     return valid & finite, jnp.sum(valid & ~finite).astype(jnp.int32)
 
 
-def _pilot(values: jax.Array, rows: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _pilot(values: jax.Array, rows: jax.Array, axis: int = 0) -> tuple[jax.Array, jax.Array]:
     """Shift (mean of the used rows) and scale (a power of two ≥ their largest deviation, 1 if none)."""
-    r = rows.reshape((-1,) + (1,) * (values.ndim - 1))
-    shift = jnp.sum(jnp.where(r, values, 0), 0) / jnp.maximum(jnp.sum(rows), 1).astype(values.dtype)
-    spread = jnp.max(jnp.where(r, jnp.abs(values - shift), 0), 0)
+    r = _along(rows, values, axis)
+    shift = jnp.sum(jnp.where(r, values, 0), axis) / jnp.maximum(jnp.sum(rows), 1).astype(values.dtype)
+    spread = jnp.max(jnp.where(r, jnp.abs(values - _per_coordinate(shift, axis)), 0), axis)
     ok = jnp.isfinite(spread) & (spread > 0)
     _, exponent = jnp.frexp(jnp.where(ok, spread, 1))  # spread = m · 2^exponent with m in [0.5, 1)
     scale = jnp.where(ok, jnp.ldexp(jnp.ones_like(spread), exponent), 1).astype(values.dtype)
     return jnp.where(jnp.isfinite(shift), shift, 0), scale
 
 
-def chunk_power_sums(values: jax.Array, rows: jax.Array | None, shift: jax.Array, scale: jax.Array) -> jax.Array:
+def chunk_power_sums(values: jax.Array, rows: jax.Array | None, shift: jax.Array, scale: jax.Array,
+                     axis: int = 0) -> jax.Array:
     """``[Σ 1, Σ u, Σ u², Σ u³, Σ u⁴]`` over one chunk's rows (only the ``rows`` marked True, unless None), shape
-    ``(5, *coords)``; one fused pass."""
-    u = (values - shift) * (1 / scale)
-    count = jnp.full(values.shape[1:], values.shape[0], values.dtype)
+    ``(5, *coords)``; one fused pass. The samples lie along ``axis`` of ``values`` (0 or -1)."""
+    u = (values - _per_coordinate(shift, axis)) * (1 / _per_coordinate(scale, axis))
+    coords = _coordinates(values, axis)
+    count = jnp.full(coords, values.shape[axis], values.dtype)
     if rows is not None:
-        u = jnp.where(rows.reshape((-1,) + (1,) * (values.ndim - 1)), u, 0)
-        count = jnp.broadcast_to(jnp.sum(rows).astype(values.dtype), values.shape[1:])
+        u = jnp.where(_along(rows, values, axis), u, 0)
+        count = jnp.broadcast_to(jnp.sum(rows).astype(values.dtype), coords)
     u2 = u * u
-    return jnp.stack([count, jnp.sum(u, 0), jnp.sum(u2, 0), jnp.sum(u2 * u, 0), jnp.sum(u2 * u2, 0)])
+    return jnp.stack([count, jnp.sum(u, axis), jnp.sum(u2, axis), jnp.sum(u2 * u, axis), jnp.sum(u2 * u2, axis)])
 
 
 def _compensated_add(hi: jax.Array, lo: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -96,25 +116,30 @@ def _compensated_add(hi: jax.Array, lo: jax.Array, x: jax.Array) -> tuple[jax.Ar
 
 
 def accumulate(acc: PowerSums, values: jax.Array, valid: jax.Array, first: jax.Array,
-               full: jax.Array | bool = False, *, fallback: bool = True) -> PowerSums:
-    """Add one chunk (leading axis = estimates, ``valid`` marks real rows) to the running sums; the chunk with
-    ``first`` True also fixes the shift and scale.
+               full: jax.Array | bool = False, *, fallback: bool = True, axis: int = 0) -> PowerSums:
+    """Add one chunk (``valid`` marks real rows) to the running sums; the chunk with ``first`` True also fixes the
+    shift and scale.
 
+    The estimates lie along ``axis`` of ``values``: 0 (``(chunk, *coords)``, rows of coordinates) or -1
+    (``(*coords, chunk)``, each coordinate's samples contiguous). On CPU the sums reduce along contiguous memory
+    only in the second layout, which is what few coordinates need (see :func:`varbench.engine.columns.layout`).
     Masks cost as much as the reduction itself on CPU, so a chunk the caller marks ``full`` (every row valid) is
     summed unmasked, and only summed again with masks if that gave a non-finite sum (a NaN/inf estimate, which
     the masked pass excludes and counts). Under ``vmap`` with a batched predicate both passes run (a select).
     ``fallback=False`` always sums once, masked: on a GPU the masks fuse into the reduction and the fallback's
     ``cond`` (a wait for the predicate on the host every chunk) cost more (1.3x on an H100, RESULTS.md).
     """
-    shift, scale = jax.lax.cond(first, lambda: _pilot(values, _rows(values, valid)[0]),
+    if axis not in (0, -1):
+        raise ValueError(f"axis must be 0 or -1; got {axis!r}")
+    shift, scale = jax.lax.cond(first, lambda: _pilot(values, _rows(values, valid, axis)[0], axis),
                                 lambda: (acc.shift, acc.scale))
 
     def masked() -> tuple[jax.Array, jax.Array]:
-        rows, nonfinite = _rows(values, valid)
-        return chunk_power_sums(values, rows, shift, scale), nonfinite
+        rows, nonfinite = _rows(values, valid, axis)
+        return chunk_power_sums(values, rows, shift, scale, axis), nonfinite
 
     if fallback:
-        plain = chunk_power_sums(values, None, shift, scale)
+        plain = chunk_power_sums(values, None, shift, scale, axis)
         clean = jnp.logical_and(full, jnp.all(jnp.isfinite(plain)))
         sums, nonfinite = jax.lax.cond(clean, lambda: (plain, jnp.zeros((), jnp.int32)), masked)
     else:
@@ -123,7 +148,7 @@ def accumulate(acc: PowerSums, values: jax.Array, valid: jax.Array, first: jax.A
     return PowerSums(shift, scale, hi, lo, acc.nonfinite + nonfinite)
 
 
-_accumulate = jax.jit(accumulate)
+_accumulate = jax.jit(accumulate, static_argnames=("fallback", "axis"))
 
 
 def to_moments(ps: PowerSums) -> Moments:
