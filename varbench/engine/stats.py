@@ -122,7 +122,7 @@ def accumulate(acc: PowerSums, values: jax.Array, valid: jax.Array, first: jax.A
 
     The estimates lie along ``axis`` of ``values``: 0 (``(chunk, *coords)``, rows of coordinates) or -1
     (``(*coords, chunk)``, each coordinate's samples contiguous). On CPU the sums reduce along contiguous memory
-    only in the second layout, which is what few coordinates need (see :func:`varbench.engine.columns.layout`).
+    only in the second layout, which is what few coordinates need (see :func:`varbench.engine.columns.samples_axis`).
     Masks cost as much as the reduction itself on CPU, so a chunk the caller marks ``full`` (every row valid) is
     summed unmasked, and only summed again with masks if that gave a non-finite sum (a NaN/inf estimate, which
     the masked pass excludes and counts). Under ``vmap`` with a batched predicate both passes run (a select).
