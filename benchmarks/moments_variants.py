@@ -20,7 +20,7 @@ def build(variant: str, dim: int, chunk: int):
     import jax.numpy as jnp
 
     from varbench.catalog import resolve_estimator, resolve_problem
-    from varbench.engine import stats
+    from varbench.engine import columns, stats
     from varbench.engine.harness import _chunk_estimator
 
     problem = resolve_problem(f"gaussian:cost=square,dim={dim}")
@@ -28,8 +28,8 @@ def build(variant: str, dim: int, chunk: int):
     params = {k: jnp.asarray(v) for k, v in problem.default_params().items()}
     draw = _chunk_estimator(problem, estimator, params, (), chunk)
 
-    def flat(key):
-        return jnp.concatenate([v.reshape(chunk, -1) for v in jax.tree_util.tree_leaves(draw(key))], axis=1)
+    def flat(key):  # the (chunk, coordinates) block every variant below sums over its first axis
+        return columns.as_columns(draw(key), chunk, jnp.float32)
 
     def loop(key, num_chunks):
         valid = jnp.ones(chunk, bool)
