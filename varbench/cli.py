@@ -367,9 +367,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     import jax
 
     from varbench import __version__
-    from varbench.engine import compile_cache, compile_tier
+    from varbench.engine import compile_cache, compile_tier, kernel_cache
     facts = {"varbench": __version__, "jax": jax.__version__, "backend": jax.default_backend(),
-             "devices": [str(d) for d in jax.devices()], **compile_cache.info(), **compile_tier.info()}
+             "devices": [str(d) for d in jax.devices()], **compile_cache.info(), **compile_tier.info(),
+             **kernel_cache.info()}
     if args.format == "json":
         print(json.dumps(facts))
     else:

@@ -24,6 +24,8 @@ from typing import Any, Callable
 import jax
 
 from varbench.core.errors import VarbenchError
+from varbench.engine import kernel_cache
+from varbench.engine.kernel_cache import KernelCache
 
 ENV = "VARBENCH_OPTIMIZE"
 CHOICES = ("auto", "fast", "full")
@@ -70,15 +72,19 @@ def _known(options: tuple) -> tuple:
     return tuple(known)
 
 
-def compile_cached(cache: dict, signature: Any, lower: Callable[[], Any], work: int) -> tuple[Any, float]:
+def compile_cached(cache: KernelCache, signature: Any, lower: Callable[[], Any], work: int) -> tuple[Any, float]:
     """The executable for ``signature`` at the tier of ``work`` from ``cache``, else ``lower().compile(...)`` at
-    that tier (and cached); with the seconds spent compiling (0 when cached)."""
+    that tier (and cached); with the seconds spent compiling (0 when cached). Before compiling, in-memory kernels
+    are dropped if the process nears its limit on memory mappings (:func:`varbench.engine.kernel_cache.make_room`)."""
     key = (signature, tier(work, jax.default_backend()))
-    if key in cache:
-        return cache[key], 0.0
+    found = cache.get(key)
+    if found is not None:
+        return found, 0.0
+    kernel_cache.make_room()
     start = time.perf_counter()
-    cache[key] = lower().compile(compiler_options=compiler_options(key[1]))
-    return cache[key], time.perf_counter() - start
+    executable = lower().compile(compiler_options=compiler_options(key[1]))
+    cache.put(key, executable)
+    return executable, time.perf_counter() - start
 
 
 def jit(fn: Callable, **jit_kwargs: Any) -> Callable:

@@ -38,7 +38,7 @@ from varbench.core.noise import (
     piecewise_uniform_rule,
     tensor_table,
 )
-from varbench.engine import columns, compile_tier
+from varbench.engine import columns, compile_tier, kernel_cache
 
 #: Largest number of continuous noise scalars integrated by a tensor grid.
 # 5 covers lgssm with T = 5 (the default): its estimates are polynomials of degree <= 4 in the noise, so 12 Gauss–
@@ -87,7 +87,7 @@ def to_float64(x: Any) -> Any:
 
 def compile_count() -> int:
     """Exact-mode kernels compiled so far in this process."""
-    return len(_COMPILED)
+    return _COMPILED.compiled
 
 
 def nodes_per_dim(dims: int, max_points: int = MAX_POINTS) -> int:
@@ -153,7 +153,7 @@ def _grid_kernel(problem, estimator, params, state, tables, strides, sizes, tota
 
 
 _jitted_grid_kernel = jax.jit(_grid_kernel, static_argnames=("treedef", "batch_size"))
-_COMPILED: dict[Any, Any] = {}
+_COMPILED = kernel_cache.KernelCache()
 
 
 def _compiled(args: tuple, treedef, batch_size: int, points: int) -> tuple[Any, float]:
@@ -166,7 +166,7 @@ def _compiled(args: tuple, treedef, batch_size: int, points: int) -> tuple[Any, 
 
 
 def clear_cache() -> None:
-    _COMPILED.clear()
+    _COMPILED.reset()
 
 
 def _pad(x: np.ndarray, size: int) -> np.ndarray:

@@ -25,6 +25,7 @@ from varbench.core.noise import noise_dimension, sample_noise
 from varbench.core.problem import Problem
 from varbench.engine import columns, compile_cache, compile_tier, exact, sharding, stats
 from varbench.engine.exact import exact_moments, to_float64
+from varbench.engine.kernel_cache import KernelCache
 from varbench.engine.params import host_memory_bytes, prepare_params
 from varbench.engine.prng import DEFAULT_PRNG, check_prng, check_seed, make_key
 from varbench.engine.result import Result
@@ -44,7 +45,7 @@ MAX_SAMPLES = 2 ** 31 * MIN_CHUNK - 1
 #: Most warm-up updates of a stateful estimator (a 32-bit loop count).
 MAX_WARMUP = 2 ** 31 - 1
 
-_COMPILED: dict[Any, Any] = {}
+_COMPILED = KernelCache()
 # On by default for every entry point (CLI, Python API, tests): a new process reuses kernels compiled before.
 compile_cache.ensure_enabled()
 
@@ -270,12 +271,12 @@ def compiled_kernel(problem, estimator, params, state, key, chunk_size: int,
 
 def compile_count() -> int:
     """Number of kernels compiled so far in this process (Monte Carlo kernels and exact-mode kernels)."""
-    return len(_COMPILED) + exact.compile_count()
+    return _COMPILED.compiled + exact.compile_count()
 
 
 def clear_cache() -> None:
     """Forget compiled kernels (used by tests and benchmarks of compilation)."""
-    _COMPILED.clear()
+    _COMPILED.reset()
     exact.clear_cache()
     sharding.clear_cache()
 

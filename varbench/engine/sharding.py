@@ -20,10 +20,10 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from varbench.engine import compile_tier, stats
+from varbench.engine import compile_tier, kernel_cache, stats
 
 AXIS = "samples"
-_COMPILED: dict[Any, Any] = {}
+_COMPILED = kernel_cache.KernelCache()
 
 
 def num_devices() -> int:
@@ -85,4 +85,4 @@ def run_moments_sharded(kernel: Callable, problem, estimator, params, state, key
 
 def clear_cache() -> None:
     """Forget compiled sharded kernels."""
-    _COMPILED.clear()
+    _COMPILED.reset()
