@@ -20,7 +20,7 @@ def _setup(problem, estimator, dim, optimize="auto"):
     import os
 
     # The compile tier (varbench.engine.compile_tier): "auto" is what a run of this size gets by default (the
-    # fast-compiling kernel below 2^22 estimates), "full" the fully optimized kernel of long runs.
+    # fast-compiling kernel below 2^25 scalar evaluations), "full" the fully optimized kernel of long runs.
     os.environ["VARBENCH_OPTIMIZE"] = optimize
     import varbench
     from varbench.catalog import resolve_estimator, resolve_problem

@@ -132,9 +132,10 @@ def test_auto_chunk_size_is_larger_on_an_accelerator_where_each_chunk_costs_a_la
 
 
 def test_memory_is_bounded_in_the_number_of_samples():
-    # Peak resident memory after a small run and after a run 30x larger, at dim 100: no growth beyond noise.
+    # Peak resident memory after a small run and after a run 15x larger, at dim 100: no growth beyond noise. Both
+    # runs are long enough for the same (fully optimized) kernel, so only the number of samples differs.
     spec = "gaussian:cost=square,dim=100"
-    varbench.measure(spec, "score_function", num_samples=100_000)
+    varbench.measure(spec, "score_function", num_samples=200_000)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     res = varbench.measure(spec, "score_function", num_samples=3_000_000)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -3,11 +3,15 @@
 On CPU most of a kernel's compile time is XLA's LLVM back end (one module per fusion), and a benchmark cell
 usually streams 10⁴–10⁶ estimates, which runs in a fraction of the time the kernel takes to compile. Two XLA
 options cut that: LLVM optimization level 1 instead of 2, and XLA's classic loop emitters instead of the newer
-fusion emitters. Measured on the kernels of the default suite (``benchmarks/RESULTS.md``): 0.35–0.55x the compile
-time, at 0.4–1.0x the run rate (the cheap per-estimate kernels, such as dim-1 Gaussians and lgssm, lose most;
-dims 10–1000 and the amortized models 0–20 %). So a kernel for a run of fewer than :data:`OPTIMIZE_FROM`
-estimates (summed over grid points) is compiled for speed, and a longer run gets the fully optimized kernel;
-break-even on those kernels lay between 5·10⁶ and 3·10⁷ estimates. The choice depends only on the request (never
+fusion emitters. The fast tier compiles in 0.6-0.75x the time (trace and lowering included) and runs at 0.27-0.9x
+the rate: the cheap per-estimate kernels (dim-1 and dim-10 Gaussians, lgssm) lose most, the costly ones (dims
+100-1000, sbn, lqr, nile) 10-18 %. So the fast tier pays only for a short run, and what makes a run short is its
+work, not its number of estimates: break-even, measured per kernel (``benchmarks/RESULTS.md``), lay between
+1.5·10⁵ estimates (sbn) and 7·10⁶ (a dim-1 Gaussian), but between 2·10⁷ and 7·10⁸ scalar evaluations, counted as
+estimates × (noise scalars + gradient coordinates) per estimate (summed over grid points). A run below
+:data:`OPTIMIZE_FROM` of those gets the fast tier; from there, the fully optimized kernel. Past break-even the
+fast tier's loss grows with the run, while compiling fully too early costs at most the compile-time difference
+(0.1-0.5 s), hence a threshold near the lowest break-even. The choice depends only on the request (never
 on timing), so a given seed, sample count and chunk size always runs the same kernel and gives the same numbers.
 Accelerators always compile fully (their compile times are small and these are CPU options).
 
@@ -29,8 +33,9 @@ from varbench.engine.kernel_cache import KernelCache
 
 ENV = "VARBENCH_OPTIMIZE"
 CHOICES = ("auto", "fast", "full")
-#: Estimates from which a CPU kernel is compiled with XLA's full optimization.
-OPTIMIZE_FROM = 2 ** 22
+#: Scalar evaluations (estimates × scalars per estimate) from which a CPU kernel is compiled with XLA's full
+#: optimization.
+OPTIMIZE_FROM = 2 ** 25
 #: XLA debug options of the fast tier (passed per compilation, so other JAX code in the process is unaffected).
 FAST_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}
 
@@ -44,7 +49,8 @@ def mode() -> str:
 
 
 def tier(work: int, backend: str) -> str:
-    """``"fast"`` or ``"full"`` for a kernel that will evaluate ``work`` estimates (or grid points) on ``backend``."""
+    """``"fast"`` or ``"full"`` for a kernel whose run will make ``work`` scalar evaluations (estimates, or exact-mode
+    grid points, times the noise scalars and gradient coordinates of one) on ``backend``."""
     if backend != "cpu":
         return "full"
     chosen = mode()
@@ -105,6 +111,7 @@ def jit(fn: Callable, **jit_kwargs: Any) -> Callable:
 
 def info() -> dict[str, Any]:
     """The rule in force, for ``varbench info``."""
-    rule = {"auto": f"compile fast below {OPTIMIZE_FROM} estimates, fully optimized from there (CPU)",
+    rule = {"auto": f"compile fast below {OPTIMIZE_FROM} scalar evaluations (estimates × (noise + gradient scalars)), "
+                     "fully optimized from there (CPU)",
             "fast": "always compile fast (CPU)", "full": "always fully optimized"}[mode()]
     return {"optimize": f"{rule} [{ENV}={mode()}]"}

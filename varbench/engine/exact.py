@@ -158,11 +158,13 @@ _COMPILED = kernel_cache.KernelCache()
 
 def _compiled(args: tuple, treedef, batch_size: int, points: int) -> tuple[Any, float]:
     """The grid kernel compiled for these argument shapes and a grid of ``points`` (its tier:
-    :mod:`varbench.engine.compile_tier`), and the seconds spent compiling it (0 if cached)."""
+    :mod:`varbench.engine.compile_tier`, for ``points`` × (noise tables + gradient coordinates) evaluations), and
+    the seconds spent compiling it (0 if cached)."""
     leaves, structure = jax.tree_util.tree_flatten(args)
     signature = (structure, tuple(jax.typeof(x) for x in leaves), treedef, batch_size, jax.default_backend())
     return compile_tier.compile_cached(
-        _COMPILED, signature, lambda: _jitted_grid_kernel.lower(*args, treedef=treedef, batch_size=batch_size), points)
+        _COMPILED, signature, lambda: _jitted_grid_kernel.lower(*args, treedef=treedef, batch_size=batch_size),
+        points * (len(args[4]) + sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(args[2]))))
 
 
 def clear_cache() -> None:

@@ -255,18 +255,18 @@ def _signature(jitted: Any, args: tuple, chunk_size: int) -> Any:
 
 
 def _compile(jitted: Any, args: tuple, chunk_size: int, work: int) -> tuple[Any, float]:
-    """The kernel compiled for ``work`` estimates (its tier: :mod:`varbench.engine.compile_tier`) and the seconds
-    spent compiling it (0 if cached)."""
+    """The kernel compiled for a run of ``work`` scalar evaluations (its tier: :mod:`varbench.engine.compile_tier`)
+    and the seconds spent compiling it (0 if cached)."""
     return compile_tier.compile_cached(_COMPILED, _signature(jitted, args, chunk_size),
                                        lambda: jitted.lower(*args, chunk_size=chunk_size), work)
 
 
 def compiled_kernel(problem, estimator, params, state, key, chunk_size: int,
-                    num_samples: int = compile_tier.OPTIMIZE_FROM) -> tuple[Any, float]:
-    """The compiled kernel for these argument structures and a run of ``num_samples`` estimates (by default one
+                    work: int = compile_tier.OPTIMIZE_FROM) -> tuple[Any, float]:
+    """The compiled kernel for these argument structures and a run of ``work`` scalar evaluations (by default one
     long enough for the fully optimized kernel), and the seconds spent compiling it (0 if cached)."""
     return _compile(_jitted_kernel, (problem, estimator, params, state, key, np.int32(0), np.int32(0)), chunk_size,
-                    num_samples)
+                    work)
 
 
 def compile_count() -> int:
@@ -294,8 +294,9 @@ def _check_samples(num_samples: Any) -> int:
 
 
 def run_moments(problem, estimator, params, state, key, num_samples: int, chunk_size: int, *,
-                batched: bool = False) -> tuple[Any, float, float]:
+                batched: bool = False, scalars: int = 1) -> tuple[Any, float, float]:
     """Stream ``num_samples`` estimates; returns (moments pytree on host, compile seconds, run seconds).
+    ``scalars`` (noise scalars + gradient coordinates of one estimate) sizes the run for its compile tier.
 
     With ``batched=True`` every argument but ``estimator`` carries a leading grid axis and one kernel runs all
     grid points (the moments then carry that axis too).
@@ -304,12 +305,13 @@ def run_moments(problem, estimator, params, state, key, num_samples: int, chunk_
     if num_full >= 2 ** 31:
         raise VarbenchError("num_samples / chunk_size must be below 2^31; use a larger chunk_size")
     if not batched and sharding.num_devices() > 1:  # samples spread over every local device, merged exactly
-        return sharding.run_moments_sharded(_kernel, problem, estimator, params, state, key, num_samples, chunk_size)
+        return sharding.run_moments_sharded(_kernel, problem, estimator, params, state, key, num_samples, chunk_size,
+                                            work=num_samples * scalars)
     args = (problem, estimator, params, state, key, np.int32(num_full), np.int32(remainder))
     points = int(np.shape(key)[0]) if batched else 1  # a batched kernel runs num_samples at every grid point
     compiled, compile_seconds = _compile(_jitted_batched_kernel if batched else _jitted_kernel,
                                          (problem, estimator, params, state, key, np.int32(0), np.int32(0)),
-                                         chunk_size, num_samples * points)
+                                         chunk_size, num_samples * points * scalars)
     start = time.perf_counter()
     out = jax.device_get(jax.block_until_ready(compiled(*args)))
     seconds = time.perf_counter() - start
@@ -481,7 +483,8 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
         with _memory_guard(int(chunk_size), per_estimate):
             state = prepare_state(problem_arg, estimator_arg, params_arg, key_state, int(warmup), state)
             moments, compile_seconds, run_seconds = run_moments(
-                problem_arg, estimator_arg, params_arg, state, key_measure, num_samples, int(chunk_size))
+                problem_arg, estimator_arg, params_arg, state, key_measure, num_samples, int(chunk_size),
+                scalars=noise + _flat_size(params_np))
         st, count = _mc_stats(moments, estimator, num_samples), num_samples
     else:
         state = prepare_state(problem_arg, estimator_arg, params_arg, key_state, int(warmup), state)
@@ -550,7 +553,7 @@ def measure_batch(problems: Sequence[Any], estimator: Any, *, params: Sequence[M
     with _memory_guard(int(chunk_size), per_estimate):
         moments, compile_seconds, run_seconds = run_moments(
             problem_batch, estimator_arg, params_batch, states, point_keys(key_measure), num_samples,
-            int(chunk_size), batched=True)
+            int(chunk_size), batched=True, scalars=noise + _flat_size(params_np[0]))
     results = []
     for i, (problem, p_np) in enumerate(zip(problems, params_np)):
         point = jax.tree_util.tree_map(lambda x: x[i], moments)

@@ -67,8 +67,9 @@ def merge_devices(moments: Any) -> Any:
 
 
 def run_moments_sharded(kernel: Callable, problem, estimator, params, state, key, num_samples: int,
-                        chunk_size: int) -> tuple[Any, float, float]:
-    """Like ``harness.run_moments`` over all local devices: (merged moments on host, compile s, run s)."""
+                        chunk_size: int, work: int | None = None) -> tuple[Any, float, float]:
+    """Like ``harness.run_moments`` over all local devices: (merged moments on host, compile s, run s). ``work``:
+    the run's scalar evaluations, for its compile tier (default ``num_samples``)."""
     devices = jax.local_devices()
     mesh = Mesh(np.array(devices), (AXIS,))
     keys = jax.device_put(jax.random.split(key, len(devices)), NamedSharding(mesh, PartitionSpec(AXIS)))
@@ -77,7 +78,8 @@ def run_moments_sharded(kernel: Callable, problem, estimator, params, state, key
     leaves, treedef = jax.tree_util.tree_flatten(args)
     signature = (treedef, tuple(jax.typeof(x) for x in leaves), chunk_size, tuple(devices))
     compiled, compile_seconds = compile_tier.compile_cached(
-        _COMPILED, signature, lambda: _sharded(kernel, mesh, chunk_size).lower(*args), num_samples)
+        _COMPILED, signature, lambda: _sharded(kernel, mesh, chunk_size).lower(*args),
+        num_samples if work is None else work)
     start = time.perf_counter()
     out = jax.device_get(jax.block_until_ready(compiled(*args)))
     return merge_devices(out), compile_seconds, time.perf_counter() - start
