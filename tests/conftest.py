@@ -9,6 +9,9 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # same (cold) compile times. Writing the run's thousands of kernels to one cache also once crashed JAX's cache
 # writer here (a segfault in put_executable_and_time, not reproduced in isolation).
 os.environ.setdefault("VARBENCH_CACHE_DIR", "off")
+# Tests stream short runs, where compiling dominates: every kernel at the fast compile tier. The rule that picks a
+# tier, and the agreement of the two tiers' results, are tested in tests/varbench/test_compile_tier.py.
+os.environ.setdefault("VARBENCH_OPTIMIZE", "fast")
 
 BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmarks")
 
