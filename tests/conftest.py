@@ -34,7 +34,9 @@ def pytest_xdist_auto_num_workers(config):
 def _release_compiled_kernels():
     """Forget compiled kernels after each test module. The default run compiles thousands of XLA executables in one
     process; kept alive they exhausted the process's memory mappings and XLA aborted mid-run (always at the same
-    test, never when that test ran alone). Kernels are still shared within a module."""
+    test, never when that test ran alone; the engine now also drops kernels near that limit, see
+    varbench/engine/kernel_cache.py, and this keeps each worker's memory low). Kernels are still shared within a
+    module."""
     yield
     import jax
 
