@@ -18,6 +18,11 @@ import numpy as np
 SAMPLES_LAST_UP_TO = 32
 
 
+def count(tree: Any) -> int:
+    """The scalars in ``tree``: how many columns its leaves make side by side."""
+    return sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(tree))
+
+
 def samples_axis(coordinates: int, backend: str) -> int:
     """Where a kernel's block of estimates keeps its samples: 0 for ``(rows, coordinates)``, -1 for
     ``(coordinates, rows)``.

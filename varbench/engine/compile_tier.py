@@ -29,7 +29,6 @@ import jax
 
 from varbench.core.errors import VarbenchError
 from varbench.engine import kernel_cache
-from varbench.engine.kernel_cache import KernelCache
 
 ENV = "VARBENCH_OPTIMIZE"
 CHOICES = ("auto", "fast", "full")
@@ -78,7 +77,7 @@ def _known(options: tuple) -> tuple:
     return tuple(known)
 
 
-def compile_cached(cache: KernelCache, signature: Any, lower: Callable[[], Any], work: int) -> tuple[Any, float]:
+def compile_cached(cache: kernel_cache.KernelCache, signature: Any, lower: Callable[[], Any], work: int) -> tuple[Any, float]:
     """The executable for ``signature`` at the tier of ``work`` from ``cache``, else ``lower().compile(...)`` at
     that tier (and cached); with the seconds spent compiling (0 when cached). Before compiling, in-memory kernels
     are dropped if the process nears its limit on memory mappings (:func:`varbench.engine.kernel_cache.make_room`)."""

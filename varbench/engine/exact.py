@@ -143,7 +143,7 @@ def _grid_kernel(problem, estimator, params, state, tables, strides, sizes, tota
         wu = weight[:, None] * u
         return WeightedSums(shift, acc.s0 + jnp.sum(weight), acc.s1 + jnp.sum(wu, 0), acc.s2 + jnp.sum(wu * u, 0))
 
-    zeros = jnp.zeros(sum(int(np.size(x)) for x in leaves), dtype)
+    zeros = jnp.zeros(columns.count(leaves), dtype)
     sums = jax.lax.fori_loop(0, num_batches, body, WeightedSums(zeros, jnp.zeros((), dtype), zeros, zeros))
     # Σ w g and Σ w (g − mean)² (the weights sum to 1 up to rounding, as the tables' do).
     offset = sums.shift * (sums.s0 - 1) + sums.s1  # mean − shift
@@ -156,15 +156,13 @@ _jitted_grid_kernel = jax.jit(_grid_kernel, static_argnames=("treedef", "batch_s
 _COMPILED = kernel_cache.KernelCache()
 
 
-def _compiled(args: tuple, treedef, batch_size: int, points: int) -> tuple[Any, float]:
-    """The grid kernel compiled for these argument shapes and a grid of ``points`` (its tier:
-    :mod:`varbench.engine.compile_tier`, for ``points`` × (noise tables + gradient coordinates) evaluations), and
-    the seconds spent compiling it (0 if cached)."""
+def _compiled(args: tuple, treedef, batch_size: int, work: int) -> tuple[Any, float]:
+    """The grid kernel compiled for these argument shapes and a run of ``work`` scalar evaluations (its tier:
+    :mod:`varbench.engine.compile_tier`), and the seconds spent compiling it (0 if cached)."""
     leaves, structure = jax.tree_util.tree_flatten(args)
     signature = (structure, tuple(jax.typeof(x) for x in leaves), treedef, batch_size, jax.default_backend())
     return compile_tier.compile_cached(
-        _COMPILED, signature, lambda: _jitted_grid_kernel.lower(*args, treedef=treedef, batch_size=batch_size),
-        points * (len(args[4]) + sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(args[2]))))
+        _COMPILED, signature, lambda: _jitted_grid_kernel.lower(*args, treedef=treedef, batch_size=batch_size), work)
 
 
 def clear_cache() -> None:
@@ -210,7 +208,9 @@ def _integrate_tables(problem, estimator, params, state, tables, treedef, rows: 
                           for (v, w), n in zip(tables, padded))
     args = (problem, estimator, params, state, device_tables, jnp.asarray(strides), np.asarray(sizes, np.int32),
             np.int32(total), np.int32(heaviest // batch_size), np.int32(heaviest % batch_size))
-    compiled, compile_seconds = _compiled(args, treedef, batch_size, int(np.prod(padded, dtype=np.int64)))
+    # The run's work for its compile tier: grid points × (noise tables + gradient coordinates) of one estimate.
+    work = int(np.prod(padded, dtype=np.int64)) * (len(tables) + columns.count(params))
+    compiled, compile_seconds = _compiled(args, treedef, batch_size, work)
     mean, var = jax.device_get(compiled(*args))
     return _Integral(jax.tree_util.tree_map(np.asarray, mean), jax.tree_util.tree_map(np.asarray, var), total,
                      padded, compile_seconds)

@@ -110,7 +110,7 @@ def _kernel(problem, estimator, params, state, key, num_full, remainder, *, chun
     dtype = jnp.result_type(*leaves)
 
     fallback = jax.default_backend() == "cpu"  # see stats.accumulate: masks are cheap on accelerators
-    coordinates = sum(int(np.size(x)) for x in leaves)
+    coordinates = columns.count(params)
     axis = columns.samples_axis(coordinates, jax.default_backend())
 
     def body(i, acc):
@@ -279,10 +279,6 @@ def clear_cache() -> None:
     _COMPILED.reset()
     exact.clear_cache()
     sharding.clear_cache()
-
-
-def _flat_size(tree: Any) -> int:
-    return sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(tree))
 
 
 def _check_samples(num_samples: Any) -> int:
@@ -476,15 +472,16 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
         num_samples = _check_samples(num_samples)
         noise = noise_dimension(estimator.noise(problem_arg, params_arg))
         if chunk_size is None:
-            chunk_size = auto_chunk_size(noise, _flat_size(params_np))
+            chunk_size = auto_chunk_size(noise, columns.count(params_np))
         _check_chunk_size(chunk_size)
-        per_estimate = 4 * (noise + _flat_size(params_np))  # float32 noise and gradient of one estimate
+        scalars = noise + columns.count(params_np)  # noise and gradient of one estimate
+        per_estimate = 4 * scalars  # in float32
         check_chunk_memory(int(chunk_size), per_estimate)
         with _memory_guard(int(chunk_size), per_estimate):
             state = prepare_state(problem_arg, estimator_arg, params_arg, key_state, int(warmup), state)
             moments, compile_seconds, run_seconds = run_moments(
                 problem_arg, estimator_arg, params_arg, state, key_measure, num_samples, int(chunk_size),
-                scalars=noise + _flat_size(params_np))
+                scalars=scalars)
         st, count = _mc_stats(moments, estimator, num_samples), num_samples
     else:
         state = prepare_state(problem_arg, estimator_arg, params_arg, key_state, int(warmup), state)
@@ -546,14 +543,15 @@ def measure_batch(problems: Sequence[Any], estimator: Any, *, params: Sequence[M
         problem_batch, params_batch, point_keys(key_state))
     noise = noise_dimension(estimator.noise(converted[0][0], converted[0][2]))
     if chunk_size is None:
-        chunk_size = auto_chunk_size(n * noise, n * _flat_size(params_np[0]))
+        chunk_size = auto_chunk_size(n * noise, n * columns.count(params_np[0]))
     _check_chunk_size(chunk_size)
-    per_estimate = 4 * n * (noise + _flat_size(params_np[0]))  # one estimate at every grid point
+    scalars = noise + columns.count(params_np[0])  # noise and gradient of one estimate at one grid point
+    per_estimate = 4 * n * scalars  # in float32, at every grid point
     check_chunk_memory(int(chunk_size), per_estimate)
     with _memory_guard(int(chunk_size), per_estimate):
         moments, compile_seconds, run_seconds = run_moments(
             problem_batch, estimator_arg, params_batch, states, point_keys(key_measure), num_samples,
-            int(chunk_size), batched=True, scalars=noise + _flat_size(params_np[0]))
+            int(chunk_size), batched=True, scalars=scalars)
     results = []
     for i, (problem, p_np) in enumerate(zip(problems, params_np)):
         point = jax.tree_util.tree_map(lambda x: x[i], moments)
