@@ -471,10 +471,11 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
     if method == "mc":  # every check before the first kernel runs, so bad input fails fast
         num_samples = _check_samples(num_samples)
         noise = noise_dimension(estimator.noise(problem_arg, params_arg))
+        coordinates = columns.count(params_np)
         if chunk_size is None:
-            chunk_size = auto_chunk_size(noise, columns.count(params_np))
+            chunk_size = auto_chunk_size(noise, coordinates)
         _check_chunk_size(chunk_size)
-        scalars = noise + columns.count(params_np)  # noise and gradient of one estimate
+        scalars = noise + coordinates  # noise and gradient of one estimate
         per_estimate = 4 * scalars  # in float32
         check_chunk_memory(int(chunk_size), per_estimate)
         with _memory_guard(int(chunk_size), per_estimate):
@@ -542,10 +543,11 @@ def measure_batch(problems: Sequence[Any], estimator: Any, *, params: Sequence[M
     states = jax.vmap(lambda pr, pa, k: prepare_state(pr, estimator_arg, pa, k, int(warmup)))(
         problem_batch, params_batch, point_keys(key_state))
     noise = noise_dimension(estimator.noise(converted[0][0], converted[0][2]))
+    coordinates = columns.count(params_np[0])
     if chunk_size is None:
-        chunk_size = auto_chunk_size(n * noise, n * columns.count(params_np[0]))
+        chunk_size = auto_chunk_size(n * noise, n * coordinates)
     _check_chunk_size(chunk_size)
-    scalars = noise + columns.count(params_np[0])  # noise and gradient of one estimate at one grid point
+    scalars = noise + coordinates  # noise and gradient of one estimate at one grid point
     per_estimate = 4 * n * scalars  # in float32, at every grid point
     check_chunk_memory(int(chunk_size), per_estimate)
     with _memory_guard(int(chunk_size), per_estimate):
