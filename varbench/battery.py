@@ -586,7 +586,7 @@ def _write_check(report: CheckReport, out: Any) -> Any:
     import json
 
     from varbench.reports import check_figure, schema, store
-    from varbench.suite import environment
+    from varbench.provenance import environment
 
     (out / "check.json").write_text(json.dumps(report.to_dict(), indent=1, allow_nan=False, default=float) + "\n")
     (out / "check.md").write_text(report.markdown())

@@ -135,6 +135,31 @@ def check_options(kind: Any, workers: Any = None, scheduler: Any = None) -> tupl
     return kind, workers, scheduler
 
 
+@dataclasses.dataclass(frozen=True)
+class ExecutorChoice:
+    """Where work runs: ``kind`` (``local`` or ``dask``), the size of a cluster varbench starts (``workers``) or the
+    address of one that runs already (``scheduler``), and the plugin modules every worker imports. Build it with
+    :meth:`checked` (validated, one-line errors naming the valid choices); :meth:`start` starts it."""
+
+    kind: str = "local"
+    workers: int | None = None
+    scheduler: str | None = None
+    plugins: tuple[str, ...] = ()
+
+    @classmethod
+    def checked(cls, kind: str | None = None, workers: int | None = None, scheduler: str | None = None,
+                plugins: Sequence[str] = ()) -> ExecutorChoice:
+        """The choice, validated; nothing is started. ``kind=None`` means dask if a cluster option is given."""
+        kind, workers, scheduler = check_options(kind, workers, scheduler)
+        return cls(kind, workers, scheduler, tuple(plugins))
+
+    def start(self) -> Executor:
+        """A started executor (use it as a context manager, or call ``close``)."""
+        if self.kind == "local":
+            return Executor()
+        return DaskExecutor(workers=self.workers, scheduler=self.scheduler, plugins=self.plugins)
+
+
 def make_executor(kind: str | None = "local", *, workers: int | None = None, scheduler: str | None = None,
                   plugins: Sequence[str] = ()) -> Executor:
     """A started executor (use it as a context manager, or call ``close``)."""

@@ -19,7 +19,6 @@ config or version are never mixed in silently.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import hashlib
 import importlib.resources
 import itertools
@@ -27,10 +26,8 @@ import json
 import math
 import numbers
 import os
-import platform
 import signal
 import socket
-import subprocess
 import sys
 import time
 import tomllib
@@ -52,6 +49,7 @@ from varbench.core.pytree import options_of
 from varbench.engine.harness import MAX_SAMPLES, MAX_WARMUP
 from varbench.engine.params import prepare_params
 from varbench.engine.prng import MAX_SEED
+from varbench.provenance import command_line, environment, now, process_provenance
 from varbench.reports import schema
 from varbench.spec import parse_spec
 
@@ -427,28 +425,6 @@ def config_hash(raw: dict[str, Any], quick: bool) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def _git_commit() -> str | None:
-    try:
-        here = Path(__file__).resolve().parent
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def environment() -> dict[str, Any]:
-    import jax
-
-    from varbench import __version__
-    return dict(varbench_version=__version__, jax_version=jax.__version__, numpy_version=np.__version__,
-                python=sys.version.split()[0], platform=platform.platform(), backend=jax.default_backend(),
-                devices=[str(d) for d in jax.devices()], git_commit=_git_commit())
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
 #: Prefix of a failure reason that a resume retries (memory depends on what else was running).
 OUT_OF_MEMORY_TAG = "out of memory: "
 #: Prefix of the failure of a cell whose workers kept dying (a resume retries it too).
@@ -456,34 +432,13 @@ WORKER_DIED_TAG = "worker died: "
 #: Failures that a resume measures again.
 RETRIED_ON_RESUME = (OUT_OF_MEMORY_TAG, WORKER_DIED_TAG)
 
-_provenance: dict[str, Any] = {}
-
-
-def process_provenance() -> dict[str, Any]:
-    """Where this process computes: git commit, varbench and JAX versions, backend, devices, host and pid (looked up
-    once per process), and the Dask worker's address when it is one."""
-    if not _provenance:
-        env = environment()
-        _provenance.update(git_commit=env["git_commit"], varbench_version=env["varbench_version"],
-                           jax_version=env["jax_version"], backend=env["backend"], devices=", ".join(env["devices"]),
-                           host=socket.gethostname(), pid=os.getpid())
-    worker = None
-    if "distributed" in sys.modules:  # only a Dask worker has one
-        try:
-            from distributed import get_worker
-            worker = get_worker().address
-        except (ImportError, ValueError):
-            worker = None
-    return dict(_provenance, worker=worker)
-
-
 def run_cell_task(cell: Cell) -> dict[str, Any]:
     """One cell, wherever the executor runs it: ``{status: done | failed | skipped, rows, reason, compiled, seconds,
     provenance}``. Failures that belong to the cell (an estimator that does not apply, quadrature that does not
     converge, non-finite estimates, memory) come back as data; anything else is raised, as a local call would."""
     from varbench.engine import harness
 
-    before, start, started = harness.compile_count(), time.perf_counter(), _now()
+    before, start, started = harness.compile_count(), time.perf_counter(), now()
     rows, reason = None, None
     try:
         rows, status = run_cell(cell), "done"
@@ -495,12 +450,7 @@ def run_cell_task(cell: Cell) -> dict[str, Any]:
         status, reason = "failed", (OUT_OF_MEMORY_TAG if isinstance(err, OutOfMemoryError) else "") + str(err)
     return dict(status=status, rows=rows, reason=reason, compiled=harness.compile_count() - before,
                 seconds=time.perf_counter() - start,
-                provenance=dict(process_provenance(), started=started, finished=_now()))
-
-
-def _command_line() -> str:
-    text = " ".join(sys.argv) if sys.argv and sys.argv[0] else "python"
-    return text if len(text) <= 300 else text[:297] + "..."
+                provenance=dict(process_provenance(), started=started, finished=now()))
 
 
 class _sigterm_interrupts:
@@ -556,7 +506,7 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
     digest = config_hash(raw, quick)
     out = check_out(out)
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
-    lock = store_lock.StoreLock(out, command=_command_line(), wait=wait, on_wait=say)
+    lock = store_lock.StoreLock(out, command=command_line(), wait=wait, on_wait=say)
     with _sigterm_interrupts():
         try:
             if not wait:  # a live writer is named first; then the store's config (both only look)
@@ -644,7 +594,7 @@ def _run_cells(raw: dict[str, Any], cells: list[Cell], digest: str, out: Path, *
             for r in previous.get("runs", []) if isinstance(r, dict)]
     env = environment()
     described = pool.describe()
-    run = dict(run=len(runs) + 1, started=_now(), finished=None, status="running", command=command,
+    run = dict(run=len(runs) + 1, started=now(), finished=None, status="running", command=command,
                host=socket.gethostname(), pid=os.getpid(), executor=described, environment=env, cells_finished=0,
                cells_retried={}, cells_moved_aside=moved, took_over_lock=took_over)
     # A resumed run keeps what the earlier runs recorded (start time, first environment, compile counts, seconds
@@ -706,11 +656,11 @@ def _run_cells(raw: dict[str, Any], cells: list[Cell], digest: str, out: Path, *
                     store.write_manifest(out, manifest)
                     advance(f"done {cell.label} ({result['seconds']:.1f} s{retried})")
     except BaseException:
-        run.update(status="interrupted", finished=_now())
+        run.update(status="interrupted", finished=now())
         store.write_manifest(out, manifest)
         raise
     manifest["cells_done"] = len(own & store.finished_cells(out))
-    manifest["finished"] = run["finished"] = _now()
+    manifest["finished"] = run["finished"] = now()
     run["status"] = "finished"
     store.write_manifest(out, manifest)
     return manifest

@@ -223,15 +223,15 @@ def test_a_truncated_cell_file_is_named_left_out_then_moved_aside_and_recomputed
 
 
 def test_a_resume_under_another_commit_keeps_the_old_cells_provenance(config, local_store, tmp_path, monkeypatch):
-    import varbench.suite as suite
+    import varbench.provenance as provenance
 
     out = tmp_path / "store"
     shutil.copytree(local_store, out)
     first = store.read_manifest(out)
     victim = sorted((out / "cells").glob("*.parquet"))[0]
     victim.unlink()
-    monkeypatch.setattr(suite, "_provenance", {})
-    monkeypatch.setattr(suite, "_git_commit", lambda: "0123abcd" * 5)
+    monkeypatch.setattr(provenance, "_process", {})
+    monkeypatch.setattr(provenance, "git_commit", lambda: "0123abcd" * 5)
     manifest = run_suite(config, out, **QUIET)
     assert manifest["environment"] == first["environment"]  # the store's first environment is kept
     assert [r["environment"]["git_commit"] for r in manifest["runs"]] == [first["environment"]["git_commit"],
