@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
@@ -20,8 +20,12 @@ from varbench.catalog import (
 from varbench.core.capabilities import capabilities_of
 from varbench.engine.result import Result
 
+if TYPE_CHECKING:  # the battery imports far more than a table needs
+    from varbench.battery import CheckReport
+
 
 def _fmt(x: Any, digits: int = 5) -> str:
+    """A number for a table cell, ``digits`` significant digits; ``-`` for None."""
     if x is None:
         return "-"
     x = float(x)
@@ -31,7 +35,11 @@ def _fmt(x: Any, digits: int = 5) -> str:
 
 
 def make_console() -> Console:
-    # Wide enough for the result table even when stdout is not a terminal (rich would assume 80 columns).
+    """A console for the CLI's tables.
+
+    Returns:
+      A rich console at least 120 columns wide, even when stdout is not a terminal (rich would assume 80).
+    """
     return Console(highlight=False, width=max(shutil.get_terminal_size((120, 24)).columns, 120))
 
 
@@ -41,59 +49,91 @@ MAX_COORDINATE_ROWS = 40
 
 def print_result(res: Result, console: Console | None = None, *, groups: dict[str, list[str]] | None = None,
                  per_coordinate: bool = False) -> None:
-    """A result as tables: per coordinate (small problems, or ``per_coordinate``), else per parameter; with
-    ``groups`` (an amortized problem's ``param_groups()``) the variance summed per group (encoder, decoder)."""
+    """Print a result as tables.
+
+    Args:
+      res: the measurement.
+      console: where to print (default: :func:`make_console`).
+      groups: an amortized problem's ``param_groups()``: adds the variance summed per group (encoder, decoder).
+      per_coordinate: one row per parameter coordinate even above :data:`MAX_COORDINATE_ROWS` coordinates (else
+        one row per parameter there).
+    """
     console = console or make_console()
     exact_mode = res.method == "exact"
     console.print(f"[bold]{res.estimator}[/bold] on [bold]{res.problem}[/bold]  ({res.method}, "
                   f"{res.num_samples:,} {'quadrature nodes' if exact_mode else 'estimates'}, seed {res.seed})")
     size = sum(int(np.size(m)) for m in res.grad_mean.values())
-    # exact mode has no sampling noise: its bias is the exact bias, not a z-score against a zero standard error
-    bias_col = "bias" if exact_mode else "bias z"
-    bias = res.bias if exact_mode else res.bias_z
-    table = Table(show_edge=False, header_style="bold")
     if per_coordinate or size <= MAX_COORDINATE_ROWS:
-        for col in ("param", "grad mean", "± se", "exact", bias_col, "variance", "variance 95% CI", "SNR"):
-            table.add_column(col, justify="left" if col == "param" else "right")
-        for name, mean in res.grad_mean.items():
-            for idx in np.ndindex(mean.shape):
-                exact = None if res.grad_exact is None else res.grad_exact[name][idx]
-                b = None if bias is None else bias[name][idx]
-                lo, hi = res.variance_ci[name][idx]
-                label = name + (str(list(idx)) if mean.size > 1 else "")
-                table.add_row(label, _fmt(mean[idx]), _fmt(res.grad_se[name][idx], 2), _fmt(exact),
-                              _fmt(b, 3), _fmt(res.variance[name][idx]), f"[{_fmt(lo, 4)}, {_fmt(hi, 4)}]",
-                              _fmt(res.snr[name][idx], 4))
+        console.print(_coordinate_table(res))
     else:
-        group_of = {n: g for g, names in (groups or {}).items() for n in names}
-        columns = ["param"] + (["group"] if groups else []) + ["shape", "coordinates", "variance (sum)",
-                                                               f"max |{bias_col}|"]
-        for col in columns:
-            table.add_column(col, justify="left" if col in ("param", "group", "shape") else "right")
-        for name, mean in res.grad_mean.items():
-            b = None if bias is None else float(np.max(np.abs(bias[name])))
-            table.add_row(name, *([group_of.get(name, "-")] if groups else []), str(tuple(np.shape(mean))),
-                          str(int(np.size(mean))), _fmt(float(np.sum(res.variance[name]))), _fmt(b, 3))
-    console.print(table)
-    if size > MAX_COORDINATE_ROWS and not per_coordinate:
+        console.print(_parameter_table(res, groups))
         console.print(f"({size:,} coordinates, one row per parameter; --per-coordinate prints each)")
     if groups:
-        totals = Table(show_edge=False, header_style="bold")
-        for col in ("group", "coordinates", "variance (sum)", "variance × evaluations"):
-            totals.add_column(col, justify="left" if col == "group" else "right")
-        for group, names in groups.items():
-            var = float(sum(np.sum(res.variance[n]) for n in names if n in res.variance))
-            totals.add_row(group, str(sum(int(np.size(res.variance[n])) for n in names if n in res.variance)),
-                           _fmt(var), _fmt(var * res.evaluations_per_estimate))
-        console.print(totals)
+        console.print(_group_totals(res, groups))
     console.print(f"total variance {_fmt(res.total_variance)} · objective (exact) {_fmt(res.objective_exact)} · "
                   f"{res.evaluations_per_estimate} cost evaluations/estimate")
     if exact_mode:  # estimates/s and a kernel compile time mean nothing for quadrature
         console.print(f"exact mode: {res.num_samples:,} quadrature nodes in {res.run_seconds:.3f} s · {res.backend} "
                       f"{res.dtype} · varbench {res.version}")
     else:
-        console.print(f"{_fmt(res.samples_per_second, 4)} estimates/s · run {res.run_seconds:.3f} s · compile "
+        rate = (res.estimates_per_second if hasattr(res, "estimates_per_second")  # MERGE: vocabulary: the field
+                else res.samples_per_second)
+        console.print(f"{_fmt(rate, 4)} estimates/s · run {res.run_seconds:.3f} s · compile "
                       f"{res.compile_seconds:.3f} s · {res.backend} {res.dtype} · varbench {res.version}")
+
+
+def _bias(res: Result) -> tuple[str, dict[str, np.ndarray] | None]:
+    """The bias column's title and values: exact mode has no sampling noise, so its bias is the exact bias, not a
+    z-score against a zero standard error."""
+    return ("bias", res.bias) if res.method == "exact" else ("bias z", res.bias_z)
+
+
+def _table(columns: list[str], left: tuple[str, ...]) -> Table:
+    table = Table(show_edge=False, header_style="bold")
+    for col in columns:
+        table.add_column(col, justify="left" if col in left else "right")
+    return table
+
+
+def _coordinate_table(res: Result) -> Table:
+    """One row per parameter coordinate."""
+    bias_col, bias = _bias(res)
+    table = _table(["param", "grad mean", "± se", "exact", bias_col, "variance", "variance 95% CI", "SNR"],
+                   ("param",))
+    for name, mean in res.grad_mean.items():
+        for idx in np.ndindex(mean.shape):
+            exact = None if res.grad_exact is None else res.grad_exact[name][idx]
+            b = None if bias is None else bias[name][idx]
+            lo, hi = res.variance_ci[name][idx]
+            label = name + (str(list(idx)) if mean.size > 1 else "")
+            table.add_row(label, _fmt(mean[idx]), _fmt(res.grad_se[name][idx], 2), _fmt(exact),
+                          _fmt(b, 3), _fmt(res.variance[name][idx]), f"[{_fmt(lo, 4)}, {_fmt(hi, 4)}]",
+                          _fmt(res.snr[name][idx], 4))
+    return table
+
+
+def _parameter_table(res: Result, groups: dict[str, list[str]] | None) -> Table:
+    """One row per parameter (large problems), with its group when ``groups`` are given."""
+    bias_col, bias = _bias(res)
+    group_of = {n: g for g, names in (groups or {}).items() for n in names}
+    columns = ["param"] + (["group"] if groups else []) + ["shape", "coordinates", "variance (sum)",
+                                                           f"max |{bias_col}|"]
+    table = _table(columns, ("param", "group", "shape"))
+    for name, mean in res.grad_mean.items():
+        b = None if bias is None else float(np.max(np.abs(bias[name])))
+        table.add_row(name, *([group_of.get(name, "-")] if groups else []), str(tuple(np.shape(mean))),
+                      str(int(np.size(mean))), _fmt(float(np.sum(res.variance[name]))), _fmt(b, 3))
+    return table
+
+
+def _group_totals(res: Result, groups: dict[str, list[str]]) -> Table:
+    """The variance summed per group, and times the cost evaluations per estimate."""
+    table = _table(["group", "coordinates", "variance (sum)", "variance × evaluations"], ("group",))
+    for group, names in groups.items():
+        var = float(sum(np.sum(res.variance[n]) for n in names if n in res.variance))
+        table.add_row(group, str(sum(int(np.size(res.variance[n])) for n in names if n in res.variance)),
+                      _fmt(var), _fmt(var * res.evaluations_per_estimate))
+    return table
 
 
 #: Params with at most this many values are printed in full in a trace table; larger ones are summarised.
@@ -112,18 +152,20 @@ def _params_cell(params: dict[str, Any]) -> str:
 
 
 def print_trace(records: list[dict[str, Any]], console: Console | None = None) -> None:
-    """One row per (checkpoint, estimator) of :func:`varbench.trace.trace`, with the variance per parameter group
-    (encoder, decoder) for problems that have groups."""
+    """Print a trace as a table: one row per (checkpoint, estimator), with the variance per parameter group
+    (encoder, decoder) for problems that have groups.
+
+    Args:
+      records: the records of :func:`varbench.trace.trace`.
+      console: where to print (default: :func:`make_console`).
+    """
     console = console or make_console()
     if records:
         console.print(f"trace of [bold]{records[0]['problem']}[/bold] driven by [bold]{records[0]['driver']}[/bold] "
                       f"({records[0]['method']}, {records[0]['num_samples']:,} estimates per measurement)")
     groups = list(dict.fromkeys(g for r in records for g in (r.get("group_variance") or {})))
-    table = Table(show_edge=False, header_style="bold")
     columns = ["step", "estimator", "objective", "total variance", "log variance"]
-    columns += [f"{g} variance" for g in groups] + ["params"]
-    for col in columns:
-        table.add_column(col, justify="left" if col in ("estimator", "params") else "right")
+    table = _table(columns + [f"{g} variance" for g in groups] + ["params"], ("estimator", "params"))
     for r in records:
         per_group = r.get("group_variance") or {}
         table.add_row(str(r["step"]), r["estimator"], _fmt(r["objective"]), _fmt(r["total_variance"]),
@@ -132,7 +174,13 @@ def print_trace(records: list[dict[str, Any]], console: Console | None = None) -
 
 
 def catalogue() -> dict[str, Any]:
-    """Problems and estimators with their options, properties and origin (built in or plugin module)."""
+    """The registered problems and estimators (``varbench list``).
+
+    Returns:
+      ``{"problems": {name: info}, "estimators": {name: info}}``; each info has ``summary``, ``origin`` (built in, or
+      the plugin module), ``options`` (:func:`varbench.catalog.describe`); a problem's also ``params`` (shapes at its
+      default options) and ``properties``; an estimator's ``unbiased`` and ``stateful``.
+    """
     problems = {n: dict(summary=PROBLEMS[n].summary, origin=origin(PROBLEMS[n]), options=describe(PROBLEMS[n]),
                         params=_param_shapes(n),
                         properties=[f for f in ("discrete", "has_exact_objective") if getattr(PROBLEMS[n], f, False)]
@@ -154,6 +202,11 @@ def _param_shapes(name: str) -> dict[str, list[int]] | str:
 
 
 def print_catalogue(console: Console | None = None) -> None:
+    """Print :func:`catalogue` as a listing: each problem and estimator with its tags, summary and options.
+
+    Args:
+      console: where to print (default: :func:`make_console`).
+    """
     console = console or make_console()
     data = catalogue()
     for section in ("problems", "estimators"):
@@ -178,8 +231,13 @@ def print_catalogue(console: Console | None = None) -> None:
 _STATUS_STYLE = {"pass": "green", "fail": "bold red", "biased": "yellow", "flag": "magenta", "skip": "dim"}
 
 
-def print_check(report: Any, console: Console | None = None) -> None:
-    """The ``varbench check`` table: one row per problem × point × check, then the verdict line."""
+def print_check(report: CheckReport, console: Console | None = None) -> None:
+    """Print the ``varbench check`` table: one row per problem × point × check, then the verdict line.
+
+    Args:
+      report: the report of :func:`varbench.check`.
+      console: where to print (default: :func:`make_console`).
+    """
     console = console or make_console()
     table = Table(title=f"varbench check {report.estimator} (level {report.level})", show_lines=False)
     for col in ("problem", "point", "check", "status", "detail"):

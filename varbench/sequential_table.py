@@ -17,13 +17,22 @@ from varbench.api import measure
 from varbench.catalog import resolve_problem, spec_of
 from varbench.core.errors import VarbenchError
 from varbench.engine.harness import exact_objective_and_gradient
+from varbench.engine.result import Result
 
 DEFAULT_LAMBDAS = (0.0, 0.5, 0.9, 1.0)
 CRITICS = ("oracle", "learned")
 
 
 def estimator_rows(problem: Any, lambdas: Sequence[float] = DEFAULT_LAMBDAS) -> list[tuple[str, bool]]:
-    """``(estimator spec without critic, takes a critic)`` for every row of the report."""
+    """The rows of the report.
+
+    Args:
+      problem: a sequential problem object (its ``num_steps`` sets the n-step rows).
+      lambdas: the GAE λ grid.
+
+    Returns:
+      ``(estimator spec without critic, takes a critic)`` per row.
+    """
     rows = [("score_function:returns=full", False), ("score_function:returns=to_go", False),
             ("score_function:returns=to_go,baseline=value", True), ("actor_critic", True)]
     rows += [(f"n_step:n={n}", True) for n in range(1, problem.num_steps + 1)]
@@ -37,12 +46,14 @@ def _with_critic(spec: str, critic: str) -> str:
     return f"{spec}{',' if ':' in spec else ':'}critic={critic}"
 
 
-def _summary(result: Any) -> dict[str, Any]:
+def _summary(result: Result) -> dict[str, Any]:
     bias = np.concatenate([np.ravel(v) for v in result.bias.values()])
+    rate = (result.estimates_per_second if hasattr(result, "estimates_per_second")  # MERGE: vocabulary: the field
+            else result.samples_per_second)
     out = dict(estimator=result.estimator, total_variance=result.total_variance,
                max_abs_bias=float(np.max(np.abs(bias))), bias_norm=float(np.linalg.norm(bias)),
                evaluations_per_estimate=result.evaluations_per_estimate,
-               seconds_per_estimate=1.0 / result.samples_per_second if result.samples_per_second > 0 else None)
+               seconds_per_estimate=1.0 / rate if rate > 0 else None)
     if result.bias_z is not None:
         z = np.concatenate([np.ravel(v) for v in result.bias_z.values()])
         out["max_abs_bias_z"] = float(np.max(np.abs(z)))
@@ -51,12 +62,21 @@ def _summary(result: Any) -> dict[str, Any]:
 
 def sequential_table(problem: Any, *, num_samples: int = 100_000, method: str = "mc", seed: int = 0,
                      lambdas: Sequence[float] = DEFAULT_LAMBDAS) -> dict[str, Any]:
-    """Measure every row of the report; returns ``{"problem", "log_evidence", "elbo", "rows": [...]}``.
+    """Measure every row of the report at the problem's default params.
 
-    Each row has ``name`` and, per critic (``oracle``; ``learned`` where a critic is used), the summary of one
-    :func:`varbench.measure` result: total variance (sum over parameter coordinates), max |bias| and bias norm
-    (exact in ``method="exact"``; Monte Carlo noise included in ``"mc"``, see ``max_abs_bias_z``), cost
-    evaluations per estimate and seconds per estimate.
+    Args:
+      problem: a sequential problem spec or object (``lgssm``, ``hmm``).
+      num_samples: estimates per row (``method="mc"``).
+      method: ``"mc"`` or ``"exact"``.
+      seed: the seed of every measurement.
+      lambdas: the GAE λ grid.
+
+    Returns:
+      ``{"problem", "method", "num_samples", "elbo", "log_evidence", "rows": [...]}``. Each row has ``name`` and, per
+      critic (``oracle``; ``learned`` where a critic is used), the summary of one :func:`varbench.measure` result:
+      total variance (sum over parameter coordinates), max |bias| and bias norm (exact in ``method="exact"``; Monte
+      Carlo noise included in ``"mc"``, see ``max_abs_bias_z``), cost evaluations per estimate and seconds per
+      estimate.
     """
     problem = resolve_problem(problem)
     if not problem.sequential:
@@ -86,7 +106,14 @@ COLUMNS = ("total variance", "max abs bias", "bias norm")
 
 
 def table_lines(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the report as strings (shared by the rich table and Markdown)."""
+    """The report as strings, shared by the rich table and Markdown.
+
+    Args:
+      report: a :func:`sequential_table` report.
+
+    Returns:
+      ``(header, rows)``: the column titles, and one list of cells per row.
+    """
     header = ["estimator"] + [f"{c} ({critic})" for critic in CRITICS for c in COLUMNS] + ["evals/estimate",
                                                                                              "s/estimate"]
     body = []
@@ -103,12 +130,14 @@ def table_lines(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def title(report: dict[str, Any]) -> str:
+    """The report's one-line title: problem, method, ELBO and log evidence."""
     how = ("exact: quadrature/enumeration; s/estimate per node" if report["method"] == "exact"
            else f"mc, {report['num_samples']:,} estimates per row")
     return f"{report['problem']} ({how}): ELBO {report['elbo']:.5g}, log evidence {report['log_evidence']:.5g}"
 
 
 def markdown(report: dict[str, Any]) -> str:
+    """The report as a bold title and a Markdown table."""
     header, body = table_lines(report)
     lines = [f"**{title(report)}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
@@ -116,6 +145,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def print_table(report: dict[str, Any]) -> None:
+    """Print the report as a rich table (the estimator column is never cut)."""
     from rich.table import Table
 
     from varbench.display import make_console

@@ -383,13 +383,14 @@ def check_out(out: Any) -> Path:
 
 def run_trace_cell(cell: Cell) -> list[dict[str, Any]]:
     """One optimisation trace (:func:`varbench.trace.trace`); rows: checkpoint × measured estimator."""
-    from varbench.trace import trace
+    from varbench.trace import TraceSettings, trace
 
-    block, spec = cell.block, cell.block.trace
+    block, spec, default = cell.block, cell.block.trace, TraceSettings()
+    settings = TraceSettings(lr=float(spec.get("lr", default.lr)), steps=int(spec.get("steps", default.steps)),
+                             every=int(spec.get("every", default.every)), num_samples=block.samples)
     records = trace(block.build_problem({}), block.resolved[cell.driver],
-                    estimators=[block.resolved[e] for e in block.estimators], lr=float(spec.get("lr", 0.01)),
-                    steps=int(spec.get("steps", 1000)), every=int(spec.get("every", 100)), samples=block.samples,
-                    seed=cell.seed, method=block.method)
+                    estimators=[block.resolved[e] for e in block.estimators], settings=settings, seed=cell.seed,
+                    method=block.method)
     return schema.trace_rows(records, block=block.name, cell=cell.key, trace_seed=cell.seed,
                              estimator_name=lambda label: parse_spec(label)[0])
 

@@ -20,7 +20,7 @@ from varbench.cli import main
 from varbench.core.errors import NonFiniteEstimateError, OutOfMemoryError, VarbenchError
 from varbench.core.noise import Categorical
 
-RUN = ["run", "--problem", "gaussian", "--estimator", "pathwise", "--samples", "1000"]
+RUN = ["run", "--problem", "gaussian", "--estimator", "pathwise", "--num-samples", "1000"]
 VAE_KEYS = tuple(varbench.catalog.resolve_problem("linear_vae").param_shapes())
 
 
@@ -80,7 +80,7 @@ CLI_CASES = [
     ("huge chunk", [*RUN, "--chunk-size", "1e12"], "up to 2147483647"),
     ("huge samples", [*RUN[:-1], "1e300"], "below 2^63"),
     ("non-ASCII rate", ["trace", "--problem", "gaussian", "--estimator", "pathwise", "--lr", "١"], "positive number"),
-    ("chunk beyond memory", ["run", "--problem", "gaussian:dim=1000", "--estimator", "pathwise", "--samples",
+    ("chunk beyond memory", ["run", "--problem", "gaussian:dim=1000", "--estimator", "pathwise", "--num-samples",
                              "1000", "--chunk-size", str(2 ** 30)], "lower chunk_size (--chunk-size) to"),
     ("params beyond memory", ["run", "--problem", "categorical:dim=2147483647,classes=2147483647", "--estimator",
                               "score_function"], "lower the problem's size"),

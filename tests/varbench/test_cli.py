@@ -10,7 +10,7 @@ from varbench.cli import main
 
 def test_run_json_prints_exactly_one_object(capsys):
     rc = main(["run", "--problem", "gaussian:cost=square,k=0", "--estimator", "score_function",
-               "--param", "mean=1", "--param", "log_scale=0", "--samples", "20000", "--format", "json"])
+               "--param", "mean=1", "--param", "log_scale=0", "--num-samples", "20000", "--format", "json"])
     out = capsys.readouterr().out
     assert rc == 0 and out.count("\n") == 1
     d = json.loads(out)
@@ -18,8 +18,25 @@ def test_run_json_prints_exactly_one_object(capsys):
     assert d["num_samples"] == 20000 and d["grad_exact"]["mean"] == [2.0]
 
 
+def test_samples_is_a_deprecated_alias_of_num_samples(capsys):
+    argv = ["run", "--problem", "gaussian:cost=square,k=0", "--estimator", "score_function", "--format", "json"]
+    assert main([*argv, "--num-samples", "2000"]) == 0
+    new = capsys.readouterr()
+    assert main([*argv, "--samples", "2000", "--samples", "2000"]) == 0
+    old = capsys.readouterr()
+    assert json.loads(old.out)["grad_mean"] == json.loads(new.out)["grad_mean"] and new.err == ""
+    assert old.err.count("\n") == 1 and old.err.startswith("varbench: warning: --samples is deprecated: use "
+                                                           "--num-samples (the number of estimates;"), old.err
+
+
+def test_building_the_parser_loads_neither_the_engine_nor_optax():
+    code = ("import sys, varbench.cli; varbench.cli.build_parser(); "
+            "assert not {'optax', 'varbench.engine.harness'} & set(sys.modules), 'loaded'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_run_table_is_readable(capsys):
-    assert main(["run", "--problem", "gaussian:dim=2", "--estimator", "pathwise", "--samples", "1e4"]) == 0
+    assert main(["run", "--problem", "gaussian:dim=2", "--estimator", "pathwise", "--num-samples", "1e4"]) == 0
     out = capsys.readouterr().out
     for fragment in ("pathwise on gaussian:cost=square,k=1,dim=2",
                      "mean[1]", "log_scale[0]", "bias z",
@@ -29,12 +46,12 @@ def test_run_table_is_readable(capsys):
 
 def test_run_table_of_an_amortized_problem_has_group_totals(capsys):
     problem = "linear_vae:data_subset=4,batch_size=2,latent=1"
-    assert main(["run", "--problem", problem, "--estimator", "pathwise", "--samples", "256"]) == 0
+    assert main(["run", "--problem", problem, "--estimator", "pathwise", "--num-samples", "256"]) == 0
     out = capsys.readouterr().out
     assert "enc_weight" in out and "enc_weight[0, 0]" not in out and "--per-coordinate prints each" in out
     totals = out[out.index("variance × evaluations"):]
     assert "encoder" in totals and "decoder" in totals
-    assert main(["run", "--problem", problem, "--estimator", "pathwise", "--samples", "256",
+    assert main(["run", "--problem", problem, "--estimator", "pathwise", "--num-samples", "256",
                  "--per-coordinate"]) == 0
     assert "enc_weight[0, 0]" in capsys.readouterr().out
 
@@ -71,8 +88,8 @@ def test_list_shows_options_and_labels(capsys):
     (["run", "--problem", "gaussian", "--estimator", "magic"], "valid estimators:"),
     (["run", "--problem", "gaussian:cost=tan", "--estimator", "pathwise"], "one of linear, square"),
     (["run", "--problem", "gaussian:k=[1", "--estimator", "pathwise"], "unbalanced brackets"),
-    (["run", "--problem", "gaussian", "--estimator", "pathwise", "--samples", "0"], "positive integer"),
-    (["run", "--problem", "gaussian", "--estimator", "pathwise", "--samples", "many"], "positive integer"),
+    (["run", "--problem", "gaussian", "--estimator", "pathwise", "--num-samples", "0"], "positive integer"),
+    (["run", "--problem", "gaussian", "--estimator", "pathwise", "--num-samples", "many"], "positive integer"),
     (["run", "--problem", "gaussian", "--estimator", "pathwise", "--param", "sd=1"], "valid parameters: mean"),
     (["run", "--problem", "gaussian", "--estimator", "pathwise", "--param", "mean"], "NAME=VALUE"),
     (["run", "--problem", "gaussian", "--estimator", "pathwise", "--method", "quad"], "invalid choice"),
@@ -93,13 +110,13 @@ def test_bad_input_is_one_line_on_stderr(capsys, argv, fragment):
 def test_nonfinite_estimates_exit_nonzero_without_traceback(capsys):
     # log_scale=100 makes sigma = inf in float32, so x = inf and cos(x) is NaN.
     assert main(["run", "--problem", "gaussian:cost=cos", "--estimator", "pathwise", "--param", "log_scale=100",
-                 "--samples", "1000"]) == 2
+                 "--num-samples", "1000"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "NaN/inf" in err
     # log_scale=60 keeps estimates finite (~1e26) though their squares overflow float32: the harness's scaled
     # power sums measure them (float64 variance ~6e51 with a finite interval) instead of refusing.
     assert main(["run", "--problem", "gaussian:cost=cos", "--estimator", "pathwise", "--param", "log_scale=60",
-                 "--samples", "1000", "--format", "json"]) == 0
+                 "--num-samples", "1000", "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert 1e50 < out["variance"]["log_scale"][0] < 1e53 and None not in out["variance_ci"]["log_scale"][0]
 
@@ -114,7 +131,7 @@ def test_console_script_and_module_entry_points():
 
 def test_trace_save_params_then_run_at_a_checkpoint(tmp_path, capsys):
     problem = "linear_vae:data_subset=8,batch_size=4,latent=1"  # as in test_trace, to share compiled kernels
-    argv = ["trace", "--problem", problem, "--estimator", "pathwise", "--steps", "2", "--every", "2", "--samples",
+    argv = ["trace", "--problem", problem, "--estimator", "pathwise", "--steps", "2", "--every", "2", "--num-samples",
             "500", "--seed", "3", "--save-params", str(tmp_path / "ckpt")]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -125,8 +142,8 @@ def test_trace_save_params_then_run_at_a_checkpoint(tmp_path, capsys):
     record = [json.loads(line) for line in capsys.readouterr().out.splitlines()][-1]
     assert record["step"] == 2 and set(record["group_variance"]) == {"encoder", "decoder"}
     # Measured again from the saved file, with the checkpoint's seed: the trace's record, to the last bit.
-    assert main(["run", "--problem", f"{problem},params_file={saved}", "--estimator", "pathwise", "--samples", "500",
-                 "--seed", str(record["seed"]), "--format", "json"]) == 0
+    assert main(["run", "--problem", f"{problem},params_file={saved}", "--estimator", "pathwise", "--num-samples",
+                 "500", "--seed", str(record["seed"]), "--format", "json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["params"] == record["params"] and d["grad_mean"] == record["grad_mean"]
     assert d["total_variance"] == record["total_variance"]

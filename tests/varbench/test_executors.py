@@ -245,13 +245,15 @@ def test_a_resume_under_another_commit_keeps_the_old_cells_provenance(config, lo
 
 def test_trace_and_check_give_the_same_results_on_dask(cluster):
     import varbench
-    from varbench.trace import trace
+    from varbench.executors import ExecutorChoice
+    from varbench.trace import TraceSettings, trace
 
     # a stateful estimator: each checkpoint's measurement needs the state it had there
-    kwargs = dict(estimators=["score_function", "score_function:baseline=ema"], steps=20, every=10, samples=1000,
-                  seed=3)
+    kwargs = dict(estimators=["score_function", "score_function:baseline=ema"],
+                  settings=TraceSettings(steps=20, every=10, num_samples=1000), seed=3)
     local = trace("bernoulli", "score_function:baseline=ema", **kwargs)
-    dask = trace("bernoulli", "score_function:baseline=ema", scheduler=cluster, **kwargs)
+    dask = trace("bernoulli", "score_function:baseline=ema", executor=ExecutorChoice.checked(scheduler=cluster),
+                 **kwargs)
     untimed = lambda records: [{k: v for k, v in r.items() if k not in schema.TIMING} for r in records]
     assert json.dumps(untimed(local), sort_keys=True) == json.dumps(untimed(dask), sort_keys=True)
     here = varbench.check("score_function", problems=["gaussian", "bernoulli"], level="quick")

@@ -88,7 +88,7 @@ def test_param_values_are_accepted_or_refused_in_one_line(value, name):
 @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(params=st.lists(st.tuples(st.sampled_from(["mean", "log_scale", "mean "]), value_texts), max_size=3))
 def test_cli_run_with_fuzzed_params_never_fails_internally(params):
-    argv = ["run", "--problem", "gaussian:dim=2", "--estimator", "pathwise", "--samples", "256", "--format", "json"]
+    argv = ["run", "--problem", "gaussian:dim=2", "--estimator", "pathwise", "--num-samples", "256", "--format", "json"]
     for name, value in params:
         argv += ["--param", f"{name}={value}"]
     stderr = io.StringIO()

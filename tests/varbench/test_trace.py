@@ -12,18 +12,20 @@ import varbench
 from varbench.catalog import resolve_problem
 from varbench.cli import main
 from varbench.core.errors import VarbenchError
-from varbench.trace import checkpoint_path, params_file_spec, trace
+from varbench.executors import ExecutorChoice
+from varbench.trace import TraceSettings, checkpoint_path, params_file_spec, trace
 
 
 @pytest.mark.statistical
 def test_relax_toy_reinforce_stays_flat_while_relax_falls():
     # Grathwohl et al. (2018), Figure 1 (right), short: the toy with target 0.499, optimised from logit 0.
-    reinforce = trace("bernoulli", "score_function", steps=300, every=100, samples=20_000, seed=0)
+    settings = TraceSettings(steps=300, every=100, num_samples=20_000)
+    reinforce = trace("bernoulli", "score_function", settings=settings, seed=0)
     assert [r["step"] for r in reinforce] == [0, 100, 200, 300]
     for r in reinforce:
         assert -4.4 < r["log_variance"] < -4.0, r
-    rows = trace("bernoulli", "relax", estimators=["score_function", "relax"], steps=300, every=300,
-                 samples=20_000, seed=0)
+    rows = trace("bernoulli", "relax", estimators=["score_function", "relax"],
+                 settings=TraceSettings(steps=300, every=300, num_samples=20_000), seed=0)
     relax = [r for r in rows if r["estimator"].startswith("relax")]
     same_params = [r for r in rows if r["estimator"].startswith("score_function")]
     assert [r["params"] for r in relax] == [r["params"] for r in same_params]  # measured at the SAME params
@@ -38,7 +40,8 @@ def _measured(records):
 
 
 def test_trace_is_a_pure_function_of_the_seed_and_does_not_recompile_measurements(caplog):
-    kwargs = dict(estimators=["score_function:baseline=ema", "disarm"], steps=6, every=3, samples=2000)
+    kwargs = dict(estimators=["score_function:baseline=ema", "disarm"],
+                  settings=TraceSettings(steps=6, every=3, num_samples=2000))
     first = trace("bernoulli:dim=2", "score_function:baseline=ema", seed=4, **kwargs)
     caplog.set_level(logging.DEBUG)
     with jax.log_compiles(True):
@@ -64,7 +67,7 @@ def test_measure_accepts_an_explicit_state():
 
 def test_trace_cli_prints_json_lines(capsys):
     rc = main(["trace", "--problem", "bernoulli", "--estimator", "arm", "--estimators", "arm", "disarm",
-               "--steps", "4", "--every", "2", "--samples", "1000", "--method", "exact", "--format", "json"])
+               "--steps", "4", "--every", "2", "--num-samples", "1000", "--method", "exact", "--format", "json"])
     lines = capsys.readouterr().out.strip().splitlines()
     assert rc == 0 and len(lines) == 6
     rows = [json.loads(line) for line in lines]
@@ -75,7 +78,7 @@ def test_trace_cli_prints_json_lines(capsys):
 
 def test_trace_cli_table_and_run_warmup(capsys):
     assert main(["trace", "--problem", "bernoulli", "--estimator", "disarm", "--steps", "2", "--every", "1",
-                 "--samples", "500"]) == 0
+                 "--num-samples", "500"]) == 0
     out = capsys.readouterr().out
     assert "log variance" in out and "driven by" in out
     assert main(["run", "--problem", "bernoulli", "--estimator", "score_function:baseline=ema", "--warmup", "50",
@@ -84,8 +87,26 @@ def test_trace_cli_table_and_run_warmup(capsys):
 
 
 @pytest.mark.parametrize("kwargs, fragment", [
-    (dict(steps=-1), "steps"), (dict(every=0), "every"), (dict(samples=0), "samples"), (dict(lr=0.0), "lr"),
+    (dict(steps=-1), "steps"), (dict(every=0), "every"), (dict(num_samples=0), "num_samples"), (dict(lr=0.0), "lr"),
+    (dict(steps=True), "steps"), (dict(lr=float("inf")), "lr"),
+])
+def test_trace_settings_are_checked_on_construction(kwargs, fragment):
+    with pytest.raises(VarbenchError, match=fragment) as info:
+        TraceSettings(**kwargs)
+    assert "\n" not in str(info.value)
+
+
+def test_trace_settings_are_the_cli_defaults():
+    from varbench.cli import build_parser
+    args, _ = build_parser().parse_known_args(["trace", "--problem", "bernoulli", "--estimator", "arm"])
+    assert TraceSettings(lr=args.lr, steps=args.steps, every=args.every, num_samples=args.num_samples) == \
+        TraceSettings()
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
     (dict(method="quad"), "valid methods"), (dict(estimators=["arm"], problem="categorical"), "binary latents only"),
+    (dict(seed=-1), "seed"), (dict(seed=2 ** 32 - 5, settings=TraceSettings(steps=10)), "seed \\+ steps"),
+    (dict(executor=ExecutorChoice("local", workers=2)), "apply to --executor dask"),
 ])
 def test_trace_bad_arguments(kwargs, fragment):
     problem = kwargs.pop("problem", "bernoulli")
@@ -103,11 +124,13 @@ def test_trace_cli_bad_input_is_one_line(capsys):
 
 #: One small amortized problem for every test here (and test_cli's), so its compiled kernels are shared.
 VAE = "linear_vae:data_subset=8,batch_size=4,latent=1"
+ONE_STEP = TraceSettings(steps=1, every=1)
 
 
 def test_saved_checkpoints_load_through_params_file_and_reproduce_the_record(tmp_path):
     folder = tmp_path / "ckpt"  # created by trace
-    kwargs = dict(estimators=["pathwise"], steps=4, every=2, samples=500, seed=3, save_params=folder)
+    kwargs = dict(estimators=["pathwise"], settings=TraceSettings(steps=4, every=2, num_samples=500), seed=3,
+                  save_params=folder)
     rows = trace(VAE, "pathwise", **kwargs)
     names = sorted(p.name for p in folder.iterdir())
     assert names == ["step_000000.npz", "step_000002.npz", "step_000004.npz"]  # no temporary file left behind
@@ -129,7 +152,8 @@ def test_saved_checkpoints_load_through_params_file_and_reproduce_the_record(tmp
 
 
 def test_group_variances_partition_the_total_and_scale_with_work():
-    rows = trace(VAE, "pathwise", estimators=["pathwise", "score_function"], steps=0, every=1, samples=500)
+    rows = trace(VAE, "pathwise", estimators=["pathwise", "score_function"],
+                 settings=TraceSettings(steps=0, every=1, num_samples=500))
     for row in rows:
         groups, work = row["group_variance"], row["group_work_normalized_variance"]
         assert set(groups) == {"encoder", "decoder"} and all(v > 0 for v in groups.values())
@@ -140,13 +164,13 @@ def test_group_variances_partition_the_total_and_scale_with_work():
     pathwise, score = rows
     # Same decoder gradient in both (the cost's own derivative); REINFORCE's noise is all in the encoder.
     assert score["group_variance"]["encoder"] > 100 * pathwise["group_variance"]["encoder"]
-    bernoulli = trace("bernoulli", "arm", steps=0, every=1, method="exact")
+    bernoulli = trace("bernoulli", "arm", settings=TraceSettings(steps=0, every=1), method="exact")
     assert bernoulli[0]["group_variance"] is None and bernoulli[0]["group_work_normalized_variance"] is None
 
 
 def test_saved_params_of_a_problem_without_params_file_are_keyed_by_name(tmp_path):
-    rows = trace("bernoulli:dim=2", "disarm", estimators=["arm"], steps=2, every=1, method="exact", seed=1,
-                 save_params=tmp_path)
+    rows = trace("bernoulli:dim=2", "disarm", estimators=["arm"], settings=TraceSettings(steps=2, every=1),
+                 method="exact", seed=1, save_params=tmp_path)
     assert params_file_spec("bernoulli:dim=2", checkpoint_path(tmp_path, 2)) is None  # --param is the way
     for row in rows:
         with np.load(checkpoint_path(tmp_path, row["step"])) as saved:
@@ -157,7 +181,7 @@ def test_saved_params_of_a_problem_without_params_file_are_keyed_by_name(tmp_pat
 
 
 def test_a_failed_write_leaves_no_checkpoint_under_its_name(tmp_path, monkeypatch):
-    import varbench.trace as trace_module
+    import varbench.trace._checkpoints as trace_module
 
     def disk_full(path, params):
         with open(path, "wb") as fh:
@@ -166,7 +190,7 @@ def test_a_failed_write_leaves_no_checkpoint_under_its_name(tmp_path, monkeypatc
 
     monkeypatch.setattr(trace_module, "save_params_file", disk_full)
     with pytest.raises(VarbenchError, match="cannot write params to .*step_000000.npz.*No space left"):
-        trace("bernoulli", "arm", steps=1, every=1, method="exact", save_params=tmp_path)
+        trace("bernoulli", "arm", settings=ONE_STEP, method="exact", save_params=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -174,10 +198,10 @@ def test_a_failed_write_leaves_no_checkpoint_under_its_name(tmp_path, monkeypatc
 def test_save_params_must_be_a_usable_directory(tmp_path, where):
     (tmp_path / "a_file").write_text("not a directory")
     with pytest.raises(VarbenchError, match="save_params .* is not a usable directory") as info:
-        trace("bernoulli", "arm", steps=1, every=1, method="exact", save_params=tmp_path / where)
+        trace("bernoulli", "arm", settings=ONE_STEP, method="exact", save_params=tmp_path / where)
     assert "\n" not in str(info.value)
     with pytest.raises(VarbenchError, match="must be a directory path"):
-        trace("bernoulli", "arm", steps=1, every=1, method="exact", save_params="")
+        trace("bernoulli", "arm", settings=ONE_STEP, method="exact", save_params="")
 
 
 TRACE_SUITE = f"""

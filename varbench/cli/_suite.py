@@ -1,0 +1,43 @@
+"""``varbench suite``: run (or resume) a sweep into a result store, then write its report."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from varbench.cli._common import add_executor, add_plugin, path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``suite`` to ``subparsers``; returns its parser."""
+    parser = subparsers.add_parser("suite", help="run (or resume) a sweep into a result store, then write its "
+                                   "report")
+    parser.add_argument("--config", type=path, metavar="FILE", default=None,
+                        help="TOML sweep (default: the packaged suite)")
+    parser.add_argument("--out", type=path, metavar="DIR", default="varbench-results",
+                        help="result store (default: %(default)s)")
+    parser.add_argument("--quick", action="store_true",
+                        help="the config's quick variant (fewer estimates and points)")
+    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                        help="skip cells already finished in DIR (default); --no-resume starts over")
+    parser.add_argument("--wait", action="store_true",
+                        help="if another process writes DIR, wait until it has finished (default: refuse)")
+    add_executor(parser, "the cells")
+    add_plugin(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the suite and print one summary line; returns 1 if a cell failed, else 0."""
+    from varbench.suite import run_suite
+    # MERGE: executor: run_suite takes executor=ExecutorChoice | None (None: the config's [executor] table). The
+    # options go through unresolved until then: the config's table fills what the command line leaves out.
+    manifest = run_suite(args.config, args.out, quick=args.quick, resume=args.resume, plugins=args.plugin,
+                         executor=args.executor, workers=args.workers, scheduler=args.scheduler, wait=args.wait)
+    failed = manifest.get("cells_failed") or {}
+    retried = (manifest.get("runs") or [{}])[-1].get("cells_retried") or {}
+    again = (f", {len(retried)} retried after a worker died ({'; '.join(retried)})" if retried else "")
+    print(f"varbench suite: {manifest['cells_done']} of {manifest['cells_total']} cells finished, "
+          f"{len(manifest.get('cells_skipped') or {})} not applicable, {len(failed)} failed{again}; results in "
+          f"{args.out}, report in {os.path.join(args.out, 'report', 'report.html')}")
+    return 1 if failed else 0

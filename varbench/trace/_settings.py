@@ -1,0 +1,46 @@
+"""How a trace optimises and measures, with its defaults written once (the CLI, the suite and the API use them)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import Any
+
+from varbench.core.errors import VarbenchError
+
+
+def check_count(name: str, value: Any, low: int) -> int:
+    """``value`` as an int if it is an integer (not a bool) from ``low``, else a one-line error."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise VarbenchError(f"{name} must be an integer >= {low}; got {value!r}")
+    return int(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class TraceSettings:
+    """The optimisation and the measurements of :func:`varbench.trace.trace`, validated on construction.
+
+    Attributes:
+      lr: Adam's learning rate for the params (a positive number).
+      steps: optimisation steps; checkpoints at 0, ``every``, 2·``every``, ... and at ``steps`` (an integer >= 0).
+      every: steps between checkpoints (an integer >= 1).
+      num_samples: estimates per variance measurement (``method="mc"``; an integer >= 1).
+
+    Example:
+      >>> TraceSettings(steps=200, every=50).num_samples
+      10000
+    """
+
+    lr: float = 0.01
+    steps: int = 1000
+    every: int = 100
+    num_samples: int = 10_000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "steps", check_count("steps", self.steps, 0))
+        object.__setattr__(self, "every", check_count("every", self.every, 1))
+        object.__setattr__(self, "num_samples", check_count("num_samples", self.num_samples, 1))
+        lr = self.lr
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+            raise VarbenchError(f"lr must be a positive number; got {lr!r}")
