@@ -164,7 +164,7 @@ def _write_pages(root: Path, out: Path, manifest: dict[str, Any], frame: Any) ->
                              note="One point per estimator and Monte Carlo block: the simultaneous 95% upper bound "
                                   "on its largest relative bias against its median total variance; a cross marks a "
                                   "bias detected by the Holm-corrected test. " + verdict.RULE))
-        fig, table = figures.work_normalized(frame, block_order, estimator_order, palette)
+        fig, table = figures.work_normalized(frame, block_order, palette)
         sections.append(dict(title="Work-normalized variance", name="work_normalized",
                              image=_save(fig, out, "work_normalized"), table=_fmt_table(table),
                              note="Variance of one estimate times its cost (seconds or cost evaluations); the "
