@@ -88,13 +88,13 @@ def work_table(frame: pd.DataFrame, block_order: Sequence[str] | None = None) ->
     per = schema.measurements(frame)
     per = per[per["method"] == "mc"].drop_duplicates(["cell", "point"]).copy()
     per = per[per["total_variance"] > 0]
-    per["seconds_per_estimate"] = 1.0 / per["samples_per_second"]
+    per["seconds_per_estimate"] = 1.0 / per["estimates_per_second"]
     per["var_x_seconds"] = per["total_variance"] * per["seconds_per_estimate"]
     per["var_x_evaluations"] = per["total_variance"] * per["evaluations_per_estimate"]
     table = per.groupby(["block", "estimator_label"], sort=False).agg(
         total_variance=("total_variance", _geometric_mean), var_x_seconds=("var_x_seconds", _geometric_mean),
         var_x_evaluations=("var_x_evaluations", _geometric_mean), evaluations=("evaluations_per_estimate", "first"),
-        estimates_per_second=("samples_per_second", "median")).reset_index()
+        estimates_per_second=("estimates_per_second", "median")).reset_index()
     order = {b: i for i, b in enumerate(dict.fromkeys(list(block_order or []) + list(per["block"])))}
     return table.assign(_block=table["block"].map(order)).sort_values(["_block", "var_x_evaluations"]).drop(
         columns="_block").reset_index(drop=True)
