@@ -136,12 +136,20 @@ class Contents:
                    cells_skipped=dict(manifest.get("cells_skipped") or {}))
 
     def cell_lists(self) -> list[tuple[str, dict[str, Any]]]:
-        """The two lists that end a report, titled: failures first (something went wrong), then cells that cannot
-        be measured."""
+        """The two lists that end a report: failures first (something went wrong), then cells that cannot be
+        measured.
+
+        Returns:
+          ``(title, {cell label: reason})`` pairs.
+        """
         return [("Cells that failed", self.cells_failed), ("Cells not measured (not applicable)", self.cells_skipped)]
 
     def failures_by_block(self) -> dict[str, list[str]]:
-        """Failed cells (``label: reason``) grouped under the block whose name starts their label (``""``: none)."""
+        """The failed cells under the block whose name starts their label.
+
+        Returns:
+          Block name (``""``: no block of the config) -> ``"<rest of the label>: <reason>"`` per failed cell.
+        """
         names = [b.name for b in self.blocks]
         out: dict[str, list[str]] = {}
         for label, reason in self.cells_failed.items():

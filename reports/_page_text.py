@@ -21,7 +21,13 @@ STYLE = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto
 
 
 def write_markdown(path: Path, sections: Sequence[Section], contents: Contents) -> None:
-    """Write the Markdown page (figures linked by file name) to ``path``."""
+    """Write the Markdown page; its figures are linked by file name.
+
+    Args:
+      path: the page's file.
+      sections: the sections, in order.
+      contents: the header line and the lists of cells that end the page.
+    """
     lines = ["# varbench report", "", contents.header, "", "**Columns of the block tables.** " + "; ".join(
         f"`{k}`: {v}" for k, v in schema.SUMMARY_LEGEND.items()) + ".", "", verdict.RULE, ""]
     for s in sections:
@@ -39,7 +45,17 @@ def write_markdown(path: Path, sections: Sequence[Section], contents: Contents) 
 
 
 def write_html(path: Path, sections: Sequence[Section], contents: Contents, folder: Path) -> Path:
-    """Write the HTML page to ``path``, with the figures of ``folder`` embedded (base64); returns ``path``."""
+    """Write the HTML page, a single self-contained file.
+
+    Args:
+      path: the page's file.
+      sections: the sections, in order.
+      contents: the header line and the lists of cells that end the page.
+      folder: where the sections' figures are; they are embedded (base64).
+
+    Returns:
+      ``path``.
+    """
     legend = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in schema.SUMMARY_LEGEND.items())
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>varbench report</title><style>", STYLE,
              "</style></head><body><h1>varbench report</h1>", f"<p class='meta'>{html.escape(contents.header)}</p>",

@@ -48,12 +48,15 @@ def _trace_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _fmt_value(v: Any) -> Any:
+    if isinstance(v, (float, np.floating)):
+        return "–" if not np.isfinite(v) else f"{v:.4g}"
+    return v
+
+
 def _fmt_table(table: pd.DataFrame) -> pd.DataFrame:
-    def fmt(v: Any) -> Any:
-        if isinstance(v, (float, np.floating)):
-            return "–" if not np.isfinite(v) else f"{v:.4g}"
-        return v
-    return table.map(fmt)
+    """``table`` for printing: numbers to 4 significant digits, missing or infinite ones as ``–``."""
+    return table.map(_fmt_value)
 
 
 def _save(fig: plt.Figure, folder: Path, name: str) -> str:

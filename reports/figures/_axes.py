@@ -15,21 +15,43 @@ ZERO_FRACTION = 1e-12
 
 
 def positive(series: pd.Series, scale: float | None = None) -> pd.Series:
-    """``series`` as numbers, with values at or below ``ZERO_FRACTION × scale`` (0 without a scale) missing."""
+    """The values a log axis can show.
+
+    Args:
+      series: values (numbers, or anything :func:`pandas.to_numeric` reads).
+      scale: the panel's largest value; values at or below :data:`ZERO_FRACTION` of it are zero up to rounding.
+
+    Returns:
+      ``series`` as numbers, missing where not positive (not above the scale's fraction).
+    """
     values = pd.to_numeric(series, errors="coerce")
     floor = 0.0 if scale is None else ZERO_FRACTION * scale
     return values.where(values > floor)
 
 
 def integer_ticks(ax: plt.Axes, values: pd.Series, axis: str = "x") -> None:
-    """Integer axes (n, T, a number of transitions) get integer ticks only (no 1.5, 2.5)."""
+    """Integer axes (n, T, a number of transitions) get integer ticks only (no 1.5, 2.5).
+
+    Args:
+      ax: the axes.
+      values: the values drawn along the axis; when all are integers, so are the ticks.
+      axis: ``"x"`` or ``"y"``.
+    """
     values = pd.to_numeric(values, errors="coerce").dropna()
     if len(values) and np.all(values == np.round(values)):
         (ax.xaxis if axis == "x" else ax.yaxis).set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
 
 
 def coincide(curves: dict[str, pd.Series], rtol: float = 1e-3) -> list[list[str]]:
-    """Groups of labels whose curves coincide (same x, values within ``rtol``): one hides the others."""
+    """The curves that hide each other.
+
+    Args:
+      curves: label -> values indexed by x.
+      rtol: the relative tolerance within which values coincide.
+
+    Returns:
+      Groups of two or more labels whose curves coincide (same x, values within ``rtol``), in drawing order.
+    """
     groups: list[list[str]] = []
     for label, y in curves.items():
         for g in groups:
@@ -45,7 +67,11 @@ def coincide(curves: dict[str, pd.Series], rtol: float = 1e-3) -> list[list[str]
 
 def plain_log_ticks(ax: plt.Axes) -> None:
     """Readable ticks on small log axes (call after drawing): decades when the range spans them; otherwise a few
-    plain numbers, never the overlapping 2×10⁰, 3×10⁰, ... minor labels."""
+    plain numbers, never the overlapping 2×10⁰, 3×10⁰, ... minor labels.
+
+    Args:
+      ax: the axes; their linear axes are left alone.
+    """
     for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
         if axis.get_scale() != "log" or min(limits) <= 0:
             continue
@@ -63,8 +89,17 @@ def plain_log_ticks(ax: plt.Axes) -> None:
 
 
 def panel_grid(n: int, width: float, height: float, ncols: int = 3) -> tuple[plt.Figure, np.ndarray]:
-    """A figure with ``n`` visible panels of ``width`` × ``height`` inches, ``ncols`` per row; returns the figure
-    and its axes as a flat array (the unused ones hidden)."""
+    """A figure with a grid of panels.
+
+    Args:
+      n: how many panels are used.
+      width: a panel's width in inches.
+      height: a panel's height in inches.
+      ncols: panels per row (fewer when ``n`` is smaller).
+
+    Returns:
+      The figure and its axes as a flat array, the ones beyond ``n`` hidden.
+    """
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols + 1.5, height * nrows + 0.6), squeeze=False)
@@ -75,7 +110,13 @@ def panel_grid(n: int, width: float, height: float, ncols: int = 3) -> tuple[plt
 
 def estimator_legend(fig: plt.Figure, axes: Iterable[plt.Axes], **style: object) -> None:
     """One legend for the whole figure, beside its panels (so it never covers an axis label however few rows
-    there are): every labelled line or marker of ``axes``, the first of each label, in drawing order."""
+    there are).
+
+    Args:
+      fig: the figure.
+      axes: its axes; the first line or marker of each label is in the legend, in drawing order.
+      **style: legend options (``fontsize``, ``handlelength``).
+    """
     handles: dict[str, object] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):

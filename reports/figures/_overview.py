@@ -81,10 +81,17 @@ def _geometric_mean(values: pd.Series) -> float:
 
 
 def work_table(frame: pd.DataFrame, block_order: Sequence[str] | None = None) -> pd.DataFrame:
-    """The table of :func:`work_normalized`: per block × estimator label, geometric means over the block's grid
-    points of the total variance, variance × seconds and variance × evaluations, the evaluations per estimate and
-    the median estimates per second; blocks in ``block_order`` (then by appearance), and within a block from least
-    to most work-normalized variance."""
+    """The table of :func:`work_normalized`.
+
+    Args:
+      frame: tidy measurement rows (exact-mode rows are left out).
+      block_order: block names in order (then any other block in order of appearance).
+
+    Returns:
+      Per block × ``estimator_label``: geometric means over the block's grid points of the ``total_variance``,
+      ``var_x_seconds`` and ``var_x_evaluations``, the ``evaluations`` per estimate and the median
+      ``estimates_per_second``; within a block, from least to most work-normalized variance.
+    """
     per = schema.measurements(frame)
     per = per[per["method"] == "mc"].drop_duplicates(["cell", "point"]).copy()
     per = per[per["total_variance"] > 0]
