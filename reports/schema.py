@@ -30,8 +30,6 @@ PER_RESULT = ("problem", "estimator", "num_samples", "seed", "method", "evaluati
 #: Result fields and columns renamed since older stores were written: old name -> current name. Records and frames
 #: are read under the current names (an old store's cells keep theirs on disk).
 RENAMED = {"samples_per_second": "estimates_per_second"}
-
-
 #: Result fields that measure time (they differ between two runs of the same measurement).
 TIMING = ("compile_seconds", "run_seconds", "estimates_per_second")
 #: Columns that say where, when and by what code a row was computed (one value per cell, added by the suite).
