@@ -17,9 +17,21 @@ from matplotlib.ticker import NullFormatter  # noqa: E402
 
 
 def variance_figure(table: pd.DataFrame, title: str, path: str | Path) -> Path:
-    """Two panels, one row per place (problem · point): the total variance of one estimate, and the variance ×
-    cost evaluations. One marker per estimator; the checked estimator is the large diamond. Log scale: variances
-    span decades (an exact zero, such as DisARM's at logit 0, is left out)."""
+    """Draw and save the check's figure: two panels, one row per place (problem · point).
+
+    Left, the total variance of one estimate; right, the variance × cost evaluations. One marker per estimator; the
+    checked estimator is the large diamond. Log scale: variances span decades (an exact zero, such as DisARM's at
+    logit 0, is left out).
+
+    Args:
+      table: the check's variance table: ``problem``, ``point``, ``estimator``, ``candidate`` (the checked
+        estimator's rows), ``total_variance`` and ``work_evaluations``.
+      title: the figure's title.
+      path: the PNG file to write.
+
+    Returns:
+      ``path``.
+    """
     table = table.assign(place=table["problem"] + " · " + table["point"])
     long = pd.concat([table.assign(measure="variance of one estimate", value=table["total_variance"]),
                       table.assign(measure="variance × cost evaluations", value=table["work_evaluations"])])

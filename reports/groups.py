@@ -21,15 +21,31 @@ RESULT_KEYS = ("block", "cell", "point", "problem", "estimator", "estimator_labe
 
 
 def group_of(param: str, groups: Mapping[str, Sequence[str]] | None = None) -> str:
-    """The group of a parameter: from ``groups`` when given (else ``"other"``), else by the ``enc_`` prefix."""
+    """The group of a parameter.
+
+    Args:
+      param: the parameter's name.
+      groups: group -> parameter names; None: by the ``enc_`` prefix.
+
+    Returns:
+      Its group in ``groups`` (``"other"`` when none names it), else ``"encoder"`` or ``"decoder"``.
+    """
     if groups is not None:
         return next((g for g, names in groups.items() if param in names), "other")
     return "encoder" if param.startswith(ENCODER_PREFIX) else "decoder"
 
 
 def group_variance(frame: pd.DataFrame, groups: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
-    """Per measurement and parameter group: the summed per-coordinate variance of one estimate, the number of
-    coordinates, and the work-normalized variance (variance × cost evaluations per estimate)."""
+    """The variance of one estimate per measurement and parameter group.
+
+    Args:
+      frame: tidy rows; without ``groups``, only measurements with an ``enc_`` parameter are kept.
+      groups: group -> parameter names (see :func:`group_of`).
+
+    Returns:
+      Per measurement (:data:`RESULT_KEYS`) and ``group``: the summed per-coordinate ``variance``, the number of
+      ``coordinates``, ``evaluations_per_estimate`` and the ``work_normalized_variance`` (variance × evaluations).
+    """
     frame = schema.numeric(schema.measurements(frame))
     keys = [k for k in RESULT_KEYS if k in frame.columns]
     if groups is None and not frame.empty:  # only measurements of problems with an encoder have groups
@@ -46,8 +62,17 @@ def group_variance(frame: pd.DataFrame, groups: Mapping[str, Sequence[str]] | No
 
 
 def group_table(frame: pd.DataFrame, groups: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
-    """One row per block (when the frame has blocks) × estimator, one column per group: the median (over points and
-    seeds) of the group variance, plus its work-normalized version. Empty when no measurement has groups."""
+    """The variance per parameter group as a table.
+
+    Args:
+      frame: tidy rows.
+      groups: group -> parameter names (see :func:`group_of`).
+
+    Returns:
+      One row per block (when the frame has blocks) × estimator, with ``<group>_variance`` and
+      ``<group>_variance_x_evaluations`` columns: medians over points and seeds of :func:`group_variance`. Empty
+      when no measurement has groups.
+    """
     per = group_variance(frame, groups)
     label = "estimator_label" if "estimator_label" in per.columns else "estimator"
     by = (["block"] if "block" in per.columns else []) + [label]

@@ -25,12 +25,13 @@ from varbench.reports import verdict
 PER_COORDINATE = ("grad_mean", "grad_se", "variance", "grad_exact", "bias", "bias_z", "snr", "mse")
 #: Result fields that are one value per result.
 PER_RESULT = ("problem", "estimator", "num_samples", "seed", "method", "evaluations_per_estimate",
-              "total_variance", "objective_exact", "compile_seconds", "run_seconds", "samples_per_second",
+              "total_variance", "objective_exact", "compile_seconds", "run_seconds", "estimates_per_second",
               "backend", "dtype", "version")
-
-
+#: Result fields and columns renamed since older stores were written: old name -> current name. Records and frames
+#: are read under the current names (an old store's cells keep theirs on disk).
+RENAMED = {"samples_per_second": "estimates_per_second"}
 #: Result fields that measure time (they differ between two runs of the same measurement).
-TIMING = ("compile_seconds", "run_seconds", "samples_per_second")
+TIMING = ("compile_seconds", "run_seconds", "estimates_per_second")
 #: Columns that say where, when and by what code a row was computed (one value per cell, added by the suite).
 PROVENANCE_PREFIX = "prov_"
 PROVENANCE = tuple(PROVENANCE_PREFIX + name for name in (
@@ -45,27 +46,59 @@ GROUP_FIELDS = ("group_variance", "group_work_normalized_variance")
 
 
 def grid_column(name: str) -> str:
-    """The column of grid axis ``name`` (a problem option or a param)."""
+    """The column of a grid axis.
+
+    Args:
+      name: the axis (a problem option or a param).
+
+    Returns:
+      ``grid_<name>``.
+    """
     return GRID_PREFIX + name
 
 
 def option_column(name: str) -> str:
-    """The column of estimator option ``name``."""
+    """The column of an estimator option given in a spec.
+
+    Args:
+      name: the option.
+
+    Returns:
+      ``opt_<name>``.
+    """
     return OPTION_PREFIX + name
 
 
 def trace_groups(frame: pd.DataFrame) -> list[str]:
-    """Parameter groups (``encoder``, ``decoder``, ...) whose variance the trace rows of ``frame`` carry."""
+    """The parameter groups whose variance trace rows carry.
+
+    Args:
+      frame: tidy rows, trace rows among them.
+
+    Returns:
+      The groups (``encoder``, ``decoder``, ...) with a ``group_variance_<group>`` column holding a number.
+    """
     return [c.removeprefix(GROUP_VARIANCE_PREFIX) for c in frame.columns if c.startswith(GROUP_VARIANCE_PREFIX)
             and pd.to_numeric(frame[c], errors="coerce").notna().any()]
 
 
 def _as_dict(result: Any) -> Mapping[str, Any]:
-    return result.to_dict() if hasattr(result, "to_dict") else result
+    """A result's fields under their current names (:data:`RENAMED`)."""
+    fields = result.to_dict() if hasattr(result, "to_dict") else result
+    return {RENAMED.get(k, k): v for k, v in fields.items()}
 
 
 def records(results: Iterable[Any]) -> list[dict[str, Any]]:
-    """Rows ``{per-result fields, param, coordinate, value of each per-coordinate field, variance_lo/hi}``."""
+    """One row per result × parameter coordinate.
+
+    Args:
+      results: ``Result`` objects or their ``to_dict()`` dictionaries (from JSON lines, say); a field renamed since
+        (:data:`RENAMED`) is read under its current name.
+
+    Returns:
+      Rows ``{per-result fields, param, coordinate, param_value, each per-coordinate field, variance_lo,
+      variance_hi}``; ``coordinate`` is the index in the parameter's array (``"0,1"``; ``""`` for a scalar).
+    """
     rows = []
     for res in map(_as_dict, results):
         base = {k: res.get(k) for k in PER_RESULT}
@@ -89,7 +122,15 @@ def _at(nested: Any, idx: tuple[int, ...]) -> Any:
 
 
 def to_frame(results: Iterable[Any]) -> pd.DataFrame:
-    """A tidy pandas DataFrame of results (see :func:`records`)."""
+    """A tidy pandas DataFrame of results.
+
+    Args:
+      results: as for :func:`records`.
+
+    Returns:
+      The rows of :func:`records`, with the per-coordinate values, the confidence bounds, ``objective_exact`` and
+      ``param_value`` as numbers (NaN where missing).
+    """
     frame = pd.DataFrame.from_records(records(results))
     for col in PER_COORDINATE + ("variance_lo", "variance_hi", "objective_exact", "param_value"):
         if col in frame:
@@ -100,8 +141,24 @@ def to_frame(results: Iterable[Any]) -> pd.DataFrame:
 def measurement_rows(results: Sequence[Any], points: Sequence[Mapping[str, Any]], *, block: str, cell: str,
                      problem_name: str, estimator_name: str, estimator_label: str,
                      estimator_options: Mapping[str, Any], static: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Rows of one suite cell: :func:`records` of each grid point's result, tagged with the cell and the point's
-    grid values (``points[i]`` is ``{"options": {...}, "params": {...}}``)."""
+    """Rows of one suite cell: :func:`records` of each grid point's result, tagged with the cell and the point.
+
+    Args:
+      results: one result per grid point.
+      points: the grid points, ``points[i]`` being ``{"options": {...}, "params": {...}}``: the problem options and
+        params of the point, which become ``grid_<name>`` columns.
+      block: the block's name.
+      cell: the cell's key (its file name in the store).
+      problem_name: the problem's registered name.
+      estimator_name: the estimator's registered name.
+      estimator_label: the estimator as the config spells it (``name:options``).
+      estimator_options: the options given in the estimator's spec, which become ``opt_<name>`` columns.
+      static: the block's problem options that are the same at every point (``grid_<name>`` columns too).
+
+    Returns:
+      The rows, each tagged with ``block``, ``cell``, ``point`` (the index in ``points``), the names and the grid
+      and option columns.
+    """
     rows = []
     for index, (point, result) in enumerate(zip(points, results)):
         grid = {**static, **point["options"], **point["params"]}
@@ -116,8 +173,19 @@ def measurement_rows(results: Sequence[Any], points: Sequence[Mapping[str, Any]]
 
 def trace_rows(trace_records: Iterable[Mapping[str, Any]], *, block: str, cell: str, trace_seed: int,
                estimator_name: Callable[[str], str]) -> list[dict[str, Any]]:
-    """Rows of one trace cell, flat for Parquet: per-parameter dicts are dropped (``params`` is kept as
-    ``params_json``) and the per-group fields become one column per group (``group_variance_encoder``, ...)."""
+    """Rows of one trace cell, flat for Parquet.
+
+    Args:
+      trace_records: the records of ``varbench.trace`` (one per checkpoint × measured estimator).
+      block: the block's name.
+      cell: the cell's key.
+      trace_seed: the seed of the run.
+      estimator_name: the registered name of an estimator label.
+
+    Returns:
+      The rows: per-parameter dicts are dropped (``params`` is kept as ``params_json``) and the per-group fields
+      become one column per group (``group_variance_encoder``, ...).
+    """
     out = []
     for row in trace_records:
         flat = {k: v for k, v in row.items() if not isinstance(v, dict)}
@@ -131,22 +199,56 @@ def trace_rows(trace_records: Iterable[Mapping[str, Any]], *, block: str, cell: 
 
 
 def provenance_column(name: str) -> str:
-    """The column of provenance field ``name`` (``git_commit`` -> ``prov_git_commit``)."""
+    """The column of a provenance field.
+
+    Args:
+      name: the field (``git_commit``).
+
+    Returns:
+      ``prov_<name>`` (``prov_git_commit``).
+    """
     return PROVENANCE_PREFIX + name
 
 
 def measured_columns(frame: pd.DataFrame) -> list[str]:
-    """Columns of ``frame`` that two runs of the same measurements must agree on: everything except timing and
-    provenance (where and when a row was computed)."""
+    """The columns that two runs of the same measurements must agree on.
+
+    Args:
+      frame: tidy rows.
+
+    Returns:
+      Its columns except timing (:data:`TIMING`) and provenance (where and when a row was computed).
+    """
     return [c for c in frame.columns if c not in TIMING and not c.startswith(PROVENANCE_PREFIX)]
 
 
-def numeric(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with every column whose values are all numbers or missing (``None``) as float64 with NaN.
+def _current_names(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each column of :data:`RENAMED` under its current name. A store resumed across a rename holds
+    cells of both: its rows get the value of whichever column they have."""
+    for old, new in RENAMED.items():
+        if old in frame and new in frame:
+            frame = frame.assign(**{new: frame[new].where(frame[new].notna(), frame[old])}).drop(columns=old)
+        elif old in frame:
+            frame = frame.rename(columns={old: new})
+    return frame
 
-    Parquet keeps a column of ``None`` and floats (an exact gradient that some results lack) as objects, where
-    ``frame["bias_z"].abs()`` raises; every frame the reports return goes through here."""
-    out = frame.copy()
+
+def numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    """Normalize a frame of tidy rows: current column names and numbers as numbers.
+
+    Every frame the reports return goes through here. Parquet keeps a column of ``None`` and floats (an exact
+    gradient that some results lack) as objects, where ``frame["bias_z"].abs()`` raises; and a store written before
+    a column was renamed has the old name (:data:`RENAMED`: an old store's ``samples_per_second`` is read as
+    ``estimates_per_second``).
+
+    Args:
+      frame: tidy rows, as read from cell files.
+
+    Returns:
+      A copy with renamed columns under their current names and every column whose values are all numbers or
+      missing (``None``) as float64 with NaN; provenance columns stay as recorded.
+    """
+    out = _current_names(frame).copy()
     for column in out.columns:
         if out[column].dtype != object or column.startswith(PROVENANCE_PREFIX):  # provenance stays as recorded
             continue
@@ -177,7 +279,14 @@ SUMMARY_LEGEND = {
 
 
 def measurements(frame: pd.DataFrame) -> pd.DataFrame:
-    """The per-coordinate measurement rows of ``frame`` (trace rows, which carry no coordinates, left out)."""
+    """The measurement rows of a frame.
+
+    Args:
+      frame: tidy rows.
+
+    Returns:
+      Its per-coordinate measurement rows (trace rows, which carry no coordinates, left out).
+    """
     return frame[frame["param"].notna()] if "param" in frame else frame.iloc[0:0]
 
 
@@ -187,34 +296,44 @@ def _rank(values: pd.Series, order: Sequence[str] | None) -> pd.Series:
     return values.map({v: i for i, v in enumerate(seen)})
 
 
+def _summary_row(block: str, label: str, rows: pd.DataFrame, grid: list[str]) -> dict[str, Any]:
+    """The :data:`SUMMARY_COLUMNS` of one block × estimator label from its (numeric) measurement rows."""
+    per = rows.drop_duplicates(["cell", "point"])
+    axes = [c for c in grid if per[c].notna().any()]
+    points = len(per.drop_duplicates(axes)) if axes else int(per["point"].nunique())
+    mc = bool((per["method"] == "mc").all())
+    v = verdict.family_verdict(verdict.coordinate_terms(rows))
+    return dict(block=block, estimator=label, method=per["method"].iloc[0], points=points,
+                seeds=int(per["seed"].nunique()), samples=float(per["num_samples"].median()) if mc else np.nan,
+                evaluations=float(per["evaluations_per_estimate"].median()),
+                median_total_variance=float(per["total_variance"].median()), bias_detected=v.bias_detected,
+                p_value=v.p_value if mc else np.nan, rel_bias_ub95=v.rel_bias_ub95,
+                estimates_per_second=float(per["estimates_per_second"].median()) if mc else np.nan)
+
+
 def summary(frame: pd.DataFrame, block_order: Sequence[str] | None = None,
             estimator_order: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
-    """Per block × estimator (measurement rows; in ``block_order`` then each block's ``estimator_order``, else in
-    order of appearance): the :data:`SUMMARY_COLUMNS`, with the bias verdict of :mod:`varbench.reports.verdict`.
+    """The summary table: one row per block × estimator, with the bias verdict of :mod:`varbench.reports.verdict`.
 
     ``points`` counts distinct grid values (a static option such as ``cost`` splits a block into cells whose point
     indices restart, so counting indices would undercount); ``median_total_variance`` is over those points and
-    seeds. Monte Carlo-only columns (``samples``, ``p_value``, ``estimates_per_second``) are NaN for exact rows."""
+    seeds. Monte Carlo-only columns (``samples``, ``p_value``, ``estimates_per_second``) are NaN for exact rows.
+
+    Args:
+      frame: tidy rows (trace rows are left out).
+      block_order: block names in order; other blocks follow in order of appearance.
+      estimator_order: per block, its estimator labels in order; others follow in order of appearance.
+
+    Returns:
+      The :data:`SUMMARY_COLUMNS` (legend: :data:`SUMMARY_LEGEND`), rows in block then estimator order.
+    """
     rows = numeric(measurements(frame))
     if rows.empty:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     grid = [c for c in rows.columns if c.startswith(GRID_PREFIX)]
-    out = []
-    for (block, label), d in rows.groupby(["block", "estimator_label"], sort=False):
-        per = d.drop_duplicates(["cell", "point"])
-        axes = [c for c in grid if per[c].notna().any()]
-        points = len(per.drop_duplicates(axes)) if axes else int(per["point"].nunique())
-        mc = bool((per["method"] == "mc").all())
-        v = verdict.family_verdict(verdict.coordinate_terms(d))
-        out.append(dict(block=block, estimator=label, method=per["method"].iloc[0], points=points,
-                        seeds=int(per["seed"].nunique()),
-                        samples=float(per["num_samples"].median()) if mc else np.nan,
-                        evaluations=float(per["evaluations_per_estimate"].median()),
-                        median_total_variance=float(per["total_variance"].median()),
-                        bias_detected=v["bias_detected"], p_value=v["p_value"] if mc else np.nan,
-                        rel_bias_ub95=v["rel_bias_ub95"],
-                        estimates_per_second=float(per["samples_per_second"].median()) if mc else np.nan))
-    table = pd.DataFrame(out, columns=list(SUMMARY_COLUMNS))
+    table = pd.DataFrame([_summary_row(block, label, d, grid)
+                          for (block, label), d in rows.groupby(["block", "estimator_label"], sort=False)],
+                         columns=list(SUMMARY_COLUMNS))
     rank_block = _rank(table["block"], block_order)
     rank_est = pd.Series([_rank(pd.Series([e]), (estimator_order or {}).get(b)).iloc[0]
                           for b, e in zip(table["block"], table["estimator"])])

@@ -52,11 +52,23 @@ class StaleLockWarning(UserWarning):
 
 
 def host_name() -> str:
+    """This host's name, as a lock records it.
+
+    Returns:
+      The host name.
+    """
     return socket.gethostname()
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host (a zombie counts as gone)."""
+def pid_alive(pid: object) -> bool:
+    """Whether a process exists on this host.
+
+    Args:
+      pid: the process id (anything else, such as a lock's unreadable field, is no process).
+
+    Returns:
+      True when it exists and is not a zombie.
+    """
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return False
     try:
@@ -88,6 +100,7 @@ class StoreLock:
       wait: poll until the lock is free instead of refusing.
       timeout: with ``wait``, give up (refuse) after this many seconds; None waits for ever.
       on_wait: called once with a line saying what is waited for.
+      poll: with ``wait``, seconds between two looks at the lock.
 
     Raises:
       StoreLockedError: the lock is held (and ``wait`` is False, or the timeout passed).
@@ -95,7 +108,7 @@ class StoreLock:
 
     def __init__(self, root: str | os.PathLike, *, command: str = "", wait: bool = False,
                  timeout: float | None = None, on_wait: Callable[[str], None] | None = None,
-                 poll: float = POLL_SECONDS):
+                 poll: float = POLL_SECONDS) -> None:
         self.root = Path(root)
         self.path = self.root / LOCK
         self.command, self.wait, self.timeout, self.on_wait, self.poll = command, wait, timeout, on_wait, poll
@@ -106,6 +119,15 @@ class StoreLock:
 
     # --- taking and releasing ---------------------------------------------------------------------------------
     def acquire(self) -> StoreLock:
+        """Take the lock (creating the store's directory), waiting if asked to; a stale lock is taken over.
+
+        Returns:
+          This lock, held.
+
+        Raises:
+          StoreLockedError: another writer holds it (and ``wait`` is False, or the timeout passed).
+          StoreError: the store's directory cannot be created.
+        """
         missing = self.root
         while not missing.exists() and missing != missing.parent:
             self.created.append(missing)

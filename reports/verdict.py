@@ -27,6 +27,8 @@ their verdict is the exact bias, again beyond rounding.
 
 from __future__ import annotations
 
+from typing import Any, Mapping, NamedTuple
+
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
@@ -56,8 +58,15 @@ def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def coordinate_terms(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per row (one parameter coordinate of one measurement): gradient scale, rounding tolerance, the |bias| beyond
-    rounding, and its z-score and two-sided p-value (Monte Carlo rows; exact rows get p = 0 or 1)."""
+    """The test terms of each parameter coordinate of each measurement.
+
+    Args:
+      frame: tidy measurement rows (one per parameter coordinate).
+
+    Returns:
+      Per row: ``scale`` (gradient scale), ``tolerance`` (rounding), ``abs_bias``, ``beyond_rounding`` (the |bias|
+      beyond rounding), ``se``, ``z`` and the two-sided ``p`` (exact rows get p = 0 or 1), and ``exact``.
+    """
     grad = _numeric(frame, "grad_exact").abs()
     keys = [frame[k] for k in MEASUREMENT if k in frame]
     largest = grad.groupby(keys, dropna=False).transform("max") if keys else pd.Series(grad.max(), index=grad.index)
@@ -79,7 +88,15 @@ def coordinate_terms(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def holm_adjusted(p_values: np.ndarray) -> np.ndarray:
-    """Holm's adjusted p-values: hypothesis i is rejected at family-wise level α exactly when adjusted p_i ≤ α."""
+    """Holm's adjusted p-values.
+
+    Args:
+      p_values: the family's p-values (any shape).
+
+    Returns:
+      The adjusted p-values, shaped like ``p_values``: hypothesis i is rejected at family-wise level α exactly when
+      adjusted p_i ≤ α.
+    """
     p = np.asarray(p_values, np.float64).ravel()
     m = p.size
     order = np.argsort(p)
@@ -110,26 +127,64 @@ def _aggregate(terms: pd.DataFrame, keys: list[pd.Series], alpha: float, confide
     return out[["method", "coordinates", "bias_detected", "p_value", "rel_bias", "rel_bias_ub95"]]
 
 
-def family_verdict(terms: pd.DataFrame, alpha: float = ALPHA, confidence: float = CONFIDENCE) -> dict:
-    """The verdict on one family (the :func:`coordinate_terms` rows of one block × estimator)."""
+class Verdict(NamedTuple):
+    """The bias verdict on one family (one block × estimator): the columns of :func:`verdicts`."""
+
+    #: ``mc`` or ``exact``; None when no coordinate could be tested.
+    method: str | None
+    #: The family's size m (coordinates × grid points × seeds).
+    coordinates: int
+    #: Whether a bias was detected; NaN without an exact gradient.
+    bias_detected: bool | float
+    #: The family's Holm-adjusted p-value.
+    p_value: float
+    #: The largest |bias| / gradient scale.
+    rel_bias: float
+    #: Its simultaneous upper confidence bound (in exact mode, the exact value).
+    rel_bias_ub95: float
+
+
+#: The verdict on a family with no testable coordinate (no exact gradient).
+UNTESTED = Verdict(method=None, coordinates=0, bias_detected=np.nan, p_value=np.nan, rel_bias=np.nan,
+                   rel_bias_ub95=np.nan)
+
+
+def family_verdict(terms: pd.DataFrame, alpha: float = ALPHA, confidence: float = CONFIDENCE) -> Verdict:
+    """The verdict on one family.
+
+    Args:
+      terms: the :func:`coordinate_terms` rows of one block × estimator.
+      alpha: the family-wise false-alarm rate.
+      confidence: the confidence of the upper bound on the relative bias.
+
+    Returns:
+      The verdict (:data:`UNTESTED` when no row has a p-value).
+    """
     out = _aggregate(terms, [pd.Series(0, index=terms.index)], alpha, confidence)
     if out.empty:
-        return dict(method=None, coordinates=0, bias_detected=np.nan, p_value=np.nan, rel_bias=np.nan,
-                    rel_bias_ub95=np.nan)
+        return UNTESTED
     row = out.iloc[0]
-    return dict(method=row["method"], coordinates=int(row["coordinates"]), bias_detected=bool(row["bias_detected"]),
-                p_value=float(row["p_value"]), rel_bias=float(row["rel_bias"]),
-                rel_bias_ub95=float(row["rel_bias_ub95"]))
+    return Verdict(method=row["method"], coordinates=int(row["coordinates"]), bias_detected=bool(row["bias_detected"]),
+                   p_value=float(row["p_value"]), rel_bias=float(row["rel_bias"]),
+                   rel_bias_ub95=float(row["rel_bias_ub95"]))
 
 
 def verdicts(frame: pd.DataFrame, by: tuple[str, ...] = ("block", "estimator_label"), alpha: float = ALPHA,
              confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """One verdict per ``by`` group (default: block × estimator), in the frame's order of first appearance.
+    """One verdict per family, in the frame's order of first appearance.
 
-    Columns: ``coordinates`` (family size m), ``bias_detected`` (bool; NaN without an exact gradient), ``p_value``
-    (Holm-adjusted, family-wise), ``rel_bias`` (largest |bias| / gradient scale: exact in exact mode,
-    noise-inflated in Monte Carlo) and ``rel_bias_ub95`` (its simultaneous upper confidence bound; in exact mode the
-    exact value)."""
+    Args:
+      frame: tidy rows (trace rows, without coordinates, are left out).
+      by: the columns whose values make a family (default: block × estimator).
+      alpha: the family-wise false-alarm rate.
+      confidence: the confidence of the upper bound on the relative bias.
+
+    Returns:
+      The ``by`` columns, ``method``, ``coordinates`` (family size m), ``bias_detected`` (bool; NaN without an
+      exact gradient), ``p_value`` (Holm-adjusted, family-wise), ``rel_bias`` (largest |bias| / gradient scale:
+      exact in exact mode, noise-inflated in Monte Carlo) and ``rel_bias_ub95`` (its simultaneous upper confidence
+      bound; in exact mode the exact value): the fields of :class:`Verdict`.
+    """
     columns = [*by, "method", "coordinates", "bias_detected", "p_value", "rel_bias", "rel_bias_ub95"]
     rows = frame[frame["param"].notna()] if "param" in frame else frame
     if rows.empty:
@@ -144,8 +199,15 @@ def verdicts(frame: pd.DataFrame, by: tuple[str, ...] = ("block", "estimator_lab
     return out[columns].reset_index(drop=True)
 
 
-def describe(row: pd.Series | dict) -> str:
-    """``yes (p = 3e-12)`` / ``no (p = 0.41)`` / ``yes (exact)`` / ``no (exact)`` / ``– (no exact gradient)``."""
+def describe(row: pd.Series | Mapping[str, Any]) -> str:
+    """A verdict in words, for a table cell.
+
+    Args:
+      row: a row of :func:`verdicts` or of the summary table (``bias_detected``, ``method``, ``p_value``).
+
+    Returns:
+      ``yes (p = 3e-12)`` / ``no (p = 0.41)`` / ``yes (exact)`` / ``no (exact)`` / ``– (no exact gradient)``.
+    """
     detected = row.get("bias_detected")
     if detected is None or (isinstance(detected, float) and np.isnan(detected)):
         return "– (no exact gradient)"

@@ -7,13 +7,13 @@ import pandas as pd
 from varbench.reports import figures, schema
 
 
-def rows(block, label, method, ks, variance, bias=0.0, se=0.01, samples_per_second=1e6, evaluations=1):
+def rows(block, label, method, ks, variance, bias=0.0, se=0.01, estimates_per_second=1e6, evaluations=1):
     name = label.split(":")[0]
     out = []
     for i, k in enumerate(ks):
         v = variance(k)
         res = {"problem": "gaussian", "estimator": label, "num_samples": 1000, "seed": 0, "method": method,
-               "evaluations_per_estimate": evaluations, "total_variance": v, "samples_per_second": samples_per_second,
+               "evaluations_per_estimate": evaluations, "total_variance": v, "estimates_per_second": estimates_per_second,
                "params": {"mean": 0.0}, "grad_mean": {"mean": 1.0 + bias}, "grad_se": {"mean": se},
                "variance": {"mean": v}, "grad_exact": {"mean": 1.0}, "bias": {"mean": bias},
                "variance_ci": {"mean": [0.9 * v, 1.1 * v]}}
