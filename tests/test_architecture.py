@@ -105,3 +105,21 @@ def test_options_are_checked_wherever_the_object_is_built():
         Pathwise(samples=0)
     assert str(from_python.value) == str(from_spec.value)
     assert "\n" not in str(from_python.value)
+
+
+def test_every_subpackage_is_installed():
+    """pyproject lists the packages by name (the repository's folders install under ``varbench``): a new
+    subpackage missing there would be absent from a non-editable install (the README's ``pip install .``)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {"varbench": "varbench", "problems": "varbench.problems", "estimators": "varbench.estimators",
+               "reports": "varbench.reports"}
+    found = set()
+    for folder, package in folders.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(ROOT / folder).parts
+            if folder == "varbench" and relative and relative[0] in folders:
+                continue  # varbench/problems would shadow the folder mapping; there is none
+            found.add(".".join((package,) + relative))
+    assert found == listed
