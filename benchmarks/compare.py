@@ -245,7 +245,7 @@ def main() -> None:
     parser.add_argument("--optimize", choices=("auto", "fast", "full"), default="full",
                         help="varbench's compile tier (VARBENCH_OPTIMIZE) for the throughput tables (default: full)")
     args = parser.parse_args()
-    os.environ["VARBENCH_OPTIMIZE"] = args.optimize  # read at each compilation
+    os.environ["VARBENCH_OPTIMIZE"] = args.optimize  # read when varbench first compiles, and by the subprocesses
     if args.setup_peers:
         setup_peers(args)
         return

@@ -383,8 +383,8 @@ def _configure_cache(args: argparse.Namespace) -> None:
     """The persistent compilation cache, before anything compiles (only commands that compute import JAX)."""
     if args.command in ("results", "report", "store"):
         return
-    from varbench.engine import compile_cache
-    compile_cache.enable(args.cache_dir)
+    from varbench.engine import settings
+    settings.configure() if args.cache_dir is None else settings.configure(cache_dir=args.cache_dir)
 
 
 class _one_line_warnings:

@@ -15,23 +15,20 @@ fast tier's loss grows with the run, while compiling fully too early costs at mo
 on timing), so a given seed, sample count and chunk size always runs the same kernel and gives the same numbers.
 Accelerators always compile fully (their compile times are small and these are CPU options).
 
-``VARBENCH_OPTIMIZE=auto`` (default), ``fast`` or ``full`` overrides the rule; ``varbench info`` shows it.
+The setting ``optimize`` (:func:`varbench.configure`, or ``VARBENCH_OPTIMIZE``): ``auto`` (default) applies this
+rule, ``fast`` or ``full`` overrides it; ``varbench info`` shows it.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import time
 from typing import Any, Callable
 
 import jax
 
-from varbench.core.errors import VarbenchError
-from varbench.engine import kernel_cache
+from varbench.engine import kernel_cache, settings
 
-ENV = "VARBENCH_OPTIMIZE"
-CHOICES = ("auto", "fast", "full")
 #: Scalar evaluations (estimates × scalars per estimate) from which a CPU kernel is compiled with XLA's full
 #: optimization.
 OPTIMIZE_FROM = 2 ** 25
@@ -40,11 +37,8 @@ FAST_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 1, "xla_cpu_us
 
 
 def mode() -> str:
-    """The rule in force: ``auto``, ``fast`` or ``full`` (from ``VARBENCH_OPTIMIZE``; anything else is refused)."""
-    value = os.environ.get(ENV, "auto").strip().lower() or "auto"
-    if value not in CHOICES:
-        raise VarbenchError(f"{ENV} must be one of {', '.join(CHOICES)}; got {os.environ[ENV]!r}")
-    return value
+    """The rule in force: ``auto``, ``fast`` or ``full`` (the setting ``optimize``)."""
+    return settings.current().optimize
 
 
 def tier(work: int, backend: str) -> str:
@@ -81,6 +75,7 @@ def compile_cached(cache: kernel_cache.KernelCache, signature: Any, lower: Calla
     """The executable for ``signature`` at the tier of ``work`` from ``cache``, else ``lower().compile(...)`` at
     that tier (and cached); with the seconds spent compiling (0 when cached). Before compiling, in-memory kernels
     are dropped if the process nears its limit on memory mappings (:func:`varbench.engine.kernel_cache.make_room`)."""
+    settings.ensure_configured()  # before JAX's backend starts: the settings include XLA's flags
     key = (signature, tier(work, jax.default_backend()))
     found = cache.get(key)
     if found is not None:
@@ -100,6 +95,7 @@ def jit(fn: Callable, **jit_kwargs: Any) -> Callable:
 
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
+        settings.ensure_configured()
         which = tier(0, jax.default_backend())
         if which not in by_tier:
             by_tier[which] = jax.jit(fn, compiler_options=compiler_options(which) or None, **jit_kwargs)
@@ -113,4 +109,4 @@ def info() -> dict[str, Any]:
     rule = {"auto": f"compile fast below {OPTIMIZE_FROM} scalar evaluations (estimates × (noise + gradient scalars)), "
                      "fully optimized from there (CPU)",
             "fast": "always compile fast (CPU)", "full": "always fully optimized"}[mode()]
-    return {"optimize": f"{rule} [{ENV}={mode()}]"}
+    return {"optimize": f"{rule} [optimize={mode()}]"}

@@ -19,7 +19,7 @@ import numpy as np
 from varbench.core.estimator import Estimator, State
 from varbench.core.noise import noise_dimension
 from varbench.core.problem import Problem
-from varbench.engine import _checks, _grid, _kernels, columns, compile_cache, sharding
+from varbench.engine import _checks, _grid, _kernels, columns, settings, sharding
 from varbench.engine._assemble import Run, exact_objective_and_gradient, exact_stats, make_result, mc_stats
 from varbench.engine._checks import MAX_SAMPLES, MAX_WARMUP, METHODS
 from varbench.engine._chunks import ChunkPlan, auto_chunk_size, check_chunk_memory, memory_guard, plan
@@ -34,9 +34,6 @@ from varbench.engine.subject import Subject
 __all__ = ["MAX_SAMPLES", "MAX_WARMUP", "METHODS", "auto_chunk_size", "check_chunk_memory", "check_state",
            "clear_cache", "compile_count", "compiled_kernel", "exact_objective_and_gradient", "measure",
            "measure_batch", "prepare_state", "run_moments"]
-
-# On by default for every entry point (CLI, Python API, tests): a new process reuses kernels compiled before.
-compile_cache.ensure_enabled()
 
 
 def compile_count() -> int:
@@ -92,6 +89,7 @@ def measure(problem: Problem, estimator: Estimator, *, params: Mapping[str, Any]
       >>> round(float(res.variance["mean"][0]))
       4
     """
+    settings.ensure_configured()  # before anything starts JAX's backend (the settings include XLA's flags)
     _checks.check_objects([problem], estimator)
     _checks.check_run(method, seed, warmup, prng)
     estimator.check_applies(problem)
@@ -150,6 +148,7 @@ def measure_batch(problems: Sequence[Problem], estimator: Estimator, *, params: 
       >>> len(results)
       3
     """
+    settings.ensure_configured()
     problems = list(problems)
     _checks.check_objects(problems, estimator)
     _checks.check_grid_size(problems, params)
