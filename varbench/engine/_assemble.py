@@ -158,7 +158,7 @@ def make_result(subject: Subject, st: Stats, run: Run) -> Result:
         grad_exact=ordered(exact.grad_exact), objective_exact=exact.objective_exact, bias=ordered(exact.bias),
         bias_z=ordered(exact.bias_z), snr=ordered(snr), mse=ordered(exact.mse),
         compile_seconds=float(run.compile_seconds), run_seconds=float(run.run_seconds),
-        samples_per_second=float(run.num_samples / run.run_seconds) if run.run_seconds > 0 else float("inf"),
+        estimates_per_second=float(run.num_samples / run.run_seconds) if run.run_seconds > 0 else float("inf"),
         backend=jax.default_backend(), dtype=str(next(iter(params.values())).dtype), version=_version())
 
 
