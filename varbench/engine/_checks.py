@@ -21,7 +21,14 @@ MAX_WARMUP = 2 ** 31 - 1
 
 
 def check_samples(num_samples: Any) -> int:
-    """``num_samples`` as an int if it is an integer in [1, :data:`MAX_SAMPLES`], else a one-line error."""
+    """``num_samples`` as an int if it is an integer in [1, :data:`MAX_SAMPLES`], else a one-line error.
+
+    Args:
+      num_samples: the number of estimates asked for.
+
+    Returns:
+      It, as an int.
+    """
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples <= 0:
         raise VarbenchError(f"num_samples must be a positive integer; got {num_samples!r}")
     if num_samples > MAX_SAMPLES:
@@ -30,8 +37,14 @@ def check_samples(num_samples: Any) -> int:
 
 
 def check_run(method: str, seed: Any, warmup: Any, prng: str) -> None:
-    """The options every measurement shares: a known ``method``, a valid ``seed``, a warm-up step count and a
-    known ``prng``."""
+    """Refuse, with a one-line error, a bad option that every measurement shares.
+
+    Args:
+      method: one of :data:`METHODS`.
+      seed: an integer in [0, :data:`varbench.engine.prng.MAX_SEED`].
+      warmup: an integer number of steps in [0, :data:`MAX_WARMUP`].
+      prng: a known generator.
+    """
     if method not in METHODS:
         raise VarbenchError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
     check_seed(seed)
@@ -41,8 +54,13 @@ def check_run(method: str, seed: Any, warmup: Any, prng: str) -> None:
 
 
 def check_objects(problems: Sequence[Any], estimator: Any) -> None:
-    """Each of ``problems`` is a :class:`Problem` and ``estimator`` an :class:`Estimator` (the engine takes objects;
-    spec strings are resolved above it)."""
+    """Refuse anything but problem and estimator objects (the engine takes objects; spec strings are resolved above
+    it).
+
+    Args:
+      problems: each must be a :class:`Problem`.
+      estimator: must be an :class:`Estimator`.
+    """
     for problem in problems:
         if not isinstance(problem, Problem) or not isinstance(estimator, Estimator):
             raise VarbenchError("the engine measures varbench.Problem and varbench.Estimator objects; got "
@@ -51,13 +69,22 @@ def check_objects(problems: Sequence[Any], estimator: Any) -> None:
 
 
 def check_grid_size(problems: Sequence[Problem], params: Sequence[Any]) -> None:
-    """The grid of ``measure_batch`` has at least one point and one params entry per problem."""
+    """Refuse a ``measure_batch`` grid without points, or without one params entry per problem.
+
+    Args:
+      problems: the grid's problems.
+      params: its params entries.
+    """
     if not problems or len(params) != len(problems):
         raise VarbenchError("measure_batch needs one params entry (or None) per problem, and at least one point")
 
 
 def check_grid_structure(problems: Sequence[Problem]) -> None:
-    """The grid points of ``measure_batch`` differ only in values: one pytree structure, one compiled kernel."""
+    """Refuse ``measure_batch`` grid points that differ in structure (one structure, one compiled kernel).
+
+    Args:
+      problems: the grid's problems.
+    """
     structures = {jax.tree_util.tree_structure(p) for p in problems}
     if len(structures) != 1:
         raise VarbenchError("measure_batch grid points must differ only in option values, not in static options "

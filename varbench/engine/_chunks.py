@@ -94,15 +94,22 @@ def plan(noise: int, coordinates: int, chunk_size: int | None, points: int = 1) 
 
 
 def check_chunk_size(chunk_size: Any) -> None:
-    """Refuse a ``chunk_size`` that is not an integer in [1, :data:`MAX_CHUNK_SIZE`] with a one-line error."""
+    """Refuse a ``chunk_size`` that is not an integer in [1, :data:`MAX_CHUNK_SIZE`] with a one-line error.
+
+    Args:
+      chunk_size: the caller's chunk size.
+    """
     if (isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer))
             or not 0 < chunk_size <= MAX_CHUNK_SIZE):
         raise VarbenchError(f"chunk_size must be a positive integer up to {MAX_CHUNK_SIZE}; got {chunk_size!r}")
 
 
 def device_memory_bytes() -> tuple[int, str] | None:
-    """Memory of the first local device (its allocator limit) or, on CPU, of the host, with where it is; None if
-    unknown."""
+    """Memory of the first local device (its allocator limit) or, on CPU, of the host.
+
+    Returns:
+      ``(bytes, where)`` such as ``(2**34, "host")``, or None if unknown.
+    """
     device = jax.local_devices()[0]
     try:
         limit = (device.memory_stats() or {}).get("bytes_limit")

@@ -237,7 +237,11 @@ def relative_change(fine: tuple, coarse: tuple) -> float:
 
 
 def compile_count() -> int:
-    """Exact-mode kernels compiled so far in this process."""
+    """Exact-mode kernels compiled so far in this process.
+
+    Returns:
+      Their number (evicted ones included).
+    """
     return COMPILED.compiled
 
 

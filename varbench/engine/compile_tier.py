@@ -42,8 +42,16 @@ def mode() -> str:
 
 
 def tier(work: int, backend: str) -> str:
-    """``"fast"`` or ``"full"`` for a kernel whose run will make ``work`` scalar evaluations (estimates, or exact-mode
-    grid points, times the noise scalars and gradient coordinates of one) on ``backend``."""
+    """The tier of a kernel's compilation.
+
+    Args:
+      work: scalar evaluations of its run (estimates, or exact-mode grid points, times the noise scalars and
+        gradient coordinates of one).
+      backend: JAX's backend name.
+
+    Returns:
+      ``"fast"`` or ``"full"``.
+    """
     if backend != "cpu":
         return "full"
     chosen = mode()
@@ -53,7 +61,14 @@ def tier(work: int, backend: str) -> str:
 
 
 def compiler_options(which: str) -> dict[str, Any]:
-    """Options for ``Lowered.compile(compiler_options=...)`` of a kernel compiled at tier ``which``."""
+    """Options for ``Lowered.compile(compiler_options=...)`` of a kernel compiled at a tier.
+
+    Args:
+      which: ``"fast"`` or ``"full"``.
+
+    Returns:
+      The XLA options (those this jaxlib knows; none for ``"full"``).
+    """
     return dict(_known(tuple(FAST_OPTIONS.items()))) if which == "fast" else {}
 
 
@@ -71,10 +86,22 @@ def _known(options: tuple) -> tuple:
     return tuple(known)
 
 
-def compile_cached(cache: kernel_cache.KernelCache, signature: Any, lower: Callable[[], Any], work: int) -> tuple[Any, float]:
-    """The executable for ``signature`` at the tier of ``work`` from ``cache``, else ``lower().compile(...)`` at
-    that tier (and cached); with the seconds spent compiling (0 when cached). Before compiling, in-memory kernels
-    are dropped if the process nears its limit on memory mappings (:func:`varbench.engine.kernel_cache.make_room`)."""
+def compile_cached(cache: kernel_cache.KernelCache, signature: Any, lower: Callable[[], Any],
+                   work: int) -> tuple[Any, float]:
+    """The executable for ``signature`` at the tier of ``work``, from ``cache`` or compiled (and cached).
+
+    Before compiling, in-memory kernels are dropped if the process nears its limit on memory mappings
+    (:func:`varbench.engine.kernel_cache.make_room`).
+
+    Args:
+      cache: where compiled kernels are kept.
+      signature: what identifies the kernel (function, argument structure and types, static arguments).
+      lower: returns the lowered kernel, to compile.
+      work: scalar evaluations of the run, which pick the tier (:func:`tier`).
+
+    Returns:
+      ``(executable, seconds spent compiling)``; 0 seconds when it was cached.
+    """
     settings.ensure_configured()  # before JAX's backend starts: the settings include XLA's flags
     key = (signature, tier(work, jax.default_backend()))
     found = cache.get(key)
@@ -88,9 +115,19 @@ def compile_cached(cache: kernel_cache.KernelCache, signature: Any, lower: Calla
 
 
 def jit(fn: Callable, **jit_kwargs: Any) -> Callable:
-    """``jax.jit(fn)`` compiled at the tier of a short run: for the one-off helpers around the kernels (a stateful
-    estimator's ``init`` and warm-up, a trace's training step), whose compile time dwarfed their run time (19 s
-    of the default suite's 99 s of XLA compilation were warm-ups and inits)."""
+    """``jax.jit(fn)`` compiled at the tier of a short run.
+
+    For the one-off helpers around the kernels (a stateful estimator's ``init`` and warm-up, a trace's training
+    step), whose compile time dwarfed their run time (19 s of the default suite's 99 s of XLA compilation were
+    warm-ups and inits).
+
+    Args:
+      fn: the function to compile.
+      **jit_kwargs: passed on to ``jax.jit``.
+
+    Returns:
+      The compiled function (one ``jax.jit`` per tier, each built once).
+    """
     by_tier: dict[str, Callable] = {}
 
     @functools.wraps(fn)

@@ -37,7 +37,11 @@ __all__ = ["MAX_SAMPLES", "MAX_WARMUP", "METHODS", "auto_chunk_size", "check_chu
 
 
 def compile_count() -> int:
-    """Number of kernels compiled so far in this process (Monte Carlo kernels and exact-mode kernels)."""
+    """Kernels compiled so far in this process.
+
+    Returns:
+      The number of Monte Carlo and exact-mode kernels compiled (evicted ones included).
+    """
     return _kernels.COMPILED.compiled + _grid.compile_count()
 
 

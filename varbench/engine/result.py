@@ -60,7 +60,11 @@ class Result:
     version: str
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict: arrays become (nested) lists, NaN and ±inf become ``None``."""
+        """The result as plain data, the CLI's JSON.
+
+        Returns:
+          ``{field: value}`` in :data:`RESULT_FIELDS` order: arrays become (nested) lists, NaN and ±inf ``None``.
+        """
         return {name: _plain(getattr(self, name)) for name in RESULT_FIELDS}
 
 

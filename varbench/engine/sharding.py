@@ -28,12 +28,25 @@ _COMPILED = kernel_cache.KernelCache()
 
 
 def num_devices() -> int:
-    """Devices the harness spreads samples over: every local device of the default backend."""
+    """Devices the harness spreads samples over: every local device of the default backend.
+
+    Returns:
+      Their number.
+    """
     return jax.local_device_count()
 
 
 def split_samples(num_samples: int, devices: int, chunk_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-device (full chunks, remainder) with the samples split as evenly as possible."""
+    """Each device's share of the samples, split as evenly as possible (counts differ by at most one).
+
+    Args:
+      num_samples: estimates in all.
+      devices: devices sharing them.
+      chunk_size: estimates per chunk.
+
+    Returns:
+      ``(full chunks, remainder)``, int32 arrays of shape ``(devices,)``.
+    """
     share = np.full(devices, num_samples // devices, np.int64)
     share[: num_samples % devices] += 1
     num_full, remainder = np.divmod(share, chunk_size)
@@ -53,8 +66,15 @@ def _sharded(kernel: Callable, mesh: Mesh, chunk_size: int) -> Callable:
 
 
 def merge_devices(moments: Any) -> Any:
-    """Exactly merge moments (or the kernel's power sums) stacked on a leading device axis into one set of
-    :class:`~varbench.engine.stats.Moments`, in float64 on the host."""
+    """Exactly merge moments (or the kernel's power sums) stacked on a leading device axis, in float64 on the host.
+
+    Args:
+      moments: a pytree of :class:`~varbench.engine.stats.Moments` or ``PowerSums`` whose fields carry a leading
+        device axis.
+
+    Returns:
+      The same pytree of merged :class:`~varbench.engine.stats.Moments`, without the device axis.
+    """
     is_moments = lambda x: isinstance(x, (stats.Moments, stats.PowerSums))
 
     def merge_leaf(m: stats.Moments | stats.PowerSums) -> stats.Moments:
