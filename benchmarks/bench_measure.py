@@ -17,12 +17,11 @@ ESTIMATORS = ["score_function", "pathwise", "measure_valued"]
 
 
 def _setup(problem, estimator, dim, optimize="auto"):
-    import os
+    import varbench
 
     # The compile tier (varbench.engine.compile_tier): "auto" is what a run of this size gets by default (the
     # fast-compiling kernel below 2^25 scalar evaluations), "full" the fully optimized kernel of long runs.
-    os.environ["VARBENCH_OPTIMIZE"] = optimize
-    import varbench
+    varbench.configure(optimize=optimize)
     from varbench.catalog import resolve_estimator, resolve_problem
     from varbench.core.errors import NotApplicableError
 
@@ -52,10 +51,10 @@ class Measure:
     def time_measure(self, problem, estimator, dim, samples, optimize):
         self.varbench.measure(self.spec, estimator, num_samples=samples, seed=1)
 
-    def track_samples_per_second(self, problem, estimator, dim, samples, optimize):
-        return self.varbench.measure(self.spec, estimator, num_samples=samples, seed=2).samples_per_second
+    def track_estimates_per_second(self, problem, estimator, dim, samples, optimize):
+        return self.varbench.measure(self.spec, estimator, num_samples=samples, seed=2).estimates_per_second
 
-    track_samples_per_second.unit = "estimates/s"
+    track_estimates_per_second.unit = "estimates/s"
 
 
 class Compile:
@@ -73,10 +72,10 @@ class Compile:
 
         import jax
 
-        from varbench.engine import compile_cache, harness
+        from varbench.engine import harness, settings
         self.varbench, self.spec = _setup(problem, estimator, dim, optimize)
         self.cache_dir = tempfile.mkdtemp(prefix="varbench-asv-cache-")
-        compile_cache.enable(self.cache_dir if cache == "warm" else "off")
+        settings.configure(cache_dir=self.cache_dir if cache == "warm" else None, optimize=optimize)
         if cache == "warm":  # fill the persistent cache once, outside the measurement
             self.varbench.measure(self.spec, estimator, num_samples=1000, seed=0)
         harness.clear_cache()
@@ -85,8 +84,8 @@ class Compile:
     def teardown(self, problem, estimator, dim, cache, optimize):
         import shutil
 
-        from varbench.engine import compile_cache
-        compile_cache.enable()
+        from varbench.engine import settings
+        settings.configure()
         shutil.rmtree(self.cache_dir, ignore_errors=True)
 
     def track_compile_seconds(self, problem, estimator, dim, cache, optimize):

@@ -19,7 +19,7 @@ from varbench.engine import harness
 
 def rate(estimator: str, dim: int, n: int, chunk: int | None, seed: int) -> float:
     res = varbench.measure(f"gaussian:cost=square,dim={dim}", estimator, num_samples=n, seed=seed, chunk_size=chunk)
-    return res.samples_per_second
+    return res.estimates_per_second
 
 
 def main() -> None:

@@ -58,7 +58,7 @@ def samples_for(dim: int, base: int, max_elements: float = 2e7) -> int:
 def varbench_rate(estimator: str, dim: int, n: int, seed: int, prng: str = "threefry") -> float:
     import varbench
     return varbench.measure(f"gaussian:cost=square,dim={dim}", estimator, num_samples=n, seed=seed,
-                            prng=prng).samples_per_second
+                            prng=prng).estimates_per_second
 
 
 _FLOORS: dict = {}
@@ -199,7 +199,7 @@ def peer_rates(name: str, cases: list, args: argparse.Namespace) -> tuple[dict, 
     if proc.returncode != 0:
         return {}, f"failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {(r["estimator"], r["dim"]): r["samples_per_second"] for r in out["rows"]}, out["version"]
+    return {(r["estimator"], r["dim"]): r["estimates_per_second"] for r in out["rows"]}, out["version"]
 
 
 # --- the run -------------------------------------------------------------------------------------------------
@@ -245,7 +245,7 @@ def main() -> None:
     parser.add_argument("--optimize", choices=("auto", "fast", "full"), default="full",
                         help="varbench's compile tier (VARBENCH_OPTIMIZE) for the throughput tables (default: full)")
     args = parser.parse_args()
-    os.environ["VARBENCH_OPTIMIZE"] = args.optimize  # read at each compilation
+    os.environ["VARBENCH_OPTIMIZE"] = args.optimize  # read when varbench first compiles, and by the subprocesses
     if args.setup_peers:
         setup_peers(args)
         return
@@ -312,7 +312,7 @@ def main() -> None:
         for label, wall, comp, run in time_to_first_result():
             print(f"| {label} | {wall:.2f} | {comp:.2f} | {run:.3f} |")
     if args.json:
-        args.json.write_text(json.dumps([dict(impl=k[0], estimator=k[1], dim=k[2], samples_per_second=v)
+        args.json.write_text(json.dumps([dict(impl=k[0], estimator=k[1], dim=k[2], estimates_per_second=v)
                                          for k, v in rates.items()], indent=1))
 
 

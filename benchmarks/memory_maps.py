@@ -22,9 +22,9 @@ def main() -> None:
     parser.add_argument("--no-evict", action="store_true", help="never drop in-memory kernels")
     args = parser.parse_args()
 
-    from varbench.engine import compile_cache, kernel_cache
+    from varbench.engine import kernel_cache, settings
 
-    compile_cache.enable("off")  # every kernel compiled here, as in a cold sweep
+    settings.configure(cache_dir=None)  # every kernel compiled here, as in a cold sweep
     if args.no_evict:
         kernel_cache.EVICT_FRACTION = float("inf")
     import varbench

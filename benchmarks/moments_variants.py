@@ -21,12 +21,13 @@ def build(variant: str, dim: int, chunk: int):
 
     from varbench.catalog import resolve_estimator, resolve_problem
     from varbench.engine import columns, stats
-    from varbench.engine.harness import _chunk_estimator
+    from varbench.engine._kernels import chunk_estimator
+    from varbench.engine.subject import Subject
 
     problem = resolve_problem(f"gaussian:cost=square,dim={dim}")
     estimator = resolve_estimator("pathwise")
     params = {k: jnp.asarray(v) for k, v in problem.default_params().items()}
-    draw = _chunk_estimator(problem, estimator, params, (), chunk)
+    draw = chunk_estimator(Subject(problem, estimator, params), chunk)
 
     def flat(key):  # the (chunk, coordinates) block every variant below sums over its first axis
         return columns.as_columns(draw(key), chunk, jnp.float32)

@@ -17,7 +17,7 @@ import json, resource, sys, varbench
 dim, n, est = int(sys.argv[1]), int(float(sys.argv[2])), sys.argv[3]
 res = varbench.measure(f"gaussian:cost=square,dim={dim}", est, num_samples=n)
 print(json.dumps(dict(estimator=est, dim=dim, num_samples=n, peak_rss_mib=resource.getrusage(
-    resource.RUSAGE_SELF).ru_maxrss / 1024, run_seconds=res.run_seconds, samples_per_second=res.samples_per_second,
+    resource.RUSAGE_SELF).ru_maxrss / 1024, run_seconds=res.run_seconds, estimates_per_second=res.estimates_per_second,
     total_variance=res.total_variance)))
 """
 
@@ -34,7 +34,7 @@ def main() -> None:
                              capture_output=True, text=True).stdout
         row = json.loads(out.strip().splitlines()[-1])
         print(f"{row['num_samples']:>12.0e} {row['peak_rss_mib']:>15.0f} {row['run_seconds']:>9.1f} "
-              f"{row['samples_per_second']:>12.3g}", flush=True)
+              f"{row['estimates_per_second']:>12.3g}", flush=True)
 
 
 if __name__ == "__main__":

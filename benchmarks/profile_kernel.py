@@ -27,9 +27,10 @@ def build(estimator_name: str, dim: int, stage: str, chunk: int):
     params = {k: jnp.asarray(v) for k, v in problem.default_params().items()}
     spec = estimator.noise(problem, params)
 
-    from varbench.engine.harness import _chunk_estimator
+    from varbench.engine._kernels import chunk_estimator
+    from varbench.engine.subject import Subject
 
-    draw = _chunk_estimator(problem, estimator, params, (), chunk)  # one bulk noise draw per chunk, as the kernel
+    draw = chunk_estimator(Subject(problem, estimator, params), chunk)  # one bulk noise draw per chunk, as the kernel
     batched = jax.tree_util.tree_map(lambda n: n.repeated(chunk), spec, is_leaf=lambda x: hasattr(x, "repeated"))
 
     def loop(key, num_chunks):

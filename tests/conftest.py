@@ -2,6 +2,8 @@ import os
 
 import pytest
 
+import varbench
+
 # Keep the test run predictable on small CI machines: one host device unless a test asks for more.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # The persistent compilation cache stays out of the default test run (tests/varbench/test_compile_cache.py tests it
@@ -12,6 +14,11 @@ os.environ.setdefault("VARBENCH_CACHE_DIR", "off")
 # Tests stream short runs, where compiling dominates: every kernel at the fast compile tier. The rule that picks a
 # tier, and the agreement of the two tiers' results, are tested in tests/varbench/test_compile_tier.py.
 os.environ.setdefault("VARBENCH_OPTIMIZE", "fast")
+# The defaults above travel through the environment, so the subprocesses that tests start (the CLI, sharding over
+# forced host devices) get them too. Applied here, before any test starts JAX's CPU backend, as the CLI does first
+# thing: importing varbench applies nothing (tests/varbench/test_xla_settings.py), and XLA reads XLA_FLAGS (the
+# single-threaded Eigen setting) only when its CPU backend starts.
+varbench.configure()
 
 BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmarks")
 

@@ -1,7 +1,10 @@
 """varbench: the bias, variance and cost of Monte Carlo gradient estimators, measured with statistical tests.
 
 The public names are loaded on first use, so ``import varbench.reports`` (which never needs JAX) and
-``varbench --help`` stay fast. A plugin imports only these names and :mod:`varbench.noise`.
+``varbench --help`` stay fast, and importing varbench changes nothing in the process (no environment variable, no
+JAX setting): :func:`varbench.configure` applies the settings (XLA flags, compilation cache, compile tier), and the
+engine applies the defaults before it first compiles if nobody did. A plugin imports only these names and
+:mod:`varbench.noise`.
 
 Example:
   >>> import varbench
@@ -15,7 +18,6 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.util
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,21 +43,12 @@ _PUBLIC = {
     "measure_batch": "varbench.api",
     "reference_gradient": "varbench.api",
     "auto_chunk_size": "varbench.engine.harness",
+    "configure": "varbench.engine.settings",
     "Result": "varbench.engine.result",
     "RESULT_FIELDS": "varbench.engine.result",
 }
 
 __all__ = sorted(_PUBLIC) + ["__version__"]
-
-#: Single-threaded Eigen for XLA's CPU matrix kernels: it changed no kernel's rate for the worse here (0.98-2.3x,
-#: benchmarks/RESULTS.md) and makes results independent of the number of cores. It was first set against a hang of
-#: the default suite that it did not cure: that was two of jaxlib's batched LAPACK calls in flight at once
-#: deadlocking the intra-op pool (fixed in the critic fits, see varbench.core.numerics.after).
-#: Set before JAX starts its CPU backend; VARBENCH_XLA_MULTI_THREAD_EIGEN=1 (or the flag in XLA_FLAGS) overrides.
-_EIGEN_FLAG = "--xla_cpu_multi_thread_eigen"
-if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", "") and \
-        os.environ.get("VARBENCH_XLA_MULTI_THREAD_EIGEN", "0").strip().lower() in ("", "0", "false", "no", "off"):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_EIGEN_FLAG}=false".strip()
 
 #: folders of a source checkout that install as subpackages of varbench (pyproject's package-dir)
 _SOURCE_SUBPACKAGES = ("problems", "estimators", "reports")

@@ -11,19 +11,33 @@ import numpy as np
 
 from varbench import catalog
 from varbench.core.errors import VarbenchError
-from varbench.engine import harness
+from varbench.core.estimator import Estimator, State
+from varbench.core.problem import Problem
+from varbench.engine import harness, settings
 from varbench.engine.prng import DEFAULT_PRNG
 from varbench.engine.result import Result
 
 
-def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = None,
+def measure(problem: str | Problem, estimator: str | Estimator, *, params: Mapping[str, Any] | None = None,
             num_samples: int | None = None, seed: int = 0, method: str = "mc", chunk_size: int | None = None,
-            warmup: int = 0, state: Any = None, prng: str = DEFAULT_PRNG) -> Result:
+            warmup: int = 0, state: State | None = None, prng: str = DEFAULT_PRNG) -> Result:
     """Measure the bias, variance and cost of one gradient estimator on one problem.
 
-    ``problem`` and ``estimator`` are spec strings (``"gaussian:cost=square,k=0"``,
-    ``"score_function:baseline=mean,samples=4"``) or objects; every other argument is that of
-    :func:`varbench.engine.harness.measure`, which documents them.
+    Args:
+      problem: a spec string (``"gaussian:cost=square,k=0"``) or a :class:`varbench.Problem`.
+      estimator: a spec string (``"score_function:baseline=mean,samples=4"``) or a :class:`varbench.Estimator`.
+      params: ``{name: value}``, the point at which gradients are measured (scalars broadcast; missing names take
+        the problem's defaults).
+      num_samples: independent estimates (``method="mc"``).
+      seed: the PRNG seed.
+      method: ``"mc"`` (Monte Carlo) or ``"exact"`` (quadrature over the estimator's noise).
+      chunk_size: estimates per vmapped chunk (default: from the problem's size).
+      warmup: updates of a stateful estimator's state before measuring.
+      state: a state to start from instead of the estimator's ``init``.
+      prng: ``"threefry"`` (default), ``"rbg"`` or ``"unsafe_rbg"``.
+
+    Returns:
+      A :class:`varbench.Result` (:func:`varbench.engine.harness.measure` details every argument).
 
     Example:
       >>> import varbench
@@ -31,28 +45,54 @@ def measure(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = 
       >>> round(float(res.variance["mean"][0]))
       4
     """
+    settings.ensure_configured()  # before resolving specs, which may start JAX's backend
     return harness.measure(catalog.resolve_problem(problem), catalog.resolve_estimator(estimator), params=params,
                            num_samples=num_samples, seed=seed, method=method, chunk_size=chunk_size,
                            warmup=warmup, state=state, prng=prng)
 
 
-def measure_batch(problems: Sequence[Any], estimator: Any, *, params: Sequence[Mapping[str, Any] | None],
-                  num_samples: int, seed: int = 0, chunk_size: int | None = None, warmup: int = 0,
-                  prng: str = DEFAULT_PRNG) -> list[Result]:
-    """:func:`varbench.engine.harness.measure_batch` with spec strings allowed: many grid points, one kernel."""
+def measure_batch(problems: Sequence[str | Problem], estimator: str | Estimator, *,
+                  params: Sequence[Mapping[str, Any] | None], num_samples: int, seed: int = 0,
+                  chunk_size: int | None = None, warmup: int = 0, prng: str = DEFAULT_PRNG) -> list[Result]:
+    """Monte Carlo measurements at many grid points in one compiled kernel, spec strings allowed.
+
+    Args:
+      problems: per grid point, a spec string or a problem; all with the same static options.
+      estimator: a spec string or an estimator.
+      params: per grid point, ``{name: value}`` or None for the problem's defaults.
+      num_samples: independent estimates at each point.
+      seed: the PRNG seed.
+      chunk_size: estimates per chunk (default: from the problem's size and the number of points).
+      warmup: updates of a stateful estimator's state at each point before measuring.
+      prng: the random number generator.
+
+    Returns:
+      One :class:`varbench.Result` per point (:func:`varbench.engine.harness.measure_batch`).
+    """
+    settings.ensure_configured()
     return harness.measure_batch([catalog.resolve_problem(p) for p in problems], catalog.resolve_estimator(estimator),
                                  params=params, num_samples=num_samples, seed=seed, chunk_size=chunk_size,
                                  warmup=warmup, prng=prng)
 
 
-def reference_gradient(problem: Any, params: Mapping[str, Any] | None = None, num_samples: int = 100_000,
+def reference_gradient(problem: str | Problem, params: Mapping[str, Any] | None = None, num_samples: int = 100_000,
                        seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """A high-precision pathwise estimate of ∇F and its standard error, ``(mean, se)`` keyed by name, for problems
-    without a closed form (``gaussian_vae``).
+    """A high-precision pathwise estimate of ∇F and its standard error, for problems without a closed form
+    (``gaussian_vae``).
 
     Every estimate uses the whole data subset (``batch_size = data_subset``: the same objective, no minibatch
     noise); the standard error is the harness's Monte Carlo one.
+
+    Args:
+      problem: a spec string or a reparameterizable problem.
+      params: ``{name: value}``, the point (default: the problem's defaults).
+      num_samples: pathwise estimates averaged.
+      seed: the PRNG seed.
+
+    Returns:
+      ``(mean, se)``, each ``{name: array shaped like the parameter}``.
     """
+    settings.ensure_configured()
     problem = catalog.resolve_problem(problem)
     if not problem.reparameterizable:
         raise VarbenchError(f"problem {problem.name!r} is not reparameterizable; it has an exact gradient instead")

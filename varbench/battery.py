@@ -51,6 +51,7 @@ from varbench.core.naming import spec_of
 from varbench.engine import harness
 from varbench.engine.params import prepare_params
 from varbench.engine.result import Result
+from varbench.engine.subject import Subject
 from varbench.evaluations import count_evaluations
 from varbench.spec import parse_spec
 
@@ -425,8 +426,8 @@ class _Battery:
         state = est.init(problem, params, key_init)
         reference = jax.tree_util.tree_structure(state), [np.shape(x) for x in jax.tree_util.tree_leaves(state)]
         for checkpoint in range(1, self.level.checkpoints + 1):
-            state = harness.prepare_state(problem, est, params, jax.random.fold_in(key_warm, checkpoint),
-                                          self.level.warmup_steps, state)
+            state = harness.prepare_state(Subject(problem, est, params, state),
+                                          jax.random.fold_in(key_warm, checkpoint), self.level.warmup_steps)
             steps = checkpoint * self.level.warmup_steps
             leaves = jax.tree_util.tree_leaves(state)
             shapes = jax.tree_util.tree_structure(state), [np.shape(x) for x in leaves]

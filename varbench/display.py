@@ -76,9 +76,7 @@ def print_result(res: Result, console: Console | None = None, *, groups: dict[st
         console.print(f"exact mode: {res.num_samples:,} quadrature nodes in {res.run_seconds:.3f} s · {res.backend} "
                       f"{res.dtype} · varbench {res.version}")
     else:
-        rate = (res.estimates_per_second if hasattr(res, "estimates_per_second")  # MERGE: vocabulary: the field
-                else res.samples_per_second)
-        console.print(f"{_fmt(rate, 4)} estimates/s · run {res.run_seconds:.3f} s · compile "
+        console.print(f"{_fmt(res.estimates_per_second, 4)} estimates/s · run {res.run_seconds:.3f} s · compile "
                       f"{res.compile_seconds:.3f} s · {res.backend} {res.dtype} · varbench {res.version}")
 
 

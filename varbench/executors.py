@@ -193,8 +193,8 @@ def _setup_worker(setup: dict[str, Any]) -> None:
                         os.sched_setaffinity(int(tid), mine)
                     except OSError:
                         pass
-        from varbench.engine import compile_cache
-        compile_cache.enable(setup.get("cache_dir") or "off")
+        from varbench.engine import settings
+        settings.configure(cache_dir=setup.get("cache_dir"))
         from varbench.catalog import load_builtins, load_plugin
         load_builtins()
         for module in setup.get("plugins") or ():

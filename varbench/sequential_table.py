@@ -48,8 +48,7 @@ def _with_critic(spec: str, critic: str) -> str:
 
 def _summary(result: Result) -> dict[str, Any]:
     bias = np.concatenate([np.ravel(v) for v in result.bias.values()])
-    rate = (result.estimates_per_second if hasattr(result, "estimates_per_second")  # MERGE: vocabulary: the field
-            else result.samples_per_second)
+    rate = result.estimates_per_second
     out = dict(estimator=result.estimator, total_variance=result.total_variance,
                max_abs_bias=float(np.max(np.abs(bias))), bias_norm=float(np.linalg.norm(bias)),
                evaluations_per_estimate=result.evaluations_per_estimate,

@@ -1,6 +1,6 @@
 """Throughput of optax 0.1.8's Monte Carlo gradient estimators; run by compare.py with the optax venv's python.
 
-Reads a JSON job from argv[1] and prints one JSON list of {estimator, dim, num_samples, samples_per_second}.
+Reads a JSON job from argv[1] and prints one JSON list of {estimator, dim, num_samples, estimates_per_second}.
 optax differentiates a vector of per-sample surrogates with ``jax.jacfwd``, which holds num_samples × dim × dim
 tangents, so the samples are drawn in calls of ``chunk`` (a power of two keeping that under 256 MB; num_samples
 is static in optax's API, so one jitted function serves every call) until the requested count is reached. The

@@ -1,6 +1,6 @@
 """Throughput of Pyro's TraceGraph_ELBO gradients on CPU PyTorch; run by compare.py with the pyro venv's python.
 
-Reads a JSON job from argv[1] and prints one JSON list of {estimator, dim, num_samples, samples_per_second}.
+Reads a JSON job from argv[1] and prints one JSON list of {estimator, dim, num_samples, estimates_per_second}.
 The guide is q = N(mean, exp(log_scale)) over ``dim`` coordinates and the model scores the same square cost,
 ``pyro.factor(-Σ (x − k)²)`` under a N(0, 1) prior (coordinates in a plate); ``num_particles`` vectorized particles give one averaged
 gradient (Pyro does not return per-sample estimates, so this is a lower bound on its work per sample).

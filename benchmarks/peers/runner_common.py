@@ -24,6 +24,6 @@ def best_rate(one_call, calls: int, chunk: int, repeats: int) -> float:
 def run_job(rate, version: str) -> None:
     """Read the job (JSON in argv[1]) and print one JSON object: the version and a row per case."""
     job = json.loads(sys.argv[1])
-    rows = [dict(estimator=e, dim=d, num_samples=n, samples_per_second=rate(e, d, n, job))
+    rows = [dict(estimator=e, dim=d, num_samples=n, estimates_per_second=rate(e, d, n, job))
             for e, d, n in job["cases"]]
     print(json.dumps(dict(version=version, rows=rows)))

@@ -3,14 +3,14 @@
 import jax
 import pytest
 
-from varbench.engine import compile_cache, harness
+from varbench.engine import harness, settings
 
 
 @pytest.fixture
 def no_persistent_cache():
-    compile_cache.enable("off")  # a disk hit would time reading a file, not compiling
+    settings.configure(cache_dir=None)  # a disk hit would time reading a file, not compiling
     yield
-    compile_cache.enable()
+    settings.configure()
 
 
 def test_compile_kernel(benchmark, kernel_args, no_persistent_cache):

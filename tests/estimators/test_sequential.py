@@ -130,13 +130,13 @@ _FIT_LOOP = """
 import sys, jax, numpy as np
 import varbench
 from varbench.catalog import resolve_estimator, resolve_problem
-from varbench.engine import harness
+from varbench.engine import _kernels, _state
 from varbench.engine.params import prepare_params
 for spec in ("gae:lambda=0.9,critic=learned", "gae:lambda=0.9,critic=td"):
     problem, estimator = resolve_problem("nile"), resolve_estimator(spec)
-    args = harness._as_kernel_args(problem, estimator, prepare_params(problem, None, np.float32))
+    subject = _kernels.kernel_subject(problem, estimator, prepare_params(problem, None, np.float32))
     for i in range(1000):
-        jax.block_until_ready(harness._init_state(*args, jax.random.key(i)))
+        jax.block_until_ready(_state.init_state(subject, jax.random.key(i)))
 print("fitted")
 """
 

@@ -243,8 +243,8 @@ def test_the_issue_s_gpu_case_is_refused_before_allocating(monkeypatch):
     # `run --problem gaussian:dim=100000000 --estimator pathwise` on an 80 GiB GPU: the automatic chunk of 256
     # estimates holds 256 x (1e8 noise + 2e8 gradient) float32 numbers, 286 GiB. (Checked on the numbers alone:
     # building that problem on this machine would allocate its 2e8 params.)
-    from varbench.engine import harness
-    monkeypatch.setattr(harness, "_device_memory_bytes", lambda: (80 * 2 ** 30, "GPU device"))
+    from varbench.engine import _chunks, harness
+    monkeypatch.setattr(_chunks, "device_memory_bytes", lambda: (80 * 2 ** 30, "GPU device"))
     chunk = harness.auto_chunk_size(10 ** 8, 2 * 10 ** 8)
     with pytest.raises(OutOfMemoryError) as info:
         harness.check_chunk_memory(chunk, 4 * 3 * 10 ** 8)

@@ -1,5 +1,6 @@
 """The persistent compilation cache: where it is, how to move or disable it, and that a new process reuses it."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -8,13 +9,14 @@ import sys
 import pytest
 
 from varbench.cli import main
-from varbench.engine import compile_cache
+from varbench.engine import compile_cache, settings
 
 
 @pytest.fixture
 def restore_cache():
+    before = settings.current()
     yield
-    compile_cache.enable()  # back to this process's default (environment or per-user directory)
+    settings.configure(**dataclasses.asdict(before))  # back to this process's settings
 
 
 def _info(capsys, *argv):
@@ -24,16 +26,16 @@ def _info(capsys, *argv):
 
 def test_cache_dir_flag_environment_and_off(tmp_path, capsys, monkeypatch, restore_cache):
     facts = _info(capsys, "--cache-dir", str(tmp_path / "flag"))
-    assert facts["compilation_cache"] == str(tmp_path / "flag") and facts["source"] == "--cache-dir"
+    assert facts["compilation_cache"] == str(tmp_path / "flag") and facts["source"] == settings.GIVEN
     assert facts["enabled"] and facts["backend"] and facts["jax"]
-    monkeypatch.setenv(compile_cache.ENV, str(tmp_path / "env"))
+    monkeypatch.setenv(settings.CACHE_ENV, str(tmp_path / "env"))
     assert _info(capsys)["compilation_cache"] == str(tmp_path / "env")
-    assert _info(capsys, "--cache-dir", str(tmp_path / "flag"))["source"] == "--cache-dir"  # the flag wins
-    monkeypatch.setenv(compile_cache.ENV, "off")
+    assert _info(capsys, "--cache-dir", str(tmp_path / "flag"))["source"] == settings.GIVEN  # the flag wins
+    monkeypatch.setenv(settings.CACHE_ENV, "off")
     assert _info(capsys)["enabled"] is False
-    compile_cache.ensure_enabled()  # what importing the harness does: a choice already made stands
-    assert compile_cache.info()["enabled"] is False
-    monkeypatch.delenv(compile_cache.ENV)
+    settings.ensure_configured()  # what the engine does before compiling: a choice already made stands
+    assert compile_cache.info()["enabled"] is False and settings.current().cache_dir is None
+    monkeypatch.delenv(settings.CACHE_ENV)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert compile_cache.default_dir() == tmp_path / "xdg" / "varbench" / "jax"
 
@@ -42,7 +44,7 @@ def test_a_second_process_reuses_the_compiled_kernel(tmp_path):
     # Fresh processes (the cache only matters across them): the first writes executables, the second reads them
     # back instead of compiling it again.
     cache = tmp_path / "cache"
-    env = dict(os.environ, JAX_PLATFORMS="cpu", **{compile_cache.ENV: str(cache)})
+    env = dict(os.environ, JAX_PLATFORMS="cpu", **{settings.CACHE_ENV: str(cache)})
     cmd = [sys.executable, "-m", "varbench", "run", "--problem", "gaussian:cost=square", "--estimator", "pathwise",
            "--samples", "1000", "--format", "json"]
     results, listings = [], []

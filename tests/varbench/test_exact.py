@@ -79,9 +79,9 @@ def test_exact_refuses_too_many_noise_dimensions():
 def test_exact_refuses_only_when_the_adaptive_budget_is_exhausted(monkeypatch):
     # A narrow peak (exp(-10 x^2) at sigma = 1.5) defeats the 200-node Gauss rule; with the adaptive budget cut to
     # a few hundred points the refinement cannot settle either, and the refusal names the cell and the budget.
-    from varbench.engine import exact
+    from varbench.engine import _adaptive
 
-    monkeypatch.setattr(exact, "ADAPTIVE_BUDGET", {"gauss": 300, "composite": 300})
+    monkeypatch.setattr(_adaptive, "ADAPTIVE_BUDGET", {"gauss": 300, "composite": 300})
     with pytest.raises(NotApplicableError, match="estimator 'score_function' on problem 'gaussian' exhausted its "
                                                  "budget.*composite rules: scalar 0 of its normal noise"):
         varbench.measure("gaussian:cost=exp_square,k=10", "score_function", params=WIDE_PEAK, method="exact")
@@ -209,7 +209,8 @@ def test_streaming_grid_kernel_matches_a_direct_two_pass_evaluation(problem, est
 
     from varbench import catalog
     from varbench.core.noise import is_noise
-    from varbench.engine import exact
+    from varbench.engine import _grid
+    from varbench.engine.subject import Subject
 
     prob, est = catalog.resolve_problem(problem), catalog.resolve_estimator(estimator)
     with jax.enable_x64(True):
@@ -217,7 +218,7 @@ def test_streaming_grid_kernel_matches_a_direct_two_pass_evaluation(problem, est
         leaves, treedef = jax.tree_util.tree_flatten(est.noise(prob, params), is_leaf=is_noise)
         tables = [leaf.table(n) for leaf in leaves]
         state = est.init(prob, params, jax.random.key(0))
-        got = exact._integrate_tables(prob, est, params, state, tables, treedef)
+        got = _grid.integrate_tables(Subject(prob, est, params, state), tables, treedef)
     want = _direct_moments(prob, est, params, state, tables, treedef)
     assert got.points == int(np.prod([len(w) for _, w in tables]))
     for name, (mean, var) in want.items():

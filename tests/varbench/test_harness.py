@@ -16,6 +16,8 @@ from varbench.core.errors import (
     VarbenchError,
 )
 from varbench.engine import columns, harness, stats
+from varbench.engine._assemble import mc_stats
+from varbench.engine.subject import Subject
 
 SQUARE0 = "gaussian:cost=square,k=0"
 AT = {"mean": 1.0, "log_scale": 0.0}
@@ -83,7 +85,7 @@ def test_structural_changes_do_compile():
 def test_sample_counts_that_are_not_multiples_of_the_chunk(num_samples, chunk):
     problem, est = Gaussian(cost_name="linear", k=2.0), Pathwise()
     params = {"mean": jax.numpy.ones(1), "log_scale": jax.numpy.zeros(1)}
-    moments, _, _ = harness.run_moments(problem, est, params, (), jax.random.key(0), num_samples, chunk)
+    moments, _, _ = harness.run_moments(Subject(problem, est, params), jax.random.key(0), num_samples, chunk)
     assert float(moments["mean"].count) == num_samples
     # d/dmean of E[2x] is exactly 2 for every estimate: the streaming mean must not be diluted by masked rows.
     assert float(moments["mean"].mean[0]) == pytest.approx(2.0)
@@ -101,7 +103,7 @@ def test_both_coordinate_layouts_give_the_same_moments(monkeypatch):
     for up_to in (0, 32):
         monkeypatch.setattr(columns, "SAMPLES_LAST_UP_TO", up_to)
         harness.clear_cache()
-        got.append(harness.run_moments(problem, est, params, (), jax.random.key(4), 1000, 256)[0])
+        got.append(harness.run_moments(Subject(problem, est, params), jax.random.key(4), 1000, 256)[0])
     harness.clear_cache()
     for name in params:
         rows, transposed = got[0][name], got[1][name]
@@ -146,7 +148,7 @@ def test_memory_is_bounded_in_the_number_of_samples():
 def test_kernel_temporary_memory_is_modest_at_dim_100():
     problem = Gaussian(dim=100)
     params = {k: jax.numpy.asarray(v) for k, v in problem.default_params().items()}
-    compiled, _ = harness.compiled_kernel(problem, ScoreFunction(), params, (), jax.random.key(0), 4096)
+    compiled, _ = harness.compiled_kernel(Subject(problem, ScoreFunction(), params), jax.random.key(0), 4096)
     analysis = compiled.memory_analysis()
     if analysis is not None:
         assert analysis.temp_size_in_bytes < 256 * 2 ** 20
@@ -250,6 +252,6 @@ def test_moments_that_overflow_anyway_are_an_error():
     # fourth moment (or more) is inf, and the result must be refused rather than printed with a blank interval.
     finite = dict(count=np.float64(100), mean=np.zeros(1), m2=np.ones(1), m3=np.zeros(1), nonfinite=np.int64(0))
     with pytest.raises(NonFiniteEstimateError, match="overflowed"):
-        harness._mc_stats({"mean": stats.Moments(m4=np.full(1, np.inf), **finite)}, Pathwise(), 100)
-    assert np.isfinite(harness._mc_stats({"mean": stats.Moments(m4=np.ones(1), **finite)}, Pathwise(), 100)
+        mc_stats({"mean": stats.Moments(m4=np.full(1, np.inf), **finite)}, Pathwise(), 100)
+    assert np.isfinite(mc_stats({"mean": stats.Moments(m4=np.ones(1), **finite)}, Pathwise(), 100)
                        .variance_ci["mean"]).all()

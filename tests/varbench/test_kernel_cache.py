@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import varbench
-from varbench.engine import compile_tier, harness, kernel_cache
+from varbench.engine import _kernels, compile_tier, harness, kernel_cache
 
 needs_proc = pytest.mark.skipif(kernel_cache.mappings() is None or kernel_cache.mappings_limit() is None,
                                 reason="the system does not report memory mappings (no /proc)")
@@ -48,13 +48,13 @@ def test_evicting_unmaps_the_compiled_code():
 def test_near_the_mapping_limit_kernels_are_dropped_and_measurements_go_on_unchanged(monkeypatch):
     harness.clear_cache()
     first = varbench.measure("gaussian:cost=cos,k=2", "pathwise", num_samples=4096, chunk_size=1024)
-    assert harness.compile_count() == 1 and len(harness._COMPILED) == 1
+    assert harness.compile_count() == 1 and len(_kernels.COMPILED) == 1
     before = kernel_cache.evictions()
     monkeypatch.setattr(kernel_cache, "mappings", lambda: 10 ** 6)  # as if the process were at its limit
     monkeypatch.setattr(kernel_cache, "mappings_limit", lambda: 10 ** 6)
     varbench.measure("gaussian:cost=cos,k=2", "score_function", num_samples=4096, chunk_size=1024)
     assert kernel_cache.evictions() == before + 1
-    assert len(harness._COMPILED) == 1 and harness.compile_count() == 2  # the first kernel was dropped, still counted
+    assert len(_kernels.COMPILED) == 1 and harness.compile_count() == 2  # the first kernel was dropped, still counted
     monkeypatch.undo()
     again = varbench.measure("gaussian:cost=cos,k=2", "pathwise", num_samples=4096, chunk_size=1024)
     assert again.compile_seconds > 0 and harness.compile_count() == 3  # compiled (or read from disk) once more

@@ -9,7 +9,6 @@ unexpected internal errors).
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any, Sequence
 
@@ -58,19 +57,16 @@ def build_parser() -> OneLineParser:
 
 def _configure(cache_dir: str | None) -> None:
     """The settings of this process (compile cache, XLA flags, optimization tier), before anything compiles."""
-    import varbench
+    from varbench.engine import settings
 
-    configure = getattr(varbench, "configure", None)  # MERGE: settings: varbench.configure(...) unconditionally
-    if configure is not None:
-        configure(**({} if cache_dir is None else {"cache_dir": cache_dir}))  # unset: the environment decides
-    else:  # MERGE: settings: today's compile-cache configuration, until varbench.configure exists
-        from varbench.engine import compile_cache
-        compile_cache.enable(cache_dir)
+    settings.configure(**({} if cache_dir is None else {"cache_dir": cache_dir}))  # unset: the environment decides
 
 
 def _debug() -> bool:
     """Whether an internal error shows its traceback."""
-    return bool(os.environ.get("VARBENCH_DEBUG"))  # MERGE: settings: read in varbench/engine/settings.py
+    from varbench.engine import settings
+
+    return settings.show_tracebacks()
 
 
 class _one_line_warnings:

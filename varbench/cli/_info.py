@@ -19,10 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def _settings() -> dict[str, Any]:
     """The settings in force (:func:`varbench.configure`), as plain data."""
-    try:
-        from varbench.engine import settings  # MERGE: settings: exists after the merge; the except branch goes
-    except ImportError:
-        return {}
+    from varbench.engine import settings
+
     return {"settings": dataclasses.asdict(settings.current())}
 
 

@@ -15,23 +15,20 @@ fast tier's loss grows with the run, while compiling fully too early costs at mo
 on timing), so a given seed, sample count and chunk size always runs the same kernel and gives the same numbers.
 Accelerators always compile fully (their compile times are small and these are CPU options).
 
-``VARBENCH_OPTIMIZE=auto`` (default), ``fast`` or ``full`` overrides the rule; ``varbench info`` shows it.
+The setting ``optimize`` (:func:`varbench.configure`, or ``VARBENCH_OPTIMIZE``): ``auto`` (default) applies this
+rule, ``fast`` or ``full`` overrides it; ``varbench info`` shows it.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import time
 from typing import Any, Callable
 
 import jax
 
-from varbench.core.errors import VarbenchError
-from varbench.engine import kernel_cache
+from varbench.engine import kernel_cache, settings
 
-ENV = "VARBENCH_OPTIMIZE"
-CHOICES = ("auto", "fast", "full")
 #: Scalar evaluations (estimates × scalars per estimate) from which a CPU kernel is compiled with XLA's full
 #: optimization.
 OPTIMIZE_FROM = 2 ** 25
@@ -40,16 +37,21 @@ FAST_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 1, "xla_cpu_us
 
 
 def mode() -> str:
-    """The rule in force: ``auto``, ``fast`` or ``full`` (from ``VARBENCH_OPTIMIZE``; anything else is refused)."""
-    value = os.environ.get(ENV, "auto").strip().lower() or "auto"
-    if value not in CHOICES:
-        raise VarbenchError(f"{ENV} must be one of {', '.join(CHOICES)}; got {os.environ[ENV]!r}")
-    return value
+    """The rule in force: ``auto``, ``fast`` or ``full`` (the setting ``optimize``)."""
+    return settings.current().optimize
 
 
 def tier(work: int, backend: str) -> str:
-    """``"fast"`` or ``"full"`` for a kernel whose run will make ``work`` scalar evaluations (estimates, or exact-mode
-    grid points, times the noise scalars and gradient coordinates of one) on ``backend``."""
+    """The tier of a kernel's compilation.
+
+    Args:
+      work: scalar evaluations of its run (estimates, or exact-mode grid points, times the noise scalars and
+        gradient coordinates of one).
+      backend: JAX's backend name.
+
+    Returns:
+      ``"fast"`` or ``"full"``.
+    """
     if backend != "cpu":
         return "full"
     chosen = mode()
@@ -59,7 +61,14 @@ def tier(work: int, backend: str) -> str:
 
 
 def compiler_options(which: str) -> dict[str, Any]:
-    """Options for ``Lowered.compile(compiler_options=...)`` of a kernel compiled at tier ``which``."""
+    """Options for ``Lowered.compile(compiler_options=...)`` of a kernel compiled at a tier.
+
+    Args:
+      which: ``"fast"`` or ``"full"``.
+
+    Returns:
+      The XLA options (those this jaxlib knows; none for ``"full"``).
+    """
     return dict(_known(tuple(FAST_OPTIONS.items()))) if which == "fast" else {}
 
 
@@ -77,10 +86,23 @@ def _known(options: tuple) -> tuple:
     return tuple(known)
 
 
-def compile_cached(cache: kernel_cache.KernelCache, signature: Any, lower: Callable[[], Any], work: int) -> tuple[Any, float]:
-    """The executable for ``signature`` at the tier of ``work`` from ``cache``, else ``lower().compile(...)`` at
-    that tier (and cached); with the seconds spent compiling (0 when cached). Before compiling, in-memory kernels
-    are dropped if the process nears its limit on memory mappings (:func:`varbench.engine.kernel_cache.make_room`)."""
+def compile_cached(cache: kernel_cache.KernelCache, signature: Any, lower: Callable[[], Any],
+                   work: int) -> tuple[Any, float]:
+    """The executable for ``signature`` at the tier of ``work``, from ``cache`` or compiled (and cached).
+
+    Before compiling, in-memory kernels are dropped if the process nears its limit on memory mappings
+    (:func:`varbench.engine.kernel_cache.make_room`).
+
+    Args:
+      cache: where compiled kernels are kept.
+      signature: what identifies the kernel (function, argument structure and types, static arguments).
+      lower: returns the lowered kernel, to compile.
+      work: scalar evaluations of the run, which pick the tier (:func:`tier`).
+
+    Returns:
+      ``(executable, seconds spent compiling)``; 0 seconds when it was cached.
+    """
+    settings.ensure_configured()  # before JAX's backend starts: the settings include XLA's flags
     key = (signature, tier(work, jax.default_backend()))
     found = cache.get(key)
     if found is not None:
@@ -93,13 +115,24 @@ def compile_cached(cache: kernel_cache.KernelCache, signature: Any, lower: Calla
 
 
 def jit(fn: Callable, **jit_kwargs: Any) -> Callable:
-    """``jax.jit(fn)`` compiled at the tier of a short run: for the one-off helpers around the kernels (a stateful
-    estimator's ``init`` and warm-up, a trace's training step), whose compile time dwarfed their run time (19 s
-    of the default suite's 99 s of XLA compilation were warm-ups and inits)."""
+    """``jax.jit(fn)`` compiled at the tier of a short run.
+
+    For the one-off helpers around the kernels (a stateful estimator's ``init`` and warm-up, a trace's training
+    step), whose compile time dwarfed their run time (19 s of the default suite's 99 s of XLA compilation were
+    warm-ups and inits).
+
+    Args:
+      fn: the function to compile.
+      **jit_kwargs: passed on to ``jax.jit``.
+
+    Returns:
+      The compiled function (one ``jax.jit`` per tier, each built once).
+    """
     by_tier: dict[str, Callable] = {}
 
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
+        settings.ensure_configured()
         which = tier(0, jax.default_backend())
         if which not in by_tier:
             by_tier[which] = jax.jit(fn, compiler_options=compiler_options(which) or None, **jit_kwargs)
@@ -113,4 +146,4 @@ def info() -> dict[str, Any]:
     rule = {"auto": f"compile fast below {OPTIMIZE_FROM} scalar evaluations (estimates × (noise + gradient scalars)), "
                      "fully optimized from there (CPU)",
             "fast": "always compile fast (CPU)", "full": "always fully optimized"}[mode()]
-    return {"optimize": f"{rule} [{ENV}={mode()}]"}
+    return {"optimize": f"{rule} [optimize={mode()}]"}

@@ -5,24 +5,33 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
 from varbench.core.errors import OutOfMemoryError, VarbenchError
+
+if TYPE_CHECKING:  # annotations only: this module needs neither JAX nor the problem classes
+    from varbench.core.problem import Problem
 
 #: Bytes held per parameter scalar while measuring: the defaults, the override, device copies, the gradient and
 #: its streamed moments (mean and three central moments) -- about eight float32 copies.
 BYTES_PER_PARAM_SCALAR = 32
 
 
-def prepare_params(problem: Any, overrides: Mapping[str, Any] | None = None, dtype: Any = np.float32
+def prepare_params(problem: Problem, overrides: Mapping[str, Any] | None = None, dtype: Any = np.float32
                    ) -> dict[str, np.ndarray]:
     """The problem's default params with ``overrides`` applied; a scalar broadcasts to the parameter's shape.
 
-    ``overrides`` is a mapping ``{name: value}``; a value is a real number, a rectangular (nested) list of real
-    numbers or a real-valued array. Anything else (strings, booleans, complex numbers, dicts, ragged lists) is a
-    one-line :class:`VarbenchError`: booleans in particular are refused rather than read as 0.0 and 1.0.
+    Args:
+      problem: the problem whose params these are.
+      overrides: ``{name: value}``; a value is a real number, a rectangular (nested) list of real numbers or a
+        real-valued array. Anything else (strings, booleans, complex numbers, dicts, ragged lists) is a one-line
+        :class:`VarbenchError`: booleans in particular are refused rather than read as 0.0 and 1.0.
+      dtype: the NumPy dtype of the params (float32 for Monte Carlo, float64 for exact mode).
+
+    Returns:
+      ``{name: array}`` in the problem's parameter order, each shaped as its default.
     """
     _check_param_memory(problem)
     params = {k: np.asarray(v, dtype) for k, v in problem.default_params().items()}
@@ -48,7 +57,11 @@ def prepare_params(problem: Any, overrides: Mapping[str, Any] | None = None, dty
 
 
 def host_memory_bytes() -> int | None:
-    """Physical memory of this machine, or None where the operating system does not say."""
+    """Physical memory of this machine.
+
+    Returns:
+      Its bytes, or None where the operating system does not say.
+    """
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):

@@ -23,14 +23,28 @@ MAX_SEED = 2 ** 32 - 1
 
 
 def check_prng(name: str) -> str:
-    """``name`` if it is a valid choice, else a one-line error naming the valid ones."""
+    """``name`` if it is a valid choice, else a one-line error naming the valid ones.
+
+    Args:
+      name: a key of :data:`PRNG_IMPLS`.
+
+    Returns:
+      ``name``.
+    """
     if name not in PRNG_IMPLS:
         raise VarbenchError(f"unknown prng {name!r}; valid choices: {', '.join(PRNG_IMPLS)}")
     return name
 
 
 def check_seed(seed: Any) -> int:
-    """``seed`` as an int if it is an integer in [0, :data:`MAX_SEED`], else a one-line error."""
+    """``seed`` as an int if it is an integer in [0, :data:`MAX_SEED`], else a one-line error.
+
+    Args:
+      seed: the seed asked for.
+
+    Returns:
+      It, as an int.
+    """
     import numbers
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
         raise VarbenchError(f"seed must be a non-negative integer up to {MAX_SEED}; got {seed!r}")
@@ -38,6 +52,14 @@ def check_seed(seed: Any) -> int:
 
 
 def make_key(seed: int, name: str = DEFAULT_PRNG) -> Any:
-    """A typed PRNG key for ``seed`` with the implementation selected by ``name``."""
+    """A typed PRNG key for ``seed`` with the implementation selected by ``name``.
+
+    Args:
+      seed: an integer in [0, :data:`MAX_SEED`].
+      name: a key of :data:`PRNG_IMPLS`.
+
+    Returns:
+      A typed key, ``jax.random.key(seed, impl=...)``.
+    """
     import jax  # here, so that the CLI can name the choices without importing JAX
     return jax.random.key(check_seed(seed), impl=PRNG_IMPLS[check_prng(name)])

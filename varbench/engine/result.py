@@ -12,7 +12,7 @@ import numpy as np
 RESULT_FIELDS = (
     "problem", "estimator", "params", "num_samples", "seed", "method", "evaluations_per_estimate",
     "grad_mean", "grad_se", "variance", "variance_ci", "total_variance", "grad_exact", "objective_exact",
-    "bias", "bias_z", "snr", "mse", "compile_seconds", "run_seconds", "samples_per_second", "backend",
+    "bias", "bias_z", "snr", "mse", "compile_seconds", "run_seconds", "estimates_per_second", "backend",
     "dtype", "version",
 )
 
@@ -30,7 +30,8 @@ class Result:
     Fields that need an exact answer are ``None`` where the problem has none. With ``method="exact"`` the
     moments are computed by quadrature, ``grad_se`` is 0, ``variance_ci`` collapses to the variance,
     ``bias_z`` is ``None`` (there is no sampling error to compare with) and ``num_samples`` counts quadrature
-    nodes.
+    nodes. ``estimates_per_second`` is ``num_samples / run_seconds``: the compiled kernel's throughput (quadrature
+    points per second in exact mode); ``compile_seconds`` is the time spent compiling, measured apart.
     """
 
     problem: str
@@ -53,13 +54,17 @@ class Result:
     mse: PerParam | None
     compile_seconds: float
     run_seconds: float
-    samples_per_second: float
+    estimates_per_second: float
     backend: str
     dtype: str
     version: str
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict: arrays become (nested) lists, NaN and ±inf become ``None``."""
+        """The result as plain data, the CLI's JSON.
+
+        Returns:
+          ``{field: value}`` in :data:`RESULT_FIELDS` order: arrays become (nested) lists, NaN and ±inf ``None``.
+        """
         return {name: _plain(getattr(self, name)) for name in RESULT_FIELDS}
 
 

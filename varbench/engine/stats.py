@@ -54,6 +54,14 @@ POWERS = 5
 
 
 def empty_power_sums(like: jax.Array) -> PowerSums:
+    """The loop carry before the first chunk: zero sums, shift 0, scale 1.
+
+    Args:
+      like: an array shaped and typed as one estimate's coordinates, ``(coordinates,)``.
+
+    Returns:
+      Empty :class:`PowerSums` (the first chunk fixes the shift and scale).
+    """
     z = jnp.zeros((POWERS,) + like.shape, like.dtype)
     return PowerSums(jnp.zeros(like.shape, like.dtype), jnp.ones(like.shape, like.dtype), z, z,
                      jnp.zeros((), jnp.int32))
@@ -152,7 +160,14 @@ _accumulate = jax.jit(accumulate, static_argnames=("fallback", "axis"))
 
 
 def to_moments(ps: PowerSums) -> Moments:
-    """Central moments, in float64 on the host, from power sums (of one set of samples)."""
+    """Central moments, in float64 on the host, from power sums (of one set of samples).
+
+    Args:
+      ps: the kernel's power sums of one parameter.
+
+    Returns:
+      The :class:`Moments`.
+    """
     f = lambda x: np.asarray(x, np.float64)
     sums = f(ps.hi) + f(ps.lo)
     n, s1, s2, s3, s4 = sums
@@ -173,7 +188,15 @@ def chunk_moments(values: jax.Array, valid: jax.Array) -> Moments:
 
 
 def merge(a: Moments, b: Moments) -> Moments:
-    """Exact merge of the moments of two disjoint sets of samples (Pébay 2008), in float64 on the host."""
+    """Exact merge of the moments of two disjoint sets of samples (Pébay 2008), in float64 on the host.
+
+    Args:
+      a: the moments of one set.
+      b: the moments of the other.
+
+    Returns:
+      The moments of their union.
+    """
     a, b = (Moments(*(np.asarray(x, np.float64) for x in m[:5]), np.asarray(m.nonfinite)) for m in (a, b))
     n = a.count + b.count
     safe_n = np.maximum(n, 1)
@@ -219,7 +242,14 @@ def variance_interval(variance: np.ndarray, kurtosis: np.ndarray, n: int, level:
 
 
 def summarize(m: Moments) -> Summary:
-    """Mean, standard error, unbiased variance and its 95% interval, per coordinate."""
+    """Mean, standard error, unbiased variance and its 95% interval, per coordinate.
+
+    Args:
+      m: the moments of the estimates.
+
+    Returns:
+      The :class:`Summary`.
+    """
     n = float(np.asarray(m.count))
     mean = np.asarray(m.mean, np.float64)
     m2, m4 = np.asarray(m.m2, np.float64), np.asarray(m.m4, np.float64)

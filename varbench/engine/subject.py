@@ -31,5 +31,12 @@ class Subject(NamedTuple):
     state: State = ()
 
     def replace(self, **changes: Any) -> Subject:
-        """A copy with some fields changed (``subject.replace(state=new_state)``)."""
+        """A copy with some fields changed (``subject.replace(state=new_state)``).
+
+        Args:
+          **changes: new values of fields, by name.
+
+        Returns:
+          The new :class:`Subject`.
+        """
         return self._replace(**changes)
