@@ -38,10 +38,10 @@ def _noop(x: int) -> int:
 
 def measure_overhead(tasks: int = 200) -> tuple[float, float]:
     """(start-up seconds, seconds per no-op task) of varbench's Dask executor on a 2-worker LocalCluster."""
-    from varbench.executors import DaskExecutor
+    from varbench.executors import DaskExecutor, ExecutorChoice
 
     start = time.perf_counter()
-    with DaskExecutor(workers=2) as pool:
+    with DaskExecutor(ExecutorChoice("dask", workers=2)) as pool:
         list(pool.map(_noop, [0, 1]))  # every worker's first task: imports and sets up the worker
         startup = time.perf_counter() - start
         start = time.perf_counter()
