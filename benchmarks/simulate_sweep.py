@@ -81,6 +81,13 @@ def cell_seconds(root: str | Path, samples: float | None) -> list[tuple[float, f
     return out
 
 
+def _num_samples(table: dict) -> dict:
+    """A block (or its ``quick`` table) of an older store's config, whose key for the number of estimates was
+    ``samples``, with the key the suite reads now (``num_samples``)."""
+    return {("num_samples" if k == "samples" else k): (_num_samples(v) if k == "quick" and isinstance(v, dict) else v)
+            for k, v in table.items()}
+
+
 def cell_seconds_from_manifest(root: str | Path) -> list[tuple[float, float]]:
     """Per cell, from a manifest alone (a store whose cell files are elsewhere, such as ``reports/gallery``): its
     block's seconds divided by the block's cells (compile and run not told apart: all counted as "other")."""
@@ -90,8 +97,9 @@ def cell_seconds_from_manifest(root: str | Path) -> list[tuple[float, float]]:
 
     manifest = store.check_store(root)
     seconds = manifest.get("seconds") or {}
+    config = dict(manifest["config"], block=[_num_samples(b) for b in manifest["config"]["block"]])
     out = []
-    for block in parse_config(manifest["config"], quick=bool(manifest.get("quick"))):
+    for block in parse_config(config, quick=bool(manifest.get("quick"))):
         n = len(cells_of(block))
         if n and seconds.get(block.name):
             out += [(0.0, seconds[block.name] / n)] * n
