@@ -38,10 +38,10 @@ def _noop(x: int) -> int:
 
 def measure_overhead(tasks: int = 200) -> tuple[float, float]:
     """(start-up seconds, seconds per no-op task) of varbench's Dask executor on a 2-worker LocalCluster."""
-    from varbench.executors import DaskExecutor
+    from varbench.executors import DaskExecutor, ExecutorChoice
 
     start = time.perf_counter()
-    with DaskExecutor(workers=2) as pool:
+    with DaskExecutor(ExecutorChoice("dask", workers=2)) as pool:
         list(pool.map(_noop, [0, 1]))  # every worker's first task: imports and sets up the worker
         startup = time.perf_counter() - start
         start = time.perf_counter()
@@ -81,6 +81,13 @@ def cell_seconds(root: str | Path, samples: float | None) -> list[tuple[float, f
     return out
 
 
+def _num_samples(table: dict) -> dict:
+    """A block (or its ``quick`` table) of an older store's config, whose key for the number of estimates was
+    ``samples``, with the key the suite reads now (``num_samples``)."""
+    return {("num_samples" if k == "samples" else k): (_num_samples(v) if k == "quick" and isinstance(v, dict) else v)
+            for k, v in table.items()}
+
+
 def cell_seconds_from_manifest(root: str | Path) -> list[tuple[float, float]]:
     """Per cell, from a manifest alone (a store whose cell files are elsewhere, such as ``reports/gallery``): its
     block's seconds divided by the block's cells (compile and run not told apart: all counted as "other")."""
@@ -90,8 +97,9 @@ def cell_seconds_from_manifest(root: str | Path) -> list[tuple[float, float]]:
 
     manifest = store.check_store(root)
     seconds = manifest.get("seconds") or {}
+    config = dict(manifest["config"], block=[_num_samples(b) for b in manifest["config"]["block"]])
     out = []
-    for block in parse_config(manifest["config"], quick=bool(manifest.get("quick"))):
+    for block in parse_config(config, quick=bool(manifest.get("quick"))):
         n = len(cells_of(block))
         if n and seconds.get(block.name):
             out += [(0.0, seconds[block.name] / n)] * n

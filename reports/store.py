@@ -21,24 +21,30 @@ import datetime as dt
 import json
 import os
 import shutil
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 from varbench.reports import schema
+from varbench.reports._files import StoreError, atomic_write
+# The manifest is read, written and checked by varbench.reports.manifest; its plain-JSON functions keep their names
+# here, where the CLI, the report page and the check battery import them.
+from varbench.reports.manifest import MANIFEST
+from varbench.reports.manifest import check_json as check_store
+from varbench.reports.manifest import read_json as read_manifest
+from varbench.reports.manifest import write_json as write_manifest
 
-MANIFEST = "manifest.json"
+__all__ = ["CELLS", "CORRUPT", "LOCK", "MANIFEST", "StoreError", "StoreWarning", "Verification", "atomic_write",
+           "cell_files", "check_store", "clear", "config_order", "describe_holder", "finished_cells", "load",
+           "move_aside", "own_cells", "read_cell", "read_lock", "read_manifest", "scan_cells", "verify",
+           "write_cell", "write_manifest"]
+
 CELLS = "cells"
 #: Where a resumed suite moves cell files that cannot be read (``corrupt/<name>.<UTC time>``).
 CORRUPT = "corrupt"
 #: The writer's lock; :mod:`varbench.reports.store_lock` takes and releases it, reading it needs only this module.
 LOCK = ".lock"
-
-
-class StoreError(ValueError):
-    """A directory is not a readable result store (reported to people as one line)."""
 
 
 class StoreWarning(UserWarning):
@@ -68,71 +74,6 @@ def describe_holder(holder: dict[str, Any]) -> str:
     command = command if len(command) <= 80 else command[:77] + "..."
     return (f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')} since {holder.get('started', '?')} "
             f"({command!r})")
-
-
-def atomic_write(path: str | os.PathLike, write: Any, suffix: str = ".tmp") -> None:
-    """Call ``write(tmp)`` on a fresh file beside ``path``, then move it into place with ``os.replace``.
-
-    A killed or failing writer never leaves a truncated file under ``path``, and writing again replaces it. The
-    temporary name is hidden, unique and in the same directory (so the move is atomic) and ends in ``suffix``
-    (writers such as ``np.savez`` append an extension unless the name already has it). It is created with
-    ``O_EXCL`` and mode 0o666, so the umask applies as for any file (``tempfile.mkstemp``'s 0o600 would hide
-    results from co-workers).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = str(path.parent / f".{path.name}.{uuid.uuid4().hex}{suffix}")
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_manifest(root: str | os.PathLike, manifest: dict[str, Any]) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as fh:
-            json.dump(manifest, fh, indent=2, default=str)
-    atomic_write(Path(root) / MANIFEST, write)
-
-
-def read_manifest(root: str | os.PathLike) -> dict[str, Any] | None:
-    """The manifest of the store at ``root``; None if there is none; a :class:`StoreError` if it is not a JSON
-    object (a truncated or foreign file)."""
-    path = Path(root) / MANIFEST
-    if not path.exists():
-        return None
-    try:
-        with open(path, encoding="utf-8") as fh:
-            manifest = json.load(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise StoreError(f"{str(path)!r} is not a readable varbench manifest ({type(err).__name__}); "
-                         "run 'varbench suite' to write a store") from None
-    if not isinstance(manifest, dict):
-        raise StoreError(f"{str(path)!r} is not a varbench manifest (a JSON object); run 'varbench suite'")
-    return manifest
-
-
-def check_store(root: str | os.PathLike, *, need_blocks: bool = False) -> dict[str, Any]:
-    """The manifest of the result store at ``root``, or a one-line :class:`StoreError` saying why ``root`` is not
-    one: not a directory, no manifest, an unreadable one, or one without the config hash that every store's
-    manifest has (``need_blocks``: nor the config's blocks, which a report is organised by)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise StoreError(f"{str(root)!r} is not a varbench result store (not a directory); run 'varbench suite'")
-    manifest = read_manifest(root)
-    if manifest is None:
-        raise StoreError(f"{str(root)!r} is not a varbench result store (no {MANIFEST}); run 'varbench suite'")
-    config = manifest.get("config")
-    blocks = config.get("block") if isinstance(config, dict) else None
-    named = isinstance(blocks, list) and all(isinstance(b, dict) and isinstance(b.get("name"), str) for b in blocks)
-    if "config_hash" not in manifest or (need_blocks and not named):
-        raise StoreError(f"{str(root / MANIFEST)!r} is not the manifest of a varbench result store (it lacks "
-                         f"{'the config hash' if 'config_hash' not in manifest else 'the config blocks'}); run "
-                         "'varbench suite'")
-    return manifest
 
 
 def write_cell(root: str | os.PathLike, key: str, rows: Iterable[dict[str, Any]]) -> Path:

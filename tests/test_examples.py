@@ -51,7 +51,7 @@ SMALL_SUITE = """
 name = "readme_store"
 problem = "linear_vae:data_subset=8,batch_size=4,latent=2"
 estimators = ["pathwise", "stl"]
-samples = 2000
+num_samples = 2000
 """
 
 

@@ -112,27 +112,9 @@ def _import_distributed() -> Any:
 
 
 def check_options(kind: Any, workers: Any = None, scheduler: Any = None) -> tuple[str, int | None, str | None]:
-    """The executor choice, validated (one-line errors naming the valid choices); nothing is started."""
-    if kind is None:
-        kind = "dask" if scheduler is not None or workers is not None else "local"
-    if kind not in EXECUTORS:
-        raise VarbenchError(f"unknown executor {kind!r}; valid executors: {', '.join(EXECUTORS)}")
-    if kind == "local" and (workers is not None or scheduler is not None):
-        raise VarbenchError("--workers and --scheduler apply to --executor dask; the local executor runs in this "
-                            "process")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise VarbenchError(f"workers must be a positive integer; got {workers!r}")
-    if scheduler is not None:
-        if not isinstance(scheduler, str) or not scheduler.strip() or any(c.isspace() for c in scheduler.strip()):
-            raise VarbenchError(f"--scheduler must be the address of a Dask scheduler such as tcp://HOST:8786; got "
-                                f"{scheduler!r}")
-        if workers is not None:
-            raise VarbenchError("--workers sets the size of the cluster varbench starts; a cluster at --scheduler "
-                                "has its own workers (give one or the other)")
-        scheduler = scheduler.strip()
-    if kind == "dask":
-        _import_distributed()
-    return kind, workers, scheduler
+    """The executor choice as a tuple, validated (:meth:`ExecutorChoice.checked`); nothing is started."""
+    choice = ExecutorChoice.checked(kind, workers, scheduler)
+    return choice.kind, choice.workers, choice.scheduler
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,24 +131,58 @@ class ExecutorChoice:
     @classmethod
     def checked(cls, kind: str | None = None, workers: int | None = None, scheduler: str | None = None,
                 plugins: Sequence[str] = ()) -> ExecutorChoice:
-        """The choice, validated; nothing is started. ``kind=None`` means dask if a cluster option is given."""
-        kind, workers, scheduler = check_options(kind, workers, scheduler)
+        """The choice, validated; nothing is started.
+
+        Args:
+          kind: ``"local"`` or ``"dask"``; None means dask if ``workers`` or ``scheduler`` is given, else local.
+          workers: dask: the number of worker processes of a local cluster started here (default: one per core).
+          scheduler: dask: the address of a running cluster's scheduler (``tcp://HOST:PORT``); not with ``workers``.
+          plugins: modules every worker imports before it runs a task.
+
+        Returns:
+          The validated choice.
+
+        Raises:
+          VarbenchError: a one-line message naming the valid choices.
+        """
+        if kind is None:
+            kind = "dask" if scheduler is not None or workers is not None else "local"
+        if kind not in EXECUTORS:
+            raise VarbenchError(f"unknown executor {kind!r}; valid executors: {', '.join(EXECUTORS)}")
+        if kind == "local" and (workers is not None or scheduler is not None):
+            raise VarbenchError("--workers and --scheduler apply to --executor dask; the local executor runs in "
+                                "this process")
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise VarbenchError(f"workers must be a positive integer; got {workers!r}")
+        if scheduler is not None:
+            scheduler = _checked_scheduler(scheduler, workers)
+        if kind == "dask":
+            _import_distributed()
         return cls(kind, workers, scheduler, tuple(plugins))
 
     def start(self) -> Executor:
         """A started executor (use it as a context manager, or call ``close``)."""
         if self.kind == "local":
             return Executor()
-        return DaskExecutor(workers=self.workers, scheduler=self.scheduler, plugins=self.plugins)
+        return DaskExecutor(self)
+
+
+def _checked_scheduler(scheduler: Any, workers: Any) -> str:
+    """The address of a Dask scheduler, stripped; a one-line error for anything else or beside ``workers``."""
+    if not isinstance(scheduler, str) or not scheduler.strip() or any(c.isspace() for c in scheduler.strip()):
+        raise VarbenchError(f"--scheduler must be the address of a Dask scheduler such as tcp://HOST:8786; got "
+                            f"{scheduler!r}")
+    if workers is not None:
+        raise VarbenchError("--workers sets the size of the cluster varbench starts; a cluster at --scheduler "
+                            "has its own workers (give one or the other)")
+    return scheduler.strip()
 
 
 def make_executor(kind: str | None = "local", *, workers: int | None = None, scheduler: str | None = None,
                   plugins: Sequence[str] = ()) -> Executor:
-    """A started executor (use it as a context manager, or call ``close``)."""
-    kind, workers, scheduler = check_options(kind, workers, scheduler)
-    if kind == "local":
-        return Executor()
-    return DaskExecutor(workers=workers, scheduler=scheduler, plugins=plugins)
+    """A started executor (use it as a context manager, or call ``close``): ``ExecutorChoice.checked(...).start()``
+    for the entry points that still pass the four options apart (trace, check)."""
+    return ExecutorChoice.checked(kind, workers, scheduler, plugins).start()
 
 
 # --- the worker side ---------------------------------------------------------------------------------------------
@@ -214,9 +230,11 @@ class DaskExecutor(Executor):
 
     kind = "dask"
 
-    def __init__(self, *, workers: int | None = None, scheduler: str | None = None, plugins: Sequence[str] = ()):
+    def __init__(self, choice: ExecutorChoice):
         distributed = _import_distributed()
         from varbench.engine import compile_cache
+
+        workers, scheduler = choice.workers, choice.scheduler
 
         self.cluster = None
         self._lost: dict[str, list[str]] = {}
@@ -245,8 +263,8 @@ class DaskExecutor(Executor):
                                 "the main module again, so a Python script must start the suite under "
                                 "if __name__ == \"__main__\": (and not from stdin)") from None
         self.scheduler = self.client.scheduler.address
-        self.setup = dict(plugins=list(plugins), cache_dir=cache["compilation_cache"] if cache["enabled"] else None,
-                          cpus=cpus)
+        self.setup = dict(plugins=list(choice.plugins),
+                          cache_dir=cache["compilation_cache"] if cache["enabled"] else None, cpus=cpus)
         self.client.subscribe_topic("all", self._on_event)
 
     def _on_event(self, event: Any) -> None:

@@ -43,6 +43,6 @@ def test_amortized_suite_blocks_parse(name, sbn):
     blocks = {b.name: b for b in parse_config(load_config(path))}
     assert {"linear_vae_encoder", "gaussian_vae_encoder", sbn} <= set(blocks)
     quick = {b.name: b for b in parse_config(load_config(path), quick=True)}
-    assert quick["linear_vae_encoder"].samples < blocks["linear_vae_encoder"].samples
+    assert quick["linear_vae_encoder"].num_samples < blocks["linear_vae_encoder"].num_samples
     if name == "default.toml":  # `quick = { skip = true }` keeps the quick suite to the headline block
         assert "gaussian_vae_encoder" not in quick and sbn not in quick

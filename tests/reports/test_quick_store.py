@@ -35,7 +35,7 @@ def miniature_default_config() -> dict:
         block = copy.deepcopy(block)
         quick = dict(block.get("quick") or {})
         quick["estimators"] = list(quick.get("estimators", block["estimators"]))[:2]
-        quick["samples"] = 300
+        quick["num_samples"] = 300
         grid = quick.get("grid", block.get("grid") or {})
         quick["grid"] = {k: (v[:2] if isinstance(v, list) else {**v, "num": 2}) for k, v in grid.items()}
         quick.update(KEPT[block["name"]])

@@ -27,7 +27,7 @@ VAE_KEYS = tuple(varbench.catalog.resolve_problem("linear_vae").param_shapes())
 def _block(**keys) -> str:
     """A one-block suite config; ``keys`` are TOML source lines (values written as TOML)."""
     lines = ["[[block]]", 'name = "a"']
-    lines += [f"{k} = {v}" for k, v in {"problem": '"gaussian"', "estimators": '["pathwise"]', "samples": "1000",
+    lines += [f"{k} = {v}" for k, v in {"problem": '"gaussian"', "estimators": '["pathwise"]', "num_samples": "1000",
                                         **keys}.items()]
     return "\n".join(lines) + "\n"
 
@@ -51,6 +51,7 @@ def workdir(tmp_path, monkeypatch):
         "grid_strings": _block(grid='{ mean = ["a", "b"] }'),
         "grid_option": _block(grid='{ cost = ["square", "tan"] }'),
         "not_applicable": _block(problem='"bernoulli"'),
+        "old_samples": _block(samples="1000"),
         "ok": _block(),
     }
     for name, text in configs.items():
@@ -119,6 +120,8 @@ CLI_CASES = [
      "block 'a': parameter 'mean' must be a number"),
     ("suite grid bad option", ["suite", "--config", "{tmp}/grid_option.toml", "--out", "{tmp}/out"],
      "one of linear, square, exp_square, cos"),
+    ("suite samples key", ["suite", "--config", "{tmp}/old_samples.toml", "--out", "{tmp}/out"],
+     "'samples' is now 'num_samples'"),
     ("suite measures nothing", ["suite", "--config", "{tmp}/not_applicable.toml", "--out", "{tmp}/out"],
      "measures nothing"),
     ("suite out is a file", ["suite", "--config", "{tmp}/ok.toml", "--out", "{tmp}/afile"], "existing file"),

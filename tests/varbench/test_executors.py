@@ -2,7 +2,7 @@
 mid-run, two writers on one store, a truncated cell file; and the executor's one-line errors.
 
 One LocalCluster of 2 worker processes serves the whole module (runs connect to it with ``scheduler=``); its
-workers keep compiled kernels between tests, and configs are tiny (a few ``gaussian`` cells of 2000 samples).
+workers keep compiled kernels between tests, and configs are tiny (a few ``gaussian`` cells of 2000 estimates).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import pytest
 from varbench.reports import schema, store, store_lock
 
 from varbench.core.errors import VarbenchError
+from varbench.executors import ExecutorChoice
+from varbench.reports.manifest import RunStatus
 from varbench.suite import run_suite
 
 distributed = pytest.importorskip("distributed")
@@ -32,7 +34,7 @@ CONFIG = textwrap.dedent("""
     name = "tiny"
     problem = "gaussian:dim=1,cost=square"
     estimators = ["pathwise", "score_function"]
-    samples = 2000
+    num_samples = 2000
     seeds = [0, 1, 2]
     grid = { k = [0.5, 1.0], mean = [0.0, 1.0] }
 
@@ -80,10 +82,10 @@ def _same_measurements(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 
 def test_dask_gives_the_results_of_the_local_executor(config, local_store, cluster, tmp_path):
-    manifest = run_suite(config, tmp_path / "dask", scheduler=cluster, **QUIET)
-    assert manifest["cells_done"] == CELLS and not manifest["cells_failed"]
-    run, = manifest["runs"]
-    assert run["executor"]["kind"] == "dask" and run["executor"]["workers"] == 2 and run["status"] == "finished"
+    manifest = run_suite(config, tmp_path / "dask", executor=ExecutorChoice.checked(scheduler=cluster), **QUIET)
+    assert manifest.cells_done == CELLS and not manifest.cells_failed
+    run, = manifest.runs
+    assert run.executor["kind"] == "dask" and run.executor["workers"] == 2 and run.status is RunStatus.FINISHED
     frame, local = store.load(tmp_path / "dask"), store.load(local_store)
     _same_measurements(frame, local)
     # every row says where it was computed: the workers' pids, not ours
@@ -101,11 +103,13 @@ def test_a_worker_killed_mid_cell_loses_only_that_cell_which_is_retried(cluster,
     path.write_text(CONFIG.replace('["pathwise", "score_function"]', f'["pathwise", "die_once:marker={marker}"]')
                     .replace("seeds = [0, 1, 2]", "seeds = [0]"))
     plugins = ["tests.plugins.die_once"]
-    manifest = run_suite(path, tmp_path / "dask", scheduler=cluster, plugins=plugins, **QUIET)
+    manifest = run_suite(path, tmp_path / "dask", executor=ExecutorChoice.checked(scheduler=cluster), plugins=plugins,
+                         **QUIET)
     assert marker.exists(), "a worker should have died"
-    assert manifest["cells_done"] == manifest["cells_total"] == 3 and not manifest["cells_failed"]
-    (label, workers), = manifest["runs"][-1]["cells_retried"].items()
-    assert "die_once" in label and len(workers) == 1 and manifest["cells_retried"] == {label: 2}
+    assert manifest.cells_done == manifest.cells_total == 3 and not manifest.cells_failed
+    (label, workers), = manifest.run.cells_retried.items()
+    assert "die_once" in label and len(workers) == 1 and manifest.cells_retried == {label: 2}
+    assert store.read_manifest(tmp_path / "dask")["runs"][-1]["cells_retried"] == {label: list(workers)}
     frame = store.load(tmp_path / "dask")
     died = frame[frame["estimator_name"] == "die_once"]
     assert (died["prov_attempts"] == 2).all() and (frame[frame["estimator_name"] != "die_once"]["prov_attempts"]
@@ -151,17 +155,17 @@ def test_a_killed_client_resumes_without_losing_or_recomputing_and_a_second_writ
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.parquet")}
     assert store_lock.read_lock(out)["pid"] == proc.pid  # left behind by the killed client
     lines = []
-    manifest = run_suite(config, out, scheduler=cluster, plugins=["tests.plugins.gate"], progress=lines.append,
-                         report=False)
+    manifest = run_suite(config, out, executor=ExecutorChoice.checked(scheduler=cluster),
+                         plugins=["tests.plugins.gate"], progress=lines.append, report=False)
     assert any("took over the lock" in line and str(proc.pid) in line for line in lines)
     assert "3 already finished" in next(line for line in lines if line.startswith("varbench suite"))
-    assert manifest["cells_done"] == CELLS
-    assert [r["status"] for r in manifest["runs"]] == ["interrupted", "finished"]
-    assert manifest["runs"][1]["cells_finished"] == CELLS - 3
+    assert manifest.cells_done == CELLS
+    assert [r.status for r in manifest.runs] == [RunStatus.INTERRUPTED, RunStatus.FINISHED]
+    assert manifest.runs[1].cells_finished == CELLS - 3
     for name, stamp in stamps.items():
         assert (out / "cells" / name).stat().st_mtime_ns == stamp  # not recomputed
     assert store_lock.read_lock(out) is None and store.verify(out).ok
-    assert store.finished_cells(out) == set(manifest["cells"])  # nothing lost, nothing foreign
+    assert store.finished_cells(out) == set(manifest.cells)  # nothing lost, nothing foreign
 
 
 def test_a_second_writer_waits_with_wait(config, local_store, tmp_path):
@@ -183,7 +187,7 @@ def test_a_second_writer_waits_with_wait(config, local_store, tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
-    assert result["m"]["cells_done"] == CELLS and any("0 to run" in line for line in lines)
+    assert result["m"].cells_done == CELLS and any("0 to run" in line for line in lines)
 
 
 def test_a_truncated_cell_file_is_named_left_out_then_moved_aside_and_recomputed(config, local_store, tmp_path,
@@ -212,10 +216,10 @@ def test_a_truncated_cell_file_is_named_left_out_then_moved_aside_and_recomputed
     lines = []
     manifest = run_suite(config, out, progress=lines.append, report=False)
     assert any(victim.name in line and "moved aside" in line for line in lines)
-    assert manifest["cells_done"] == CELLS and victim.exists()
+    assert manifest.cells_done == CELLS and victim.exists()
     moved, = (out / "corrupt").iterdir()
     assert moved.name.startswith(victim.name) and moved.read_bytes() == data[: len(data) // 2]
-    assert manifest["runs"][-1]["cells_finished"] == 1 and victim.name in manifest["runs"][-1]["cells_moved_aside"]
+    assert manifest.run.cells_finished == 1 and victim.name in manifest.run.cells_moved_aside
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.parquet") if p != victim} == stamps
     assert main(["store", "verify", str(out)]) == 0
     assert "OK" in capsys.readouterr().out
@@ -233,9 +237,9 @@ def test_a_resume_under_another_commit_keeps_the_old_cells_provenance(config, lo
     monkeypatch.setattr(provenance, "_process", {})
     monkeypatch.setattr(provenance, "git_commit", lambda: "0123abcd" * 5)
     manifest = run_suite(config, out, **QUIET)
-    assert manifest["environment"] == first["environment"]  # the store's first environment is kept
-    assert [r["environment"]["git_commit"] for r in manifest["runs"]] == [first["environment"]["git_commit"],
-                                                                        "0123abcd" * 5]
+    assert manifest.environment == first["environment"]  # the store's first environment is kept
+    assert [r.environment["git_commit"] for r in manifest.runs] == [first["environment"]["git_commit"],
+                                                                  "0123abcd" * 5]
     frame = store.load(out)
     assert set(frame[frame["cell"] == victim.stem]["prov_git_commit"]) == {"0123abcd" * 5}
     old = frame[frame["cell"] != victim.stem]
@@ -304,4 +308,4 @@ def test_the_config_can_name_the_executor_and_it_is_not_part_of_the_hash(config,
     shutil.copytree(local_store, out)
     next(iter((out / "cells").glob("*.parquet"))).unlink()
     manifest = run_suite(with_executor, out, **QUIET)  # resumes the local store, on the cluster
-    assert manifest["runs"][-1]["executor"]["kind"] == "dask" and manifest["runs"][-1]["cells_finished"] == 1
+    assert manifest.run.executor["kind"] == "dask" and manifest.run.cells_finished == 1

@@ -210,7 +210,7 @@ name = "vae_trace"
 kind = "trace"
 problem = "{VAE}"
 estimators = ["pathwise", "score_function"]
-samples = 300
+num_samples = 300
 trace = {{ drivers = ["pathwise"], lr = 0.01, steps = 2, every = 1 }}
 figure = {{ kind = "trace", groups = true }}
 """
@@ -225,7 +225,7 @@ def test_a_trace_block_on_an_amortized_problem_stores_and_draws_group_variances(
     config = tmp_path / "trace.toml"
     config.write_text(TRACE_SUITE)
     manifest = run_suite(config, tmp_path / "store", progress=lambda line: None)
-    assert manifest["cells_done"] == 1 and not manifest["cells_failed"]
+    assert manifest.cells_done == 1 and not manifest.cells_failed
     frame = store.load(tmp_path / "store")
     assert len(frame) == 3 * 2  # checkpoints x measured estimators
     groups = frame["group_variance_encoder"] + frame["group_variance_decoder"]

@@ -29,15 +29,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Run the suite and print one summary line; returns 1 if a cell failed, else 0."""
+    from varbench.executors import ExecutorChoice
     from varbench.suite import run_suite
-    # MERGE: executor: run_suite takes executor=ExecutorChoice | None (None: the config's [executor] table). The
-    # options go through unresolved until then: the config's table fills what the command line leaves out.
+
+    given = (args.executor, args.workers, args.scheduler) != (None, None, None)  # else: the config's [executor]
+    executor = ExecutorChoice.checked(args.executor, args.workers, args.scheduler) if given else None
     manifest = run_suite(args.config, args.out, quick=args.quick, resume=args.resume, plugins=args.plugin,
-                         executor=args.executor, workers=args.workers, scheduler=args.scheduler, wait=args.wait)
-    failed = manifest.get("cells_failed") or {}
-    retried = (manifest.get("runs") or [{}])[-1].get("cells_retried") or {}
+                         executor=executor, wait=args.wait)
+    failed, retried = manifest.cells_failed, manifest.run.cells_retried
     again = (f", {len(retried)} retried after a worker died ({'; '.join(retried)})" if retried else "")
-    print(f"varbench suite: {manifest['cells_done']} of {manifest['cells_total']} cells finished, "
-          f"{len(manifest.get('cells_skipped') or {})} not applicable, {len(failed)} failed{again}; results in "
+    print(f"varbench suite: {manifest.cells_done} of {manifest.cells_total} cells finished, "
+          f"{len(manifest.cells_skipped)} not applicable, {len(failed)} failed{again}; results in "
           f"{args.out}, report in {os.path.join(args.out, 'report', 'report.html')}")
     return 1 if failed else 0

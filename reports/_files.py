@@ -1,0 +1,42 @@
+"""Files of a result store written atomically, and the error for a directory that is not a readable store.
+
+The lowest layer of the store: :mod:`varbench.reports.manifest` writes ``manifest.json`` with it and
+:mod:`varbench.reports.store` its cell files, so neither needs the other for that. Needs no JAX.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+
+class StoreError(ValueError):
+    """A directory is not a readable result store (reported to people as one line)."""
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], Any], suffix: str = ".tmp") -> None:
+    """Call ``write(tmp)`` on a fresh file beside ``path``, then move it into place with ``os.replace``.
+
+    A killed or failing writer never leaves a truncated file under ``path``, and writing again replaces it. The
+    temporary name is hidden, unique and in the same directory (so the move is atomic) and ends in ``suffix``
+    (writers such as ``np.savez`` append an extension unless the name already has it). It is created with
+    ``O_EXCL`` and mode 0o666, so the umask applies as for any file (``tempfile.mkstemp``'s 0o600 would hide
+    results from co-workers).
+
+    Args:
+      path: the file's final name.
+      write: writes the content to the temporary file whose name it is given.
+      suffix: the end of the temporary name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = str(path.parent / f".{path.name}.{uuid.uuid4().hex}{suffix}")
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

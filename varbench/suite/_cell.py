@@ -1,0 +1,113 @@
+"""Running ONE cell, wherever an executor runs it: its measurements (or its trace) and a typed outcome.
+
+Failures that belong to the cell (an estimator that does not apply, quadrature that does not converge, non-finite
+estimates, memory) come back as a :class:`CellOutcome`; anything else is raised, as a local call would raise it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import time
+from typing import Any, Mapping
+
+from varbench.core.errors import (
+    NotApplicableError,
+    OutOfMemoryError,
+    QuadratureNotConvergedError,
+    VarbenchError,
+)
+from varbench.core.naming import spec_of
+from varbench.provenance import now, process_provenance
+from varbench.reports import schema
+from varbench.reports.manifest import Failure, FailureKind
+from varbench.suite._plan import Cell
+
+
+class CellStatus(enum.Enum):
+    """What became of a cell."""
+
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"   # its estimator does not apply to its problem
+
+
+@dataclasses.dataclass(frozen=True)
+class CellOutcome:
+    """One cell's outcome: its status, its rows (done), why it failed or was skipped, what it cost, and the
+    provenance of the process that ran it (``started`` and ``finished`` included)."""
+
+    status: CellStatus
+    rows: tuple[dict[str, Any], ...] = ()
+    failure: Failure | None = None     # FAILED
+    skipped: str | None = None         # SKIPPED: why the estimator does not apply
+    compiled: int = 0                  # kernels compiled for it
+    seconds: float = 0.0
+    provenance: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def run_trace_cell(cell: Cell) -> list[dict[str, Any]]:
+    """One optimisation trace (:func:`varbench.trace.trace`); rows: checkpoint × measured estimator."""
+    from varbench.trace import trace
+
+    block, table = cell.block, cell.block.trace_table
+    records = trace(cell.problems()[0], cell.estimator.estimator, estimators=[s.estimator for s in block.measured],
+                    settings=table.settings(block.num_samples), seed=cell.seed, method=block.method)
+    names = {spec_of(s.estimator): s.name for s in block.measured}  # a record names its estimator by spec_of
+    return schema.trace_rows(records, block=block.name, cell=cell.key, trace_seed=cell.seed,
+                             estimator_name=names.__getitem__)
+
+
+def run_cell(cell: Cell) -> list[dict[str, Any]]:
+    """Measure every grid point of a cell; returns tidy rows (see :mod:`varbench.reports.schema`).
+
+    Args:
+      cell: a cell of a validated plan.
+
+    Returns:
+      One row per grid point × parameter coordinate (a trace cell: per checkpoint × measured estimator).
+    """
+    from varbench.engine.harness import measure, measure_batch
+
+    block, spec = cell.block, cell.estimator
+    if cell.driver:
+        return run_trace_cell(cell)
+    problems = cell.problems()
+    spec.estimator.check_applies(problems[0])
+    if block.method == "mc":
+        results = measure_batch(problems, spec.estimator, params=[p.params for p in cell.points],
+                                num_samples=block.num_samples, seed=cell.seed, warmup=block.warmup)
+    else:
+        results = [measure(problem, spec.estimator, params=p.params, method="exact", seed=cell.seed,
+                           warmup=block.warmup) for problem, p in zip(problems, cell.points)]
+    return schema.measurement_rows(results, [p.to_json() for p in cell.points], block=block.name, cell=cell.key,
+                                   problem_name=block.problem_name, estimator_name=spec.name,
+                                   estimator_label=spec.label, estimator_options=spec.options, static=cell.static)
+
+
+def run_cell_task(cell: Cell) -> CellOutcome:
+    """One cell, wherever the executor runs it (see the module docstring).
+
+    Args:
+      cell: a cell of a validated plan.
+
+    Returns:
+      The cell's outcome.
+    """
+    from varbench.engine import harness
+
+    before, start, started = harness.compile_count(), time.perf_counter(), now()
+    rows, failure, skipped = (), None, None
+    try:
+        rows = tuple(run_cell(cell))
+    except QuadratureNotConvergedError as err:  # a failed measurement, not an inapplicable estimator
+        failure = Failure(FailureKind.MEASUREMENT, str(err))
+    except NotApplicableError as err:
+        skipped = str(err)
+    except VarbenchError as err:
+        kind = FailureKind.OUT_OF_MEMORY if isinstance(err, OutOfMemoryError) else FailureKind.MEASUREMENT
+        failure = Failure(kind, str(err))
+    status = CellStatus.FAILED if failure else CellStatus.SKIPPED if skipped is not None else CellStatus.DONE
+    return CellOutcome(status, rows, failure, skipped, compiled=harness.compile_count() - before,
+                       seconds=time.perf_counter() - start,
+                       provenance=dict(process_provenance(), started=started, finished=now()))

@@ -1,0 +1,350 @@
+"""A suite config: the TOML file, its schema and validation, parsed into :class:`Block` values.
+
+A config has ``[[block]]`` tables, an optional ``plugins = [...]`` list and an optional ``[executor]`` table. Every
+value is checked here with a one-line error naming the block and the valid choices; problem and estimator specs are
+parsed and built once (:class:`EstimatorSpec`), so nothing downstream parses a spec string again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.resources
+import json
+import math
+import numbers
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping, NamedTuple, Sequence
+
+import numpy as np
+
+from varbench.catalog import ESTIMATORS, PROBLEMS, build
+from varbench.core.errors import VarbenchError
+from varbench.engine.harness import MAX_SAMPLES, MAX_WARMUP
+from varbench.engine.prng import MAX_SEED
+from varbench.executors import ExecutorChoice
+from varbench.spec import parse_spec
+from varbench.trace import TraceSettings
+
+DEFAULT_CONFIG = "default.toml"
+BLOCK_KINDS = ("measure", "trace")
+METHODS = ("mc", "exact")
+BLOCK_KEYS = ("name", "title", "kind", "problem", "estimators", "grid", "method", "num_samples", "seeds", "warmup",
+              "quick", "figure", "trace")
+#: Estimates per grid point when a block does not say.
+DEFAULT_NUM_SAMPLES = 100_000
+#: Keys of a trace block's ``trace`` table (see :func:`varbench.trace.trace`).
+TRACE_KEYS = ("drivers", "lr", "steps", "every")
+#: Keys of a grid range ``{start, stop, num}`` (``log = true``: geometric spacing).
+RANGE_KEYS = ("start", "stop", "num", "log")
+#: Most points of one range axis (every point is a measurement; far beyond any figure's resolution).
+MAX_RANGE_POINTS = 10_000
+#: Top-level keys of a suite config.
+CONFIG_KEYS = ("plugins", "executor", "block")
+#: Keys of the config's ``[executor]`` table (the same as ``--executor``, ``--workers``, ``--scheduler``).
+EXECUTOR_KEYS = ("kind", "workers", "scheduler")
+
+
+class EstimatorSpec(NamedTuple):
+    """An estimator spec of a config, parsed and built once: ``label`` as the config writes it (``name:options``),
+    the registered ``name``, the ``options`` given, and the ``estimator`` object they build."""
+
+    label: str
+    name: str
+    options: dict[str, Any]
+    estimator: Any
+
+    @classmethod
+    def parse(cls, label: str) -> EstimatorSpec:
+        """The spec ``label``, parsed and built (one-line errors naming the valid estimators and options)."""
+        name, options = parse_spec(label)
+        return cls(label, name, options, build(ESTIMATORS, "estimator", name, options))
+
+
+_TRACE_DEFAULTS = TraceSettings()
+
+
+class TraceTable(NamedTuple):
+    """A trace block's ``trace`` table, validated, with the defaults of :class:`varbench.trace.TraceSettings`
+    filled in."""
+
+    drivers: tuple[str, ...]
+    lr: float = _TRACE_DEFAULTS.lr
+    steps: int = _TRACE_DEFAULTS.steps
+    every: int = _TRACE_DEFAULTS.every
+
+    def settings(self, num_samples: int) -> TraceSettings:
+        """The trace's settings, measuring ``num_samples`` estimates at each checkpoint."""
+        return TraceSettings(lr=self.lr, steps=self.steps, every=self.every, num_samples=num_samples)
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+    """One ``[[block]]`` of a suite config, validated (``--quick`` overrides applied)."""
+
+    name: str
+    title: str
+    kind: str
+    problem: str
+    estimators: tuple[str, ...]
+    grid: dict[str, tuple[Any, ...]]
+    method: str
+    num_samples: int
+    seeds: tuple[int, ...]
+    warmup: int
+    figure: dict[str, Any]
+    trace: dict[str, Any] = dataclasses.field(default_factory=dict)  # as written (part of a trace cell's key)
+    # The specs above, parsed and built once: the problem's name and fixed options; every estimator (and driver).
+    problem_name: str = dataclasses.field(default="", compare=False)
+    problem_options: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
+    specs: dict[str, EstimatorSpec] = dataclasses.field(default_factory=dict, compare=False)
+    trace_table: TraceTable | None = dataclasses.field(default=None, compare=False)  # trace blocks
+
+    def build_problem(self, options: Mapping[str, Any]) -> Any:
+        """The block's problem with ``options`` (grid values) over its fixed ones; no spec string round trip."""
+        return build(PROBLEMS, "problem", self.problem_name, {**self.problem_options, **options})
+
+    @property
+    def measured(self) -> tuple[EstimatorSpec, ...]:
+        """The block's estimators, parsed (a trace block measures each of them at every checkpoint)."""
+        return tuple(self.specs[label] for label in self.estimators)
+
+
+def default_config_path() -> Path:
+    """The packaged default suite config (``varbench/configs/default.toml``)."""
+    return Path(str(importlib.resources.files("varbench") / "configs" / DEFAULT_CONFIG))
+
+
+def load_config(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Read a TOML config (the packaged default when ``path`` is None); one-line errors for unreadable files."""
+    path = Path(path) if path is not None else default_config_path()
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise VarbenchError(f"config file {str(path)!r} not found") from None
+    except IsADirectoryError:
+        raise VarbenchError(f"config file {str(path)!r} is a directory; give a TOML file") from None
+    except OSError as err:  # permissions, a path too long, an unreadable device
+        raise VarbenchError(f"config file {str(path)!r} cannot be read: {err.strerror or err}") from None
+    except UnicodeDecodeError:  # TOML is UTF-8 text
+        raise VarbenchError(f"config file {str(path)!r} is not a text file (TOML is UTF-8 text)") from None
+    except tomllib.TOMLDecodeError as err:
+        raise VarbenchError(f"config file {str(path)!r} is not valid TOML: {err}") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _expand_values(where: str, spec: Any) -> tuple[Any, ...]:
+    """A grid axis: a list of values, a scalar, or ``{start, stop, num}`` (linspace) / ``{..., log = true}``;
+    ``where`` names the axis in errors."""
+    if isinstance(spec, dict):
+        unknown = sorted(set(spec) - set(RANGE_KEYS))
+        start, stop, num, log = (spec.get(k) for k in RANGE_KEYS)
+        if unknown or not (_is_real(start) and _is_real(stop) and _is_int(num) and 1 <= num <= MAX_RANGE_POINTS):
+            raise VarbenchError(f"{where}: a range is {{ start = number, stop = number, num = integer from 1 to "
+                                f"{MAX_RANGE_POINTS} }} (log = true: geometric); got {spec!r}")
+        if (log is not None and not isinstance(log, bool)) or (log and not start * stop > 0):
+            raise VarbenchError(f"{where}: log = true needs start and stop of one sign, not 0; got {spec!r}")
+        values = np.geomspace(start, stop, num) if log else np.linspace(start, stop, num)
+        return tuple(float(v) for v in values)
+    if isinstance(spec, list):
+        if not spec:
+            raise VarbenchError(f"{where} is empty")
+        return tuple(spec)
+    return (spec,)
+
+
+def _check_keys(name: Any, keys: Any, valid: Sequence[str], where: str = "") -> None:
+    """Refuse a key outside ``valid``; the old ``samples`` (the number of estimates) with a hint."""
+    if "samples" in keys:
+        raise VarbenchError(f"block {name!r}: {where}'samples' is now 'num_samples' (the number of estimates; "
+                            "'samples' is an estimator option: draws per estimate)")
+    unknown = sorted(set(keys) - set(valid))
+    if unknown:
+        raise VarbenchError(f"block {name!r}: {where}unknown key {unknown[0]!r}; valid keys: {', '.join(valid)}")
+
+
+def _with_quick(raw: dict[str, Any], name: str, quick: bool) -> dict[str, Any]:
+    """The block's table with its ``quick = {...}`` overrides applied when ``quick``."""
+    overrides = raw.get("quick")
+    if not isinstance(overrides, dict):
+        return raw
+    _check_keys(name, overrides, (*(k for k in BLOCK_KEYS if k not in ("name", "quick")), "skip"), "quick: ")
+    return {**raw, **{k: v for k, v in overrides.items() if k != "skip"}} if quick else raw
+
+
+def _check_numbers(name: str, raw: dict[str, Any], method: str) -> tuple[int, tuple[int, ...], int]:
+    """A block's ``num_samples``, ``seeds`` and ``warmup``, validated."""
+    num_samples, warmup = raw.get("num_samples", DEFAULT_NUM_SAMPLES), raw.get("warmup", 0)
+    if method == "mc" and not (_is_int(num_samples) and 0 < num_samples <= MAX_SAMPLES):
+        raise VarbenchError(f"block {name!r}: 'num_samples' must be an integer from 1 to {MAX_SAMPLES}; got "
+                            f"{num_samples!r}")
+    if not (_is_int(warmup) and 0 <= warmup <= MAX_WARMUP):
+        raise VarbenchError(f"block {name!r}: 'warmup' must be an integer from 0 to {MAX_WARMUP}; got {warmup!r}")
+    seeds = raw.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and 0 <= s <= MAX_SEED for s in seeds):
+        raise VarbenchError(f"block {name!r}: 'seeds' must be a list of integers from 0 to {MAX_SEED}; got {seeds!r}")
+    return int(num_samples), tuple(seeds), int(warmup)
+
+
+def _check_choices(name: str, raw: dict[str, Any]) -> tuple[str, str, list[str]]:
+    """A block's ``kind``, ``method`` and ``estimators``, validated; and the types of its tables."""
+    kind = raw.get("kind", "measure")
+    if kind not in BLOCK_KINDS:
+        raise VarbenchError(f"block {name!r}: unknown kind {kind!r}; valid kinds: {', '.join(BLOCK_KINDS)}")
+    method = raw.get("method", "mc")
+    if method not in METHODS:
+        raise VarbenchError(f"block {name!r}: unknown method {method!r}; valid methods: {', '.join(METHODS)}")
+    estimators = raw.get("estimators")
+    if not isinstance(estimators, list) or not estimators or not all(isinstance(e, str) for e in estimators):
+        raise VarbenchError(f"block {name!r}: 'estimators' must be a non-empty list of estimator specs")
+    return kind, method, estimators
+
+
+def _check_tables(name: str, raw: dict[str, Any]) -> None:
+    for key, expected in (("title", str), ("figure", dict), ("grid", dict), ("trace", dict)):
+        if key in raw and not isinstance(raw[key], expected):
+            raise VarbenchError(f"block {name!r}: {key!r} must be a {'string' if expected is str else 'table'}; got "
+                                f"{raw[key]!r}")
+
+
+def _check_trace(name: str, trace: dict[str, Any], grid: dict[str, Any]) -> TraceTable:
+    """The ``trace`` table of a trace block, with the types and ranges :func:`varbench.trace.trace` accepts."""
+    unknown = sorted(set(trace) - set(TRACE_KEYS))
+    if unknown or not trace.get("drivers"):
+        raise VarbenchError(f"block {name!r}: a trace block needs trace = {{ drivers = [...], lr, steps, every }}"
+                            f"; valid keys: {', '.join(TRACE_KEYS)}")
+    if grid:
+        raise VarbenchError(f"block {name!r}: a trace block has no grid (it follows the optimisation)")
+    default = TraceTable(())
+    drivers, lr, steps, every = (trace.get(k, d) for k, d in zip(TRACE_KEYS, default))
+    if not isinstance(drivers, list) or not all(isinstance(d, str) for d in drivers):
+        raise VarbenchError(f"block {name!r}: trace 'drivers' must be a list of estimator specs; got {drivers!r}")
+    if not (_is_real(lr) and lr > 0):
+        raise VarbenchError(f"block {name!r}: trace 'lr' must be a positive number; got {lr!r}")
+    if not (_is_int(steps) and steps >= 0):
+        raise VarbenchError(f"block {name!r}: trace 'steps' must be a non-negative integer; got {steps!r}")
+    if not (_is_int(every) and every >= 1):
+        raise VarbenchError(f"block {name!r}: trace 'every' must be a positive integer; got {every!r}")
+    return TraceTable(tuple(drivers), float(lr), int(steps), int(every))
+
+
+def parse_block(raw: dict[str, Any], *, quick: bool) -> Block:
+    """One ``[[block]]`` table, validated, with ``quick``'s overrides applied and its specs built.
+
+    Args:
+      raw: the block's table as TOML reads it.
+      quick: apply the block's ``quick = {...}`` overrides (``varbench suite --quick``).
+
+    Returns:
+      The block.
+
+    Raises:
+      VarbenchError: a one-line message naming the block and the valid choices.
+    """
+    if not isinstance(raw, dict):
+        raise VarbenchError("each [[block]] must be a table")
+    name = raw.get("name")
+    _check_keys(name, raw, BLOCK_KEYS)
+    if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
+        raise VarbenchError(f"every block needs a name of letters, digits, '-' and '_'; got {name!r}")
+    raw = _with_quick(raw, name, quick)
+    kind, method, estimators = _check_choices(name, raw)
+    num_samples, seeds, warmup = _check_numbers(name, raw, method)
+    _check_tables(name, raw)
+    grid = {k: _expand_values(f"block {name!r}: grid axis {k!r}", v) for k, v in (raw.get("grid") or {}).items()}
+    problem = raw.get("problem")
+    if not isinstance(problem, str):
+        raise VarbenchError(f"block {name!r}: 'problem' must be a problem spec string")
+    problem_name, problem_options = parse_spec(problem)
+    build(PROBLEMS, "problem", problem_name, problem_options)  # validates early, with the usual one-line errors
+    trace = dict(raw.get("trace") or {})
+    table = _check_trace(name, trace, grid) if kind == "trace" else None
+    specs = {label: EstimatorSpec.parse(label) for label in [*estimators, *(table.drivers if table else ())]}
+    return Block(name=name, title=raw.get("title", name), kind=kind, problem=problem, estimators=tuple(estimators),
+                 grid=grid, method=method, num_samples=num_samples, seeds=seeds, warmup=warmup,
+                 figure=dict(raw.get("figure") or {}), trace=trace, problem_name=problem_name,
+                 problem_options=problem_options, specs=specs, trace_table=table)
+
+
+def parse_config(raw: dict[str, Any], *, quick: bool = False) -> list[Block]:
+    """Every block of a config, validated (``quick``: with the ``--quick`` overrides, without the blocks that say
+    ``quick = { skip = true }``).
+
+    Args:
+      raw: the config as :func:`load_config` reads it.
+      quick: the config's quick variant.
+
+    Returns:
+      The blocks, in config order.
+
+    Raises:
+      VarbenchError: a one-line message naming the block and the valid choices.
+    """
+    unknown = sorted(set(raw) - set(CONFIG_KEYS))
+    if unknown:
+        raise VarbenchError(f"unknown top-level key {unknown[0]!r} in the suite config; valid keys: "
+                            f"{', '.join(CONFIG_KEYS)}")
+    blocks = raw.get("block")
+    if not isinstance(blocks, list) or not blocks:
+        raise VarbenchError("a suite config needs at least one [[block]] table")
+    if quick:  # `quick = { skip = true }` leaves a block out of --quick runs (keeps the quick suite fast)
+        blocks = [b for b in blocks if not (isinstance(b, dict) and isinstance(b.get("quick"), dict)
+                                            and b["quick"].get("skip") is True)]
+    parsed = [parse_block(b, quick=quick) for b in blocks]
+    names = [b.name for b in parsed]
+    if len(set(names)) != len(names):
+        raise VarbenchError("block names must be unique")
+    return parsed
+
+
+def executor_of(raw: dict[str, Any], given: ExecutorChoice | None, plugins: Sequence[str] = ()) -> ExecutorChoice:
+    """Where the cells run: ``given`` (the command line's choice) over the config's ``[executor]`` table, validated
+    (nothing is started), with the ``plugins`` every worker imports.
+
+    ``given=None`` takes the table (local if it has none). A given dask choice without ``workers`` or ``scheduler``
+    takes the table's. The table is not part of the config's hash: a sweep started on one machine can be resumed
+    on a cluster.
+    """
+    table = raw.get("executor", {})
+    unknown = sorted(set(table) - set(EXECUTOR_KEYS)) if isinstance(table, dict) else ["(not a table)"]
+    if unknown:
+        raise VarbenchError(f"the config's [executor] table has an unknown key {unknown[0]!r}; valid keys: "
+                            f"{', '.join(EXECUTOR_KEYS)} (e.g. executor = {{ kind = \"dask\", workers = 4 }})")
+    kind, workers, scheduler = ((table.get("kind"), None, None) if given is None else
+                                (given.kind, given.workers, given.scheduler))
+    if kind != "local" and workers is None and scheduler is None:
+        workers, scheduler = table.get("workers"), table.get("scheduler")
+    return ExecutorChoice.checked(kind, workers, scheduler, plugins)
+
+
+def load_config_plugins(raw: dict[str, Any], extra: Sequence[str] = ()) -> list[str]:
+    """Import the plugin modules named by ``plugins = [...]`` in the config and by ``extra`` (``--plugin``); returns
+    their names, without repeats."""
+    from varbench.catalog import load_plugin
+
+    named = raw.get("plugins", [])
+    if not isinstance(named, list) or not all(isinstance(m, str) and m.strip() for m in named):
+        raise VarbenchError("'plugins' must be a list of module names, e.g. plugins = [\"my_package.estimators\"]")
+    modules = list(dict.fromkeys([*named, *extra]))
+    for module in modules:
+        load_plugin(module)
+    return modules
+
+
+def config_hash(raw: dict[str, Any], quick: bool) -> str:
+    """What a store's results depend on: the config (without ``[executor]``: where cells run does not change what
+    they measure), ``--quick`` and the varbench version."""
+    from varbench import __version__
+    config = {k: v for k, v in raw.items() if k != "executor"}
+    payload = json.dumps(dict(config=config, quick=quick, version=__version__), sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
