@@ -34,8 +34,6 @@ __all__ = ["ESTIMATORS", "PROBLEMS", "build", "describe", "estimator_names", "lo
 ENTRY_POINT_GROUP = "varbench.plugins"
 _BUILTIN_PACKAGES = ("varbench.problems", "varbench.estimators")
 _loaded = False
-#: Largest magnitude of an integer option (sizes and counts are 32-bit integers in compiled kernels).
-MAX_INT_OPTION = 2 ** 31 - 1
 
 
 def load_builtins() -> None:
@@ -91,46 +89,8 @@ def estimator_names() -> list[str]:
     return sorted(ESTIMATORS)
 
 
-def _finite_number(value: Any) -> bool:
-    """A real number (not a bool) that is finite as a float (``10**400`` is not)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:
-        return False
-
-
-def _check_option(owner: str, key: str, field: dataclasses.Field, value: Any) -> Any:
-    meta = field.metadata
-    kind = meta.get("kind")
-    where = f"option {key!r} of {owner}"
-    if meta.get("choices") is not None and value not in meta["choices"]:
-        raise VarbenchError(f"{where} must be one of {', '.join(map(str, meta['choices']))}; got {value!r}")
-    if kind is int:  # sizes and counts: 32-bit, as XLA indexes them
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or abs(value) > MAX_INT_OPTION:
-            raise VarbenchError(f"{where} must be an integer up to {MAX_INT_OPTION}; got {value!r}")
-        value = int(value)
-    elif kind is float:
-        if not _finite_number(value):
-            raise VarbenchError(f"{where} must be a number, and finite; got {value!r}")
-        value = float(value)
-    elif kind is list:
-        items = value if isinstance(value, (list, tuple)) else [value]
-        if not items or not all(_finite_number(v) for v in items):
-            raise VarbenchError(f"{where} must be a number or a list of numbers, all finite; got {value!r}")
-        value = list(items)  # a scalar is a list of one, so converters see one form
-    elif kind is str and not isinstance(value, str):
-        raise VarbenchError(f"{where} must be a string; got {value!r}")
-    minimum = meta.get("minimum")
-    if minimum is not None and kind in (int, float) and value < minimum:
-        raise VarbenchError(f"{where} must be >= {minimum}; got {value!r}")
-    convert = meta.get("convert")
-    return convert(value) if convert else value
-
-
 def build(registry: dict[str, type], what: str, name: str, options: dict[str, Any]) -> Any:
-    """Instantiate ``registry[name]`` with validated ``options``."""
+    """Instantiate ``registry[name]`` with ``options`` (by the names users write), checked on construction."""
     load_builtins()
     if name not in registry:
         raise VarbenchError(f"unknown {what} {name!r}; valid {what}s: {', '.join(sorted(registry))}")
@@ -140,12 +100,7 @@ def build(registry: dict[str, type], what: str, name: str, options: dict[str, An
     if unknown:
         valid = ", ".join(fields) if fields else "(none)"
         raise VarbenchError(f"unknown option {unknown[0]!r} for {what} {name!r}; valid options: {valid}")
-    checked = {fields[k].name: _check_option(f"{what} {name!r}", k, fields[k], v) for k, v in options.items()}
-    instance = cls(**checked)
-    validate = getattr(instance, "validate", None)
-    if validate is not None:
-        validate()
-    return instance
+    return cls(**{fields[k].name: v for k, v in options.items()})  # checked on construction (core.options)
 
 
 def resolve_problem(spec: Any) -> Problem:

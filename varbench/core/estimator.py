@@ -29,6 +29,8 @@ class Estimator(abc.ABC):
     """
 
     name: ClassVar[str] = "estimator"
+    #: what an estimator is called in messages ("option 'samples' of estimator 'pathwise' ...")
+    role: ClassVar[str] = "estimator"
     summary: ClassVar[str] = ""
     #: ``E[estimate] = ∇F`` holds exactly (checked by the project's statistical tests)
     unbiased: ClassVar[bool] = True

@@ -29,6 +29,8 @@ class Problem(abc.ABC):
     """
 
     name: ClassVar[str] = "problem"
+    #: what a problem is called in messages ("option 'k' of problem 'gaussian' ...")
+    role: ClassVar[str] = "problem"
     #: one-line summary for ``varbench list``
     summary: ClassVar[str] = ""
     #: latents are discrete

@@ -13,6 +13,8 @@ from typing import Any, Callable, Sequence
 
 import jax
 
+from varbench.core.options import check_option
+
 _MISSING = dataclasses.MISSING
 
 
@@ -61,6 +63,7 @@ def pytree_dataclass(cls: type) -> type:
     ``DisARM()``, or ``Pathwise(samples=2)`` and ``RLOO(samples=2)``), and JAX's caches, which trust that
     equality, can then hand one estimator's traced kernel to another. Here the class is part of the structure.
     """
+    _check_options_on_construction(cls)
     cls = dataclasses.dataclass(frozen=True)(cls)
     fields = dataclasses.fields(cls)
     data = tuple(f.name for f in fields if not f.metadata.get("static", False))
@@ -81,6 +84,37 @@ def pytree_dataclass(cls: type) -> type:
 
     jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
     return cls
+
+
+def _check_options_on_construction(cls: type) -> None:
+    """Give ``cls`` a ``__post_init__`` that checks every option against its rules, stores the converted value and
+    then calls ``validate()`` (the class's checks of option combinations).
+
+    A value that IS the field's default is taken as it is (None can mean "computed from the other options").
+    An object is checked wherever it is built: from a spec string by the catalog, or in Python. Values that are JAX
+    arrays (tracers of an object rebuilt inside a compiled kernel, such as ``dataclasses.replace`` on an estimator
+    whose numeric options are traced) are left alone: the object they came from was checked when it was built.
+    """
+    previous = cls.__dict__.get("__post_init__")
+
+    def __post_init__(self: Any) -> None:
+        owner = f"{getattr(type(self), 'role', 'object')} {getattr(type(self), 'name', type(self).__name__)!r}"
+        traced = False
+        for key, field in options_of(type(self)).items():
+            value = getattr(self, field.name)
+            if isinstance(value, jax.Array):
+                traced = True
+                continue
+            if value is field.default:  # a default such as None ("computed") needs no rule
+                continue
+            object.__setattr__(self, field.name, check_option(owner, key, field, value))
+        if previous is not None:
+            previous(self)
+        validate = getattr(self, "validate", None)
+        if validate is not None and not traced:
+            validate()
+
+    cls.__post_init__ = __post_init__
 
 
 def options_of(cls: type) -> dict[str, dataclasses.Field]:
