@@ -262,14 +262,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from varbench.battery import check, write_check
+    from varbench.executors import ExecutorChoice
 
     if args.out is not None and not args.out.strip():
         raise VarbenchError("--out must name a directory")
     say = (lambda line: print(f"varbench check: {line}", file=sys.stderr, flush=True)) if args.format == "table" \
         else None
     report = check(args.estimator, problems=args.problems, against=args.against, level=args.level, seed=args.seed,
-                   progress=say, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
-                   plugins=args.plugin)
+                   progress=say, executor=ExecutorChoice.checked(args.executor, args.workers, args.scheduler,
+                                                                 args.plugin))
     if args.format == "json":
         print(json.dumps(report.to_dict(), allow_nan=False, default=float))
     elif args.format == "markdown":

@@ -20,6 +20,8 @@ from varbench.core.errors import VarbenchError
 from varbench.engine.result import Result
 
 PILOT_SAMPLES = 20_000
+#: The pilot run's seed is the test's seed plus this offset: an independent stream of noise.
+PILOT_SEED_OFFSET = 1_000_003
 
 
 class BiasTest(NamedTuple):
@@ -98,7 +100,7 @@ def bias_test(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None 
         raise VarbenchError(f"problem {problem.name!r} has no exact gradient to test against")
     if num_samples is None:
         # Variance from a pilot run on an independent seed stream (a bit inflated for its own noise).
-        pilot = measure(problem, estimator, params=params, num_samples=PILOT_SAMPLES, seed=seed + 1_000_003,
+        pilot = measure(problem, estimator, params=params, num_samples=PILOT_SAMPLES, seed=seed + PILOT_SEED_OFFSET,
                         **measure_kwargs)
         variance = {k: 1.2 * v for k, v in pilot.variance.items()}
         scale = gradient_scale(pilot.grad_exact)
