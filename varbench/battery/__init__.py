@@ -32,13 +32,14 @@ makes one test per estimator × problem × check (:func:`check_cases`).
 from varbench.battery._cases import CheckCase, check_cases
 from varbench.battery._checks import (
     EXACT_TOLERANCE,
+    Finding,
     check_bias,
     check_evaluations,
     check_runs,
     check_state,
     check_variance,
 )
-from varbench.battery._context import EXACT_MAX_PARAMETERS, CheckContext
+from varbench.battery._context import EXACT_MAX_PARAMETERS, SEED_SPAN, CheckContext
 from varbench.battery._generate import CHECKS, Check, checks_for
 from varbench.battery._references import default_references
 from varbench.battery._report import (
@@ -53,7 +54,7 @@ from varbench.battery._report import (
 from varbench.battery._run import LARGEST_SEED, check
 from varbench.battery._store import write_check
 
-__all__ = ["CHECKS", "EXACT_MAX_PARAMETERS", "EXACT_TOLERANCE", "LARGEST_SEED", "LEVELS", "Check", "CheckCase",
-           "CheckContext", "CheckReport", "CheckRow", "Comparison", "Level", "Status", "VarianceEntry",
-           "check", "check_bias", "check_cases", "check_evaluations", "check_runs", "check_state", "check_variance",
-           "checks_for", "default_references", "write_check"]
+__all__ = ["CHECKS", "EXACT_MAX_PARAMETERS", "EXACT_TOLERANCE", "LARGEST_SEED", "LEVELS", "SEED_SPAN", "Check",
+           "CheckCase", "CheckContext", "CheckReport", "CheckRow", "Comparison", "Finding", "Level", "Status",
+           "VarianceEntry", "check", "check_bias", "check_cases", "check_evaluations", "check_runs", "check_state",
+           "check_variance", "checks_for", "default_references", "write_check"]
