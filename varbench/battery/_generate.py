@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from typing import Callable, Iterator, NamedTuple
 
-from varbench.battery._checks import (
-    Finding,
-    check_bias,
-    check_evaluations,
-    check_runs,
-    check_state,
-    check_variance,
-)
+from varbench.battery import _checks
+from varbench.battery._checks import Finding
 from varbench.battery._context import CheckContext
 from varbench.core.errors import NotApplicableError
 from varbench.core.estimator import Estimator
@@ -32,11 +26,11 @@ class Check(NamedTuple):
     per_point: bool
 
 
-RUNS = Check("runs", check_runs, per_point=False)
-EVALUATIONS = Check("evaluations", check_evaluations, per_point=False)
-BIAS = Check("bias", check_bias, per_point=True)
-VARIANCE = Check("variance", check_variance, per_point=True)
-STATE = Check("state", check_state, per_point=True)
+RUNS = Check("runs", _checks.check_runs, per_point=False)
+EVALUATIONS = Check("evaluations", _checks.check_evaluations, per_point=False)
+BIAS = Check("bias", _checks.check_bias, per_point=True)
+VARIANCE = Check("variance", _checks.check_variance, per_point=True)
+STATE = Check("state", _checks.check_state, per_point=True)
 #: Every check, in the order the battery runs them.
 CHECKS = (RUNS, EVALUATIONS, BIAS, VARIANCE, STATE)
 
