@@ -35,22 +35,11 @@ CHECK_POINTS: dict[str, tuple[CheckPoint, ...]] = {
         CheckPoint("uniform logits", "categorical", {"logits": 0.0}),
         CheckPoint("peaked logits", "categorical:dim=2,classes=3", {"logits": [[4.0, 0.0, -4.0], [0.0, 3.0, 0.0]]}),
     ),
-    "lgssm": (
-        CheckPoint("T = 3", "lgssm:T=3", {}),
-        CheckPoint("T = 6, noisy observations", "lgssm:T=6,obs_var=2", {"log_scale": -0.5}),
-    ),
-    "hmm": (
-        CheckPoint("K = 2, T = 3", "hmm:K=2,T=3", {}),
-        CheckPoint("K = 3, T = 4", "hmm:K=3,T=4", {}),
-    ),
-    "lqr": (
-        CheckPoint("T = 3, default plant", "lqr:T=3", {}),
-        CheckPoint("T = 8", "lqr:T=8", {"log_std": -1.0}),
-    ),
-    "nile": (
-        CheckPoint("4-year window", "nile:T=4", {}),
-        CheckPoint("20-year window", "nile:T=20", {}),
-    ),
+    "lgssm": (CheckPoint("T = 3", "lgssm:T=3", {}),
+              CheckPoint("T = 6, noisy observations", "lgssm:T=6,obs_var=2", {"log_scale": -0.5})),
+    "hmm": (CheckPoint("K = 2, T = 3", "hmm:K=2,T=3", {}), CheckPoint("K = 3, T = 4", "hmm:K=3,T=4", {})),
+    "lqr": (CheckPoint("T = 3, default plant", "lqr:T=3", {}), CheckPoint("T = 8", "lqr:T=8", {"log_std": -1.0})),
+    "nile": (CheckPoint("4-year window", "nile:T=4", {}), CheckPoint("20-year window", "nile:T=20", {})),
     "linear_vae": (
         CheckPoint("4 points, batch 2", "linear_vae:data_subset=4,batch_size=2,latent=2", {}),
         CheckPoint("K = 2 particles", "linear_vae:data_subset=4,batch_size=2,latent=2,particles=2", {}),

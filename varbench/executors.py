@@ -16,7 +16,7 @@ Results come back to the caller; workers never write to the result store. The cl
 the store's lock, and needs no file system shared with the workers (GPU hosts often have none).
 
 Workers need what the client has: the plugin modules (``--plugin``, ``plugins = [...]``) are imported in the
-worker before a task's item is unpickled (items travel as pickled bytes for that reason), and the client's
+worker before a task's item is unpickled (items travel as pickled bytes for that reason), and the client.s
 persistent compilation cache directory is used. On a ``LocalCluster`` each worker process is pinned to its own
 share of the cores, so that XLA sizes its thread pool to that share instead of every worker spawning one thread
 per core of the machine.
@@ -111,12 +111,6 @@ def _import_distributed() -> Any:
     return distributed
 
 
-def check_options(kind: Any, workers: Any = None, scheduler: Any = None) -> tuple[str, int | None, str | None]:
-    """The executor choice as a tuple, validated (:meth:`ExecutorChoice.checked`); nothing is started."""
-    choice = ExecutorChoice.checked(kind, workers, scheduler)
-    return choice.kind, choice.workers, choice.scheduler
-
-
 @dataclasses.dataclass(frozen=True)
 class ExecutorChoice:
     """Where work runs: ``kind`` (``local`` or ``dask``), the size of a cluster varbench starts (``workers``) or the
@@ -178,21 +172,14 @@ def _checked_scheduler(scheduler: Any, workers: Any) -> str:
     return scheduler.strip()
 
 
-def make_executor(kind: str | None = "local", *, workers: int | None = None, scheduler: str | None = None,
-                  plugins: Sequence[str] = ()) -> Executor:
-    """A started executor (use it as a context manager, or call ``close``): ``ExecutorChoice.checked(...).start()``
-    for the entry points that still pass the four options apart (trace, check)."""
-    return ExecutorChoice.checked(kind, workers, scheduler, plugins).start()
-
-
 # --- the worker side ---------------------------------------------------------------------------------------------
 _worker_state: dict[str, Any] = {"setup": None}
 _setup_lock = threading.Lock()
 
 
 def _setup_worker(setup: dict[str, Any]) -> None:
-    """Once per worker process (and again only if the setup changes): pin to this worker's cores, point JAX's
-    persistent compilation cache where the client's is, import the plugins."""
+    """Once per worker process (and again only if the setup changes): pin to this worker's cores, apply the client's
+    settings (compilation cache, compile tier, XLA flags: :func:`varbench.configure`), import the plugins."""
     with _setup_lock:
         if _worker_state["setup"] == setup:
             return
@@ -210,7 +197,7 @@ def _setup_worker(setup: dict[str, Any]) -> None:
                     except OSError:
                         pass
         from varbench.engine import settings
-        settings.configure(cache_dir=setup.get("cache_dir"))
+        settings.configure(**setup["settings"])
         from varbench.catalog import load_builtins, load_plugin
         load_builtins()
         for module in setup.get("plugins") or ():
@@ -232,14 +219,13 @@ class DaskExecutor(Executor):
 
     def __init__(self, choice: ExecutorChoice):
         distributed = _import_distributed()
-        from varbench.engine import compile_cache
+        from varbench.engine import settings
 
         workers, scheduler = choice.workers, choice.scheduler
 
         self.cluster = None
         self._lost: dict[str, list[str]] = {}
         self._lost_lock = threading.Lock()
-        cache = compile_cache.info()
         cpus = None
         try:
             if scheduler is None:
@@ -263,8 +249,7 @@ class DaskExecutor(Executor):
                                 "the main module again, so a Python script must start the suite under "
                                 "if __name__ == \"__main__\": (and not from stdin)") from None
         self.scheduler = self.client.scheduler.address
-        self.setup = dict(plugins=list(choice.plugins),
-                          cache_dir=cache["compilation_cache"] if cache["enabled"] else None, cpus=cpus)
+        self.setup = dict(plugins=list(choice.plugins), settings=dataclasses.asdict(settings.current()), cpus=cpus)
         self.client.subscribe_topic("all", self._on_event)
 
     def _on_event(self, event: Any) -> None:

@@ -17,9 +17,12 @@ from scipy import stats as sps
 from varbench.api import measure
 from varbench.catalog import resolve_estimator, resolve_problem
 from varbench.core.errors import VarbenchError
+from varbench.engine.prng import MAX_SEED, check_seed
 from varbench.engine.result import Result
 
 PILOT_SAMPLES = 20_000
+#: The pilot run's seed is the test's seed plus this offset: an independent stream of noise.
+PILOT_SEED_OFFSET = 1_000_003
 
 
 class BiasTest(NamedTuple):
@@ -96,9 +99,13 @@ def bias_test(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None 
     estimator = resolve_estimator(estimator)
     if not problem.has_exact_objective:
         raise VarbenchError(f"problem {problem.name!r} has no exact gradient to test against")
+    seed = check_seed(seed)
     if num_samples is None:
+        if seed > MAX_SEED - PILOT_SEED_OFFSET:
+            raise VarbenchError(f"seed must be at most {MAX_SEED - PILOT_SEED_OFFSET}: the pilot run uses seed + "
+                                f"{PILOT_SEED_OFFSET}, and seeds stop at {MAX_SEED}; got {seed!r}")
         # Variance from a pilot run on an independent seed stream (a bit inflated for its own noise).
-        pilot = measure(problem, estimator, params=params, num_samples=PILOT_SAMPLES, seed=seed + 1_000_003,
+        pilot = measure(problem, estimator, params=params, num_samples=PILOT_SAMPLES, seed=seed + PILOT_SEED_OFFSET,
                         **measure_kwargs)
         variance = {k: 1.2 * v for k, v in pilot.variance.items()}
         scale = gradient_scale(pilot.grad_exact)

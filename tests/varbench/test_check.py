@@ -9,7 +9,7 @@ import pytest
 
 import varbench
 from varbench import catalog
-from varbench.battery import LEVELS, check, default_references
+from varbench.battery import LARGEST_SEED, LEVELS, check, default_references
 from varbench.check_points import CHECK_POINTS
 from varbench.cli import main
 from varbench.core.errors import VarbenchError
@@ -32,7 +32,7 @@ def test_a_correct_estimator_passes_and_ranks_against_the_references():
     assert report.passed, report.verdict
     checks = {r.check for r in report.rows}
     assert {"runs: no recompilation", "runs: deterministic", "evaluations", "unbiased", "variance"} <= checks
-    ranked = {v["estimator"]: v["rank"] for v in report.variance}
+    ranked = {v.estimator: v.rank for v in report.variance}
     assert set(ranked) == {"planted_correct", "score_function", "pathwise"} and ranked["pathwise"] == 1
 
 
@@ -135,3 +135,22 @@ def test_bad_input_and_references():
         check("pathwise", problems=["bernoulli"], level="quick")
     assert default_references(catalog.resolve_problem("bernoulli")) == ["score_function", "rloo:samples=2", "disarm"]
     assert set(LEVELS) == {"quick", "standard", "thorough"}
+    with pytest.raises(VarbenchError, match="executor must be a varbench.executors.ExecutorChoice"):
+        check("pathwise", problems=["gaussian"], level="quick", executor="dask")
+
+
+def test_one_seed_range_up_to_the_largest_the_battery_can_offset():
+    """The engine's seeds stop at MAX_SEED; the battery's measurements use seeds up to seed + SEED_SPAN."""
+    from varbench.battery import SEED_SPAN
+    from varbench.engine.prng import MAX_SEED
+
+    assert LARGEST_SEED == MAX_SEED - SEED_SPAN > 2 ** 31
+    for seed in (-1, True, 1.5, MAX_SEED + 1):
+        with pytest.raises(VarbenchError, match=f"seed must be a non-negative integer up to {MAX_SEED}"):
+            check("pathwise", problems=["gaussian"], level="quick", seed=seed)
+    with pytest.raises(VarbenchError, match=f"seed must be at most {LARGEST_SEED}: the battery measures with seeds "
+                                            f"up to seed \\+ {SEED_SPAN}"):
+        check("pathwise", problems=["gaussian"], level="quick", seed=LARGEST_SEED + 1)
+    assert check("pathwise", problems=["gaussian"], level="quick", against=[], seed=LARGEST_SEED).passed
+    assert main(["check", "pathwise", "--problems", "gaussian", "--level", "quick", "--against", "score_function",
+                 "--seed", str(2 ** 31), "--format", "json"]) == 0  # refused before: the battery stopped at 2^31

@@ -261,11 +261,12 @@ def test_trace_and_check_give_the_same_results_on_dask(cluster):
     untimed = lambda records: [{k: v for k, v in r.items() if k not in schema.TIMING} for r in records]
     assert json.dumps(untimed(local), sort_keys=True) == json.dumps(untimed(dask), sort_keys=True)
     here = varbench.check("score_function", problems=["gaussian", "bernoulli"], level="quick")
-    there = varbench.check("score_function", problems=["gaussian", "bernoulli"], level="quick", scheduler=cluster)
+    there = varbench.check("score_function", problems=["gaussian", "bernoulli"], level="quick",
+                           executor=ExecutorChoice.checked(scheduler=cluster))
     assert here.rows == there.rows and len({r.problem for r in here.rows}) == 2
     timing = ("seconds_per_estimate", "work_seconds")
-    assert [{k: v for k, v in e.items() if k not in timing} for e in here.variance] == \
-        [{k: v for k, v in e.items() if k not in timing} for e in there.variance]
+    assert [{k: v for k, v in e._asdict().items() if k not in timing} for e in here.variance] == \
+        [{k: v for k, v in e._asdict().items() if k not in timing} for e in there.variance]
 
 
 def test_executor_errors_are_one_line_and_create_nothing(config, tmp_path, monkeypatch, capsys):

@@ -40,11 +40,8 @@ def run(args: argparse.Namespace) -> int:
         raise VarbenchError("--out must name a directory")
     say = (lambda line: print(f"varbench check: {line}", file=sys.stderr, flush=True)) if args.format == "table" \
         else None
-    choice = executor_choice(args)
-    # MERGE: executor: battery.check takes executor=choice (an ExecutorChoice); until then its four loose options.
     report = check(args.estimator, problems=args.problems, against=args.against, level=args.level, seed=args.seed,
-                   progress=say, executor=choice.kind, workers=choice.workers, scheduler=choice.scheduler,
-                   plugins=choice.plugins)
+                   progress=say, executor=executor_choice(args))
     if args.format == "json":
         print(json.dumps(report.to_dict(), allow_nan=False, default=float))
     elif args.format == "markdown":

@@ -1,0 +1,105 @@
+"""The measurements behind the variance check: the candidate's variance and the references', ranked."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from varbench import catalog
+from varbench.battery._context import VARIANCE_SEED, CheckContext
+from varbench.battery._references import default_references
+from varbench.battery._report import CheckRow, Comparison, Status, VarianceEntry
+from varbench.core.errors import NotApplicableError
+from varbench.core.estimator import Estimator
+from varbench.core.naming import spec_of
+from varbench.engine import harness
+from varbench.engine.result import Result
+
+
+def candidate_variance(ctx: CheckContext) -> tuple[Result, float]:
+    """The checked estimator's variance measurement and its seconds per estimate: the bias check's measurement
+    where it has one (timed by a Monte Carlo run if it is exact), else a new one."""
+    own = ctx.candidate.result
+    if own is not None and own.method == "mc":
+        return own, own.run_seconds / own.num_samples
+    measured, seconds = _measured(ctx, ctx.estimator, exact=own is not None)
+    return (own if own is not None else measured), seconds
+
+
+def compare_variance(ctx: CheckContext, own: Result, seconds: float) -> tuple[Comparison, Result | None]:
+    """The candidate's variance ``own`` ranked against the references that apply (measured exactly where the
+    candidate's was), and the plain score function's measurement if it is one of them."""
+    entries = [_entry(ctx, ctx.label, True, own, seconds)]
+    results = [(ctx.problem, own)]
+    plain = None
+    for reference in _references(ctx):
+        result, reference_seconds = _measured(ctx, reference, exact=own.method == "exact")
+        results.append((ctx.problem, result))
+        entries.append(_entry(ctx, spec_of(reference), False, result, reference_seconds))
+        if spec_of(reference) == "score_function":
+            plain = result
+    ranked = sorted(entries, key=lambda e: e.total_variance)
+    return Comparison([e._replace(rank=rank) for rank, e in enumerate(ranked, 1)], results), plain
+
+
+def variance_row(ctx: CheckContext, comparison: Comparison, own: Result, plain: Result | None) -> CheckRow:
+    """The variance check's row: the candidate's total variance, interval and rank; flagged if its interval lies
+    above the plain score function's in every coordinate."""
+    entries = comparison.entries
+    mine = next(e for e in entries if e.candidate)
+    others = ", ".join(f"{e.estimator} {e.total_variance:.3g}" for e in entries if not e.candidate)
+    detail = (f"total variance {mine.total_variance:.4g} [{mine.total_variance_lo:.4g}, "
+              f"{mine.total_variance_hi:.4g}] ({own.method}), rank {mine.rank} of {len(entries)}"
+              + (f"; references: {others}" if others else ""))
+    if plain is not None and np.all(_coordinate_intervals(own)[:, 0] > _coordinate_intervals(plain)[:, 1]):
+        return ctx.row("variance", Status.FLAG,
+                       detail + "; its interval lies above the plain score function's in every coordinate",
+                       own.total_variance)
+    return ctx.row("variance", Status.PASS, detail, own.total_variance)
+
+
+def _references(ctx: CheckContext) -> list[Estimator]:
+    """The reference estimators that apply to the problem, the candidate itself left out."""
+    problem = ctx.subject.problem
+    specs = list(ctx.against) if ctx.against is not None else default_references(problem)
+    references = []
+    for spec in specs:
+        reference = catalog.resolve_estimator(spec)
+        if spec_of(reference) == ctx.label:
+            continue
+        try:
+            reference.check_applies(problem)
+        except NotApplicableError:
+            continue
+        references.append(reference)
+    return references
+
+
+def _measured(ctx: CheckContext, estimator: Estimator, exact: bool) -> tuple[Result, float]:
+    """The variance measurement (exact when ``exact`` and possible, else Monte Carlo) and seconds per estimate
+    (from a Monte Carlo run; not timed at the quick level when the measurement is exact)."""
+    problem, params = ctx.subject.problem, ctx.point.params
+    result = None
+    if exact:
+        try:
+            result = harness.measure(problem, estimator, params=params, method="exact")
+        except NotApplicableError:
+            result = None
+    if result is not None and ctx.level.name == "quick":
+        return result, float("nan")
+    timed = harness.measure(problem, estimator, params=params, num_samples=ctx.level.variance_samples,
+                            seed=ctx.seed + VARIANCE_SEED)
+    return (result if result is not None else timed), timed.run_seconds / timed.num_samples
+
+
+def _entry(ctx: CheckContext, name: str, candidate: bool, result: Result, seconds_per_estimate: float
+           ) -> VarianceEntry:
+    intervals = _coordinate_intervals(result)
+    return VarianceEntry(ctx.problem, ctx.point.label, name, candidate, result.method, result.total_variance,
+                         float(np.sum(intervals[:, 0])), float(np.sum(intervals[:, 1])),
+                         result.evaluations_per_estimate, result.total_variance * result.evaluations_per_estimate,
+                         seconds_per_estimate, result.total_variance * seconds_per_estimate)
+
+
+def _coordinate_intervals(result: Result) -> np.ndarray:
+    """The 95% interval of every coordinate's variance, as rows ``[lo, hi]``."""
+    return np.concatenate([np.reshape(result.variance_ci[k], (-1, 2)) for k in result.variance_ci])
