@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from varbench.battery._report import CheckReport
-from varbench.provenance import environment
+from varbench.provenance import command_line, environment
 from varbench.spec import parse_spec
 
 
@@ -30,12 +29,12 @@ def write_check(report: CheckReport, out: str | Path) -> Path:
     from varbench.reports import store_lock
 
     out = Path(out)
-    with store_lock.StoreLock(out, command=" ".join(sys.argv) or "varbench.check"):
+    with store_lock.StoreLock(out, command=command_line()):
         return _write_check(report, out)
 
 
 def _write_check(report: CheckReport, out: Path) -> Path:
-    from varbench.reports import check_figure, store
+    from varbench.reports import check_figure, manifest, store
 
     (out / "check.json").write_text(json.dumps(report.to_dict(), indent=1, allow_nan=False, default=float) + "\n")
     (out / "check.md").write_text(report.markdown())
@@ -54,8 +53,8 @@ def _write_check(report: CheckReport, out: Path) -> Path:
     config = dict(block=blocks)
     digest = hashlib.sha256(json.dumps(dict(config=config, estimator=report.estimator, level=report.level),
                                        sort_keys=True, default=str).encode()).hexdigest()[:16]
-    store.write_manifest(out, dict(kind="check", config=config, config_hash=digest, check=report.to_dict(),
-                                   environment=environment()))
+    manifest.write(out, manifest.CheckManifest(config=config, config_hash=digest, check=report.to_dict(),
+                                               environment=environment()))
     return out
 
 
