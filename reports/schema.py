@@ -259,14 +259,14 @@ def numeric(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 #: Columns of :func:`summary`, shared by ``varbench results`` (table, CSV, JSON) and the report's block tables.
-SUMMARY_COLUMNS = ("block", "estimator", "method", "points", "seeds", "samples", "evaluations",
+SUMMARY_COLUMNS = ("block", "estimator", "method", "points", "seeds", "num_samples", "evaluations",
                    "median_total_variance", "bias_detected", "p_value", "rel_bias_ub95", "estimates_per_second")
 #: What each summary column means (the report prints this legend under its tables).
 SUMMARY_LEGEND = {
     "method": "mc: Monte Carlo; exact: quadrature or enumeration over the estimator's noise",
     "points": "grid points measured (every combination of the block's grid values)",
     "seeds": "seeds per point",
-    "samples": "Monte Carlo estimates per point (exact rows have none)",
+    "num_samples": "Monte Carlo estimates per point (exact rows have none)",
     "evaluations": "cost evaluations per estimate",
     "median_total_variance": "median over points of the variance of one estimate, summed over parameter coordinates",
     "bias_detected": "Holm-corrected test over every coordinate and point (exact rows: the exact bias beyond "
@@ -304,7 +304,7 @@ def _summary_row(block: str, label: str, rows: pd.DataFrame, grid: list[str]) ->
     mc = bool((per["method"] == "mc").all())
     v = verdict.family_verdict(verdict.coordinate_terms(rows))
     return dict(block=block, estimator=label, method=per["method"].iloc[0], points=points,
-                seeds=int(per["seed"].nunique()), samples=float(per["num_samples"].median()) if mc else np.nan,
+                seeds=int(per["seed"].nunique()), num_samples=float(per["num_samples"].median()) if mc else np.nan,
                 evaluations=float(per["evaluations_per_estimate"].median()),
                 median_total_variance=float(per["total_variance"].median()), bias_detected=v.bias_detected,
                 p_value=v.p_value if mc else np.nan, rel_bias_ub95=v.rel_bias_ub95,

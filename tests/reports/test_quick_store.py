@@ -113,7 +113,7 @@ def test_summary_follows_the_config_and_counts_every_grid_point(quick_store):
     assert list(table.loc[table["block"] == "gaussian_k_sweep", "estimator"]) == ["score_function", "pathwise"]
     exact = table[table["method"] == "exact"]
     assert (exact["points"] == 4).all()  # 2 costs (separately compiled cells, indices restart) × 2 values of k
-    assert exact[["samples", "p_value", "estimates_per_second"]].isna().all().all()
+    assert exact[["num_samples", "p_value", "estimates_per_second"]].isna().all().all()
     assert not exact["bias_detected"].any()  # exact means of unbiased estimators: rounding only
 
 
