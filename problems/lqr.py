@@ -16,7 +16,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from varbench.problems.sequential import SequentialProblem
+from varbench.problems.sequential import SequentialProblem, steps_option
 
 from varbench.core.errors import VarbenchError
 from varbench.core.noise import Noise
@@ -69,7 +69,7 @@ class LQR(SequentialProblem):
     summary = "max-entropy linear-quadratic control as inference (Levine 2018), exact objective, V, Q and Riccati optimum"
     reparameterizable = True
 
-    T: int = option(10, "horizon (number of actions)", kind=int, minimum=1)
+    T: int = steps_option(10, "horizon (number of actions)")
     state_dim: int = option(2, "state dimension n", kind=int, minimum=1)
     action_dim: int = option(1, "action dimension m", kind=int, minimum=1)
     A: tuple = option(DEFAULT_A, "dynamics matrix, row-major list of n*n (default: damped double integrator)",
@@ -88,10 +88,6 @@ class LQR(SequentialProblem):
             if len(value) != size:
                 raise VarbenchError(f"option {label!r} of problem 'lqr' needs {size} numbers for state_dim={n}, "
                                     f"action_dim={m}; got {len(value)}")
-
-    @property
-    def num_steps(self) -> int:
-        return self.T
 
     def dynamics(self) -> tuple[np.ndarray, np.ndarray]:
         """The true ``(A (n, n), B (n, m))`` as float64 NumPy arrays."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -152,15 +152,26 @@ class Discrete(NoiseLeaf):
         raise NotImplementedError
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Bernoulli(Discrete):
-    """Independent ``b_i ~ Bernoulli(probs_i)`` with values 0.0/1.0 (``probs`` may be traced)."""
+class _ShapedLikeItsParameter(Discrete):
+    """A discrete block described by one array (probabilities, logits) shaped like the values it draws."""
 
-    probs: Any
+    #: the name of the array field
+    parameter: ClassVar[str]
 
     @property
     def shape(self) -> tuple[int, ...]:  # type: ignore[override]
-        return tuple(np.shape(self.probs))
+        return tuple(np.shape(getattr(self, self.parameter)))
+
+    def repeated(self, count: int) -> "_ShapedLikeItsParameter":
+        return type(self)(jnp.broadcast_to(getattr(self, self.parameter), (count,) + self.shape))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Bernoulli(_ShapedLikeItsParameter):
+    """Independent ``b_i ~ Bernoulli(probs_i)`` with values 0.0/1.0 (``probs`` may be traced)."""
+
+    parameter = "probs"
+    probs: Any
 
     @property
     def num_configurations(self) -> int:
@@ -176,19 +187,13 @@ class Bernoulli(Discrete):
         weights = np.prod(np.where(bits == 1, p, 1.0 - p), axis=1)
         return bits.astype(np.float64).reshape((-1,) + self.shape), weights
 
-    def repeated(self, count: int) -> "Bernoulli":
-        return Bernoulli(jnp.broadcast_to(self.probs, (count,) + self.shape))
-
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Categorical(Discrete):
+class Categorical(_ShapedLikeItsParameter):
     """Independent one-hot categorical vectors with ``logits`` of shape ``(..., K)``; values are one-hot floats."""
 
+    parameter = "logits"
     logits: Any
-
-    @property
-    def shape(self) -> tuple[int, ...]:  # type: ignore[override]
-        return tuple(np.shape(self.logits))
 
     @property
     def num_configurations(self) -> int:
@@ -214,9 +219,6 @@ class Categorical(Discrete):
         weights = np.exp(np.sum(log_p[np.arange(m)[None, :], index], axis=1))
         values = np.eye(k)[index].reshape((-1,) + self.shape)
         return values, weights
-
-    def repeated(self, count: int) -> "Categorical":
-        return Categorical(jnp.broadcast_to(self.logits, (count,) + self.shape))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
