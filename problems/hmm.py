@@ -135,7 +135,7 @@ class HMM(SequentialProblem):
         init = jnp.broadcast_to(params["init_logits"], (1, self.K, self.K))
         return jax.nn.log_softmax(jnp.concatenate([init, params["transition_logits"]]), axis=-1)
 
-    def model_log_table(self, dtype) -> jax.Array:
+    def model_log_table(self, dtype: Any) -> jax.Array:
         prior = np.log(self.prior_transition())
         first = np.full((1, self.K, self.K), -np.log(self.K))
         emission = normal_log_pdf(self.observations()[:, None], self.emission_means()[None, :],

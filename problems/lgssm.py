@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,7 +21,17 @@ _GH_NODES = np.array([-np.sqrt(3.0), 0.0, np.sqrt(3.0)])
 _GH_WEIGHTS = np.array([1.0, 4.0, 1.0]) / 6.0
 
 
-def normal_log_pdf(x, mean, var):
+def normal_log_pdf(x: Any, mean: Any, var: Any) -> Any:
+    """``log N(x; mean, var)``, elementwise.
+
+    Args:
+      x: values, any shape (JAX or NumPy arrays, or numbers).
+      mean: means, broadcastable with ``x``.
+      var: variances (> 0), broadcastable with ``x``.
+
+    Returns:
+      The log densities, of the broadcast shape (a NumPy array for NumPy inputs, a JAX array otherwise).
+    """
     return -0.5 * jnp.log(2 * jnp.pi * var) - 0.5 * (x - mean) ** 2 / var
 
 

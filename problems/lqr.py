@@ -111,13 +111,23 @@ class LQR(SequentialProblem):
         a_true, b_true = self.dynamics()
         return self.latent_through_model(params, noise, a_true, b_true)
 
-    def latent_through_model(self, params: Params, noise: dict[str, jax.Array], a_model, b_model) -> jax.Array:
+    def latent_through_model(self, params: Params, noise: dict[str, jax.Array], a_model: np.ndarray | jax.Array,
+                             b_model: np.ndarray | jax.Array) -> jax.Array:
         """The trajectory of the TRUE plant, differentiated as if the plant were ``(a_model, b_model)``.
 
         Each next state is written ``Â s_t + B̂ a_t + stop_gradient(s_{t+1} − Â s_t − B̂ a_t)``: its value is the
         true s_{t+1} (the noise is inferred from the real transition), its derivative the model's. This is the
         stochastic value gradient SVG(∞) of Heess et al. (2015), "Learning Continuous Control Policies by
         Stochastic Value Gradients", §4; with the true matrices it is the plain pathwise gradient.
+
+        Args:
+          params: the policy's params.
+          noise: the noise of :meth:`latent_noise`.
+          a_model: the model's ``A``, shape (state_dim, state_dim).
+          b_model: the model's ``B``, shape (state_dim, action_dim).
+
+        Returns:
+          The trajectory, as :meth:`latent` returns it.
         """
         dtype = params["offset"].dtype
         a_true, b_true = (jnp.asarray(x, dtype) for x in self.dynamics())

@@ -99,7 +99,9 @@ class SBN(IndependentLogits, Amortized):
     def decoder_logits(self, params: Params, z: jax.Array) -> jax.Array:
         return self._net(params, "dec_", z)
 
-    def z_noise(self, params: Params, data):
+    def z_noise(self, params: Params, data: jax.Array) -> Bernoulli | Noise:
+        """Bernoulli latents drawn with the encoder's probabilities on the full batch (exact mode enumerates them),
+        else uniforms that :meth:`sample_z` thresholds at those probabilities."""
         shape = (self.num_batch, self.particles, self.latent_dim)
         if self.full_batch:
             probs = jax.nn.sigmoid(self.encoder_logits(params, data))[:, None, :]
