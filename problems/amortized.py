@@ -65,6 +65,22 @@ def dense_init(rng: np.random.RandomState, fan_in: int, fan_out: int) -> np.ndar
     return (rng.standard_normal((fan_in, fan_out)) / math.sqrt(fan_in)).astype(np.float32)
 
 
+def latent_option(default: int, doc: str = "latent dimension L") -> Any:
+    """The option ``latent`` (the latent dimension L) of an amortized problem, with its default and description.
+
+    Users write ``latent=...``; the field is ``latent_dim`` because a field ``latent`` would hide
+    :meth:`varbench.Problem.latent`, the sampling map every problem defines.
+
+    Args:
+      default: L when the option is not given.
+      doc: one line for ``varbench list``.
+
+    Returns:
+      The dataclass field (see :func:`varbench.core.pytree.option`).
+    """
+    return option(default, doc, kind=int, minimum=1, key="latent")
+
+
 @pytree_dataclass
 class Amortized(Problem):
     """Base of the amortized problems (not registered itself); see the module docstring."""
@@ -74,7 +90,7 @@ class Amortized(Problem):
     data_subset: int = option(256, "N: the first N examples of the data set form the objective", kind=int, minimum=1)
     batch_size: int = option(16, "minibatch size B, drawn uniformly with replacement; B >= N uses the full subset",
                              kind=int, minimum=1)
-    latent_dim: int = option(4, "latent dimension L", kind=int, minimum=1, key="latent")
+    latent_dim: int = latent_option(4)
     particles: int = option(1, "K latents per data point: the K-sample bound (K=1 is the ELBO)", kind=int, minimum=1)
     init_seed: int = option(0, "seed of the default parameter initialization", kind=int, minimum=0)
     params_file: str = option("", "an .npz file of params keyed by name (from varbench trace); empty = init_seed",

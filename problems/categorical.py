@@ -11,6 +11,7 @@ from varbench.problems.discrete import IndependentLogits
 
 from varbench.core.errors import VarbenchError
 from varbench.core.noise import Categorical as CategoricalNoise
+from varbench.core.options import is_finite_real
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import option, pytree_dataclass
 from varbench.core.registry import register_problem
@@ -20,7 +21,7 @@ def _optional_float_tuple(value: Any) -> tuple[float, ...] | None:
     if value is None:
         return None
     items = value if isinstance(value, (list, tuple)) else [value]
-    if not items or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in items):
+    if not items or not all(is_finite_real(v) for v in items):
         raise VarbenchError(f"option 'costs' of problem 'categorical' must be a flat list of numbers; got {value!r}")
     return tuple(float(v) for v in items)
 

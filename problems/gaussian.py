@@ -77,6 +77,7 @@ class Gaussian(DiagonalGaussian):
     summary = "x ~ N(mean, exp(log_scale)^2) per coordinate, cost sum_i c(x_i) (Mohamed et al. 2020; optax tests)"
     has_exact_objective = True
 
+    # Users write `cost=...`; the field is `cost_name` because a field `cost` would hide Problem.cost, the integrand.
     cost_name: str = option("square", "cost: linear k*x, square (x-k)^2, exp_square exp(-k x^2), cos cos(k x), cube, "
                             "quartic, quintic (summed over coordinates with weights); square_of_sum (k*s)^2, "
                             "cos_of_sum cos(k*s) of s = sum_i w_i x_i", choices=COSTS, kind=str, key="cost")
@@ -86,7 +87,6 @@ class Gaussian(DiagonalGaussian):
     weights: Any = option((1.0,), "per-coordinate weights w (a number or a list of dim numbers)", kind=list,
                           convert=lambda w: tuple(float(v) for v in np.ravel(w)), listed_at_default=False)
 
-    # Users write `cost=...`; the field is `cost_name` because `cost` is the integrand method of every Problem.
     def validate(self) -> None:
         if self.cost_name == "exp_square" and float(np.asarray(self.k)) < 0:
             raise VarbenchError("option 'k' of problem 'gaussian' must be >= 0 for cost exp_square")

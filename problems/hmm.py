@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from varbench.problems.lgssm import normal_log_pdf
-from varbench.problems.sequential import SequentialProblem
+from varbench.problems.sequential import SequentialProblem, check_observations, observations_option, steps_option
 
 from varbench.core.errors import VarbenchError
 from varbench.core.noise import Discrete
@@ -92,25 +92,19 @@ class HMM(SequentialProblem):
     discrete = True
 
     K: int = option(3, "number of hidden states", kind=int, minimum=2)
-    T: int = option(4, "number of time steps", kind=int, minimum=1)
+    T: int = steps_option(4)
     stay: float = option(0.8, "prior probability of staying in the same state", kind=float, minimum=1e-9)
     emission_scale: float = option(1.0, "standard deviation of y_t given z_t", kind=float, minimum=1e-9)
     means: tuple | None = option(None, "emission means (list of length K); default evenly spaced on [-2, 2]",
                                  kind=list, convert=lambda v: tuple(float(x) for x in v))
-    y: tuple | None = option(None, "observations (list of length T); default: drawn from the model, fixed seed",
-                             kind=list, convert=lambda v: tuple(float(x) for x in v))
+    y: tuple | None = observations_option()
 
     def validate(self) -> None:
         if not self.stay < 1:
             raise VarbenchError(f"option 'stay' of problem 'hmm' must be in (0, 1); got {self.stay}")
         if self.means is not None and len(self.means) != self.K:
             raise VarbenchError(f"option 'means' of problem 'hmm' must have length K={self.K}; got {len(self.means)}")
-        if self.y is not None and len(self.y) != self.T:
-            raise VarbenchError(f"option 'y' of problem 'hmm' must have length T={self.T}; got {len(self.y)}")
-
-    @property
-    def num_steps(self) -> int:
-        return self.T
+        check_observations(self)
 
     def emission_means(self) -> np.ndarray:
         return np.asarray(self.means if self.means is not None else np.linspace(-2.0, 2.0, self.K), np.float64)
@@ -141,7 +135,7 @@ class HMM(SequentialProblem):
         init = jnp.broadcast_to(params["init_logits"], (1, self.K, self.K))
         return jax.nn.log_softmax(jnp.concatenate([init, params["transition_logits"]]), axis=-1)
 
-    def model_log_table(self, dtype) -> jax.Array:
+    def model_log_table(self, dtype: Any) -> jax.Array:
         prior = np.log(self.prior_transition())
         first = np.full((1, self.K, self.K), -np.log(self.K))
         emission = normal_log_pdf(self.observations()[:, None], self.emission_means()[None, :],

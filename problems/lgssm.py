@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
-from varbench.problems.sequential import SequentialProblem
+from varbench.problems.sequential import SequentialProblem, check_observations, observations_option, steps_option
 
-from varbench.core.errors import VarbenchError
 from varbench.core.noise import Noise
 from varbench.core.problem import Params
 from varbench.core.pytree import option, pytree_dataclass
@@ -20,7 +21,17 @@ _GH_NODES = np.array([-np.sqrt(3.0), 0.0, np.sqrt(3.0)])
 _GH_WEIGHTS = np.array([1.0, 4.0, 1.0]) / 6.0
 
 
-def normal_log_pdf(x, mean, var):
+def normal_log_pdf(x: Any, mean: Any, var: Any) -> Any:
+    """``log N(x; mean, var)``, elementwise.
+
+    Args:
+      x: values, any shape (JAX or NumPy arrays, or numbers).
+      mean: means, broadcastable with ``x``.
+      var: variances (> 0), broadcastable with ``x``.
+
+    Returns:
+      The log densities, of the broadcast shape (a NumPy array for NumPy inputs, a JAX array otherwise).
+    """
     return -0.5 * jnp.log(2 * jnp.pi * var) - 0.5 * (x - mean) ** 2 / var
 
 
@@ -56,21 +67,15 @@ class LGSSM(SequentialProblem):
     summary = "linear-Gaussian state-space model, structured Gaussian q, rewards = per-step free energies (Weber et al. 2015)"
     reparameterizable = True
 
-    T: int = option(5, "number of time steps", kind=int, minimum=1)
+    T: int = steps_option(5)
     transition: float = option(0.9, "prior dynamics z_t = transition * z_{t-1} + noise", kind=float)
     process_var: float = option(1.0, "variance of the prior's process noise", kind=float, minimum=1e-12)
     init_var: float = option(1.0, "variance of z_1 under the prior", kind=float, minimum=1e-12)
     obs_var: float = option(0.5, "variance of y_t given z_t", kind=float, minimum=1e-12)
-    y: tuple | None = option(None, "observations (list of length T); default: drawn from the model, fixed seed",
-                             kind=list, convert=lambda v: tuple(float(x) for x in v))
+    y: tuple | None = observations_option()
 
     def validate(self) -> None:
-        if self.y is not None and len(self.y) != self.T:
-            raise VarbenchError(f"option 'y' of problem 'lgssm' must have length T={self.T}; got {len(self.y)}")
-
-    @property
-    def num_steps(self) -> int:
-        return self.T
+        check_observations(self)
 
     def observations(self) -> np.ndarray:
         if self.y is not None:

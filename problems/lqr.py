@@ -16,7 +16,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from varbench.problems.sequential import SequentialProblem
+from varbench.problems.sequential import SequentialProblem, steps_option
 
 from varbench.core.errors import VarbenchError
 from varbench.core.noise import Noise
@@ -69,7 +69,7 @@ class LQR(SequentialProblem):
     summary = "max-entropy linear-quadratic control as inference (Levine 2018), exact objective, V, Q and Riccati optimum"
     reparameterizable = True
 
-    T: int = option(10, "horizon (number of actions)", kind=int, minimum=1)
+    T: int = steps_option(10, "horizon (number of actions)")
     state_dim: int = option(2, "state dimension n", kind=int, minimum=1)
     action_dim: int = option(1, "action dimension m", kind=int, minimum=1)
     A: tuple = option(DEFAULT_A, "dynamics matrix, row-major list of n*n (default: damped double integrator)",
@@ -88,10 +88,6 @@ class LQR(SequentialProblem):
             if len(value) != size:
                 raise VarbenchError(f"option {label!r} of problem 'lqr' needs {size} numbers for state_dim={n}, "
                                     f"action_dim={m}; got {len(value)}")
-
-    @property
-    def num_steps(self) -> int:
-        return self.T
 
     def dynamics(self) -> tuple[np.ndarray, np.ndarray]:
         """The true ``(A (n, n), B (n, m))`` as float64 NumPy arrays."""
@@ -115,13 +111,23 @@ class LQR(SequentialProblem):
         a_true, b_true = self.dynamics()
         return self.latent_through_model(params, noise, a_true, b_true)
 
-    def latent_through_model(self, params: Params, noise: dict[str, jax.Array], a_model, b_model) -> jax.Array:
+    def latent_through_model(self, params: Params, noise: dict[str, jax.Array], a_model: np.ndarray | jax.Array,
+                             b_model: np.ndarray | jax.Array) -> jax.Array:
         """The trajectory of the TRUE plant, differentiated as if the plant were ``(a_model, b_model)``.
 
         Each next state is written ``Â s_t + B̂ a_t + stop_gradient(s_{t+1} − Â s_t − B̂ a_t)``: its value is the
         true s_{t+1} (the noise is inferred from the real transition), its derivative the model's. This is the
         stochastic value gradient SVG(∞) of Heess et al. (2015), "Learning Continuous Control Policies by
         Stochastic Value Gradients", §4; with the true matrices it is the plain pathwise gradient.
+
+        Args:
+          params: the policy's params.
+          noise: the noise of :meth:`latent_noise`.
+          a_model: the model's ``A``, shape (state_dim, state_dim).
+          b_model: the model's ``B``, shape (state_dim, action_dim).
+
+        Returns:
+          The trajectory, as :meth:`latent` returns it.
         """
         dtype = params["offset"].dtype
         a_true, b_true = (jnp.asarray(x, dtype) for x in self.dynamics())

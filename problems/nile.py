@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from varbench.problems.lgssm import LGSSM
-from varbench.problems.sequential import SequentialProblem
+from varbench.problems.sequential import SequentialProblem, steps_option
 
 from varbench.core.errors import VarbenchError
 from varbench.core.noise import Noise
@@ -70,7 +70,7 @@ class Nile(SequentialProblem):
     summary = "local-level model on the Nile flow series with an amortized affine q(z_t|z_t-1,x_t,x_t-1) (Weber et al. 2015)"
     reparameterizable = True
 
-    T: int = option(20, "window length (number of years)", kind=int, minimum=2)
+    T: int = steps_option(20, "window length (number of years)", minimum=2)
     start: int = option(0, "first year of the window, counted from 1871", kind=int, minimum=0)
     obs_var: float = option(1.5099, "observation variance (units of (1e10 m^3)^2)", kind=float, minimum=1e-12)
     process_var: float = option(0.14691, "level innovation variance", kind=float, minimum=1e-12)
@@ -81,10 +81,6 @@ class Nile(SequentialProblem):
         if self.start + self.T > len(NILE_FLOW):
             raise VarbenchError(f"problem 'nile' has {len(NILE_FLOW)} years: start + T must be <= {len(NILE_FLOW)}; "
                                 f"got start={self.start}, T={self.T}")
-
-    @property
-    def num_steps(self) -> int:
-        return self.T
 
     def observations(self) -> np.ndarray:
         """The window, in units of 10¹⁰ m³."""

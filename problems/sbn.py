@@ -17,7 +17,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from varbench.problems.amortized import Amortized, binary_configurations, dense_init
+from varbench.problems.amortized import Amortized, binary_configurations, dense_init, latent_option
 from varbench.problems.data import digits
 from varbench.problems.discrete import IndependentLogits
 
@@ -60,7 +60,7 @@ class SBN(IndependentLogits, Amortized):
     relaxation = "binary"
     cost_unit_axes = 1
 
-    latent_dim: int = option(4, "latent bits L (L * particles <= 16 for the exact bound)", kind=int, minimum=1, key="latent")
+    latent_dim: int = latent_option(4, "latent bits L (L * particles <= 16 for the exact bound)")
     hidden: int = option(0, "0: linear encoder and decoder; > 0: one tanh hidden layer of this width",
                          kind=int, minimum=0)
 
@@ -99,7 +99,9 @@ class SBN(IndependentLogits, Amortized):
     def decoder_logits(self, params: Params, z: jax.Array) -> jax.Array:
         return self._net(params, "dec_", z)
 
-    def z_noise(self, params: Params, data):
+    def z_noise(self, params: Params, data: jax.Array) -> Bernoulli | Noise:
+        """Bernoulli latents drawn with the encoder's probabilities on the full batch (exact mode enumerates them),
+        else uniforms that :meth:`sample_z` thresholds at those probabilities."""
         shape = (self.num_batch, self.particles, self.latent_dim)
         if self.full_batch:
             probs = jax.nn.sigmoid(self.encoder_logits(params, data))[:, None, :]

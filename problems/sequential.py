@@ -14,12 +14,49 @@ have T + 1 entries, ``V_1(z_0), …, V_T(z_{T−1}), V_{T+1} = 0``; action value
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
+from varbench.core.errors import VarbenchError
 from varbench.core.problem import Params, Problem
+from varbench.core.pytree import option
+
+
+def steps_option(default: int, doc: str = "number of time steps", minimum: int = 1) -> Any:
+    """The option ``T`` of a sequential problem: the number of steps of a trajectory (:attr:`num_steps`).
+
+    Args:
+      default: T when the option is not given.
+      doc: one line for ``varbench list``.
+      minimum: the smallest T the problem allows.
+
+    Returns:
+      The dataclass field (see :func:`varbench.core.pytree.option`).
+    """
+    return option(default, doc, kind=int, minimum=minimum)
+
+
+def observations_option() -> Any:
+    """The option ``y`` of a state-space problem: its T observations, or None for ones drawn from the model.
+
+    Returns:
+      The dataclass field (see :func:`varbench.core.pytree.option`); the value is stored as a tuple of floats.
+    """
+    return option(None, "observations (list of length T); default: drawn from the model, fixed seed", kind=list,
+                  convert=lambda v: tuple(float(x) for x in v))
+
+
+def check_observations(problem: Any) -> None:
+    """Refuse given observations ``y`` whose length is not the problem's ``T``, with a one-line error.
+
+    Args:
+      problem: a problem with the options ``T`` and ``y`` (:func:`observations_option`).
+    """
+    if problem.y is not None and len(problem.y) != problem.T:
+        raise VarbenchError(f"option 'y' of problem {problem.name!r} must have length T={problem.T}; "
+                            f"got {len(problem.y)}")
 
 
 class SequentialProblem(Problem):
@@ -32,7 +69,8 @@ class SequentialProblem(Problem):
 
     @property
     def num_steps(self) -> int:
-        raise NotImplementedError
+        """T, the number of steps of a trajectory: the option ``T`` unless a subclass says otherwise."""
+        return self.T
 
     def step_log_probs(self, params: Params, z: jax.Array) -> jax.Array:
         """``log q_θ(z_t | z_{t−1})`` for t = 1..T, shape (T,)."""

@@ -11,6 +11,7 @@ from varbench.problems.amortized import (
     Amortized,
     GaussianLatents,
     dense_init,
+    latent_option,
     normal_log_density,
 )
 from varbench.problems.data import digits
@@ -43,7 +44,7 @@ class LinearVAE(GaussianLatents, Amortized):
     name = "linear_vae"
     summary = "linear-Gaussian VAE on standardized digits, closed-form ELBO (amortized pPCA)"
 
-    latent_dim: int = option(2, "latent dimension L", kind=int, minimum=1, key="latent")
+    latent_dim: int = latent_option(2)
 
     @property
     def has_exact_objective(self) -> bool:  # type: ignore[override]
@@ -98,7 +99,7 @@ class GaussianVAE(GaussianLatents, Amortized):
     summary = "MLP VAE on standardized digits; no closed form (varbench.reference_gradient with its standard error)"
     has_exact_objective = False
 
-    latent_dim: int = option(2, "latent dimension L", kind=int, minimum=1, key="latent")
+    latent_dim: int = latent_option(2)
     hidden: int = option(32, "hidden units of the encoder's and the decoder's tanh layer", kind=int, minimum=1)
 
     def dataset(self) -> np.ndarray:

@@ -4,7 +4,7 @@ The public names are loaded on first use, so ``import varbench.reports`` (which 
 ``varbench --help`` stay fast, and importing varbench changes nothing in the process (no environment variable, no
 JAX setting): :func:`varbench.configure` applies the settings (XLA flags, compilation cache, compile tier), and the
 engine applies the defaults before it first compiles if nobody did. A plugin imports only these names and
-:mod:`varbench.noise`.
+:mod:`varbench.noise` and :mod:`varbench.capabilities`.
 
 Example:
   >>> import varbench
@@ -78,7 +78,7 @@ if all((_root / name / "__init__.py").is_file() and not (Path(__file__).parent /
 
 
 #: subpackages and modules reachable as attributes (``varbench.noise.Noise`` after ``import varbench``)
-_SUBMODULES = ("noise", "testing", "problems", "estimators", "reports", "catalog", "core", "engine")
+_SUBMODULES = ("noise", "capabilities", "testing", "problems", "estimators", "reports", "catalog", "core", "engine")
 
 
 def __getattr__(name: str) -> Any:

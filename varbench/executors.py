@@ -39,6 +39,7 @@ import uuid
 from typing import Any, Callable, Iterator, Sequence
 
 from varbench.core.errors import VarbenchError
+from varbench.core.options import is_integer
 
 EXECUTORS = ("local", "dask")
 #: How to get the optional dependency.
@@ -146,13 +147,13 @@ class ExecutorChoice:
         if kind == "local" and (workers is not None or scheduler is not None):
             raise VarbenchError("--workers and --scheduler apply to --executor dask; the local executor runs in "
                                 "this process")
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        if workers is not None and (not is_integer(workers) or workers < 1):
             raise VarbenchError(f"workers must be a positive integer; got {workers!r}")
         if scheduler is not None:
             scheduler = _checked_scheduler(scheduler, workers)
         if kind == "dask":
             _import_distributed()
-        return cls(kind, workers, scheduler, tuple(plugins))
+        return cls(kind, None if workers is None else int(workers), scheduler, tuple(plugins))
 
     def start(self) -> Executor:
         """A started executor (use it as a context manager, or call ``close``)."""

@@ -7,10 +7,10 @@ from scipy import integrate, special
 from varbench.core.noise import (
     Bernoulli,
     Noise,
-    gauss_rule,
     noise_dimension,
     sample_noise,
 )
+from varbench.core.quadrature import gauss_rule, piecewise_uniform_rule
 
 
 # Raw moments E[X^p] of each kind, from their densities (independent of the rules under test).
@@ -85,7 +85,6 @@ def test_categorical_block_samples_and_enumerates():
 
 
 def test_piecewise_uniform_rule_is_exact_for_step_functions():
-    from varbench.core.noise import piecewise_uniform_rule
     x, w = piecewise_uniform_rule(np.array([0.3, 0.8]), 12)
     step = lambda u: np.where(u < 0.3, 1.0, 0.0) + np.where(u > 0.8, u ** 3, 0.0)
     assert np.sum(w * step(x)) == pytest.approx(0.3 + (1 - 0.8 ** 4) / 4, rel=1e-12)
@@ -122,3 +121,11 @@ def test_flat_draws_are_the_shaped_draws_of_the_default_generator(kind):
     np.testing.assert_array_equal(Noise(kind, shape).sample(key), shaped)
     probs = jnp.linspace(0.05, 0.95, 21).reshape(7, 3)
     np.testing.assert_array_equal(Bernoulli(probs).sample(key), (jax.random.uniform(key, (7, 3)) < probs) * 1.0)
+
+
+def test_repeated_discrete_blocks_broadcast_their_one_array():
+    from varbench.core.noise import Categorical
+    logits = jnp.arange(6.0).reshape(2, 3)
+    rep = Categorical(logits).repeated(4)
+    assert isinstance(rep, Categorical) and rep.shape == (4, 2, 3) and bool(jnp.all(rep.logits[3] == logits))
+    assert Bernoulli(jnp.full(2, 0.3)).repeated(3).shape == (3, 2)

@@ -27,7 +27,8 @@ class Reparameterizable(Protocol):
 
     reparameterizable: ClassVar[bool]
 
-    def latent(self, params: Params, noise: Any) -> Any: ...
+    def latent(self, params: Params, noise: Any) -> Any:
+        """The latent as a function of params and noise, differentiable in params."""
 
 
 class LocationScale(Protocol):
@@ -46,13 +47,17 @@ class DiscreteLogits(Protocol):
     relaxation: ClassVar[str]
     cost_unit_axes: ClassVar[int]
 
-    def context_noise(self) -> Any: ...
+    def context_noise(self) -> Any:
+        """The noise the logits depend on besides the params (a minibatch's rows), ``{}`` when none."""
 
-    def latent_logits(self, params: Params, context: Any) -> Array: ...
+    def latent_logits(self, params: Params, context: Any) -> Array:
+        """The logits of every latent; the leading ``cost_unit_axes`` axes index cost units."""
 
-    def unit_costs(self, params: Params, context: Any, b: Array) -> Array: ...
+    def unit_costs(self, params: Params, context: Any, b: Array) -> Array:
+        """The cost of latents ``b`` (shaped like the logits) per cost unit, shape ``logits.shape[:cost_unit_axes]``."""
 
-    def direct_surrogate(self, params: Params, context: Any, b: Array) -> Array: ...
+    def direct_surrogate(self, params: Params, context: Any, b: Array) -> Array:
+        """A scalar whose gradient at fixed ``b`` is the direct part of the gradient (latents held fixed)."""
 
 
 class Sequential(Protocol):
@@ -62,19 +67,26 @@ class Sequential(Protocol):
     sequential: ClassVar[bool]
 
     @property
-    def num_steps(self) -> int: ...
+    def num_steps(self) -> int:
+        """T, the number of steps of a trajectory."""
 
-    def step_log_probs(self, params: Params, z: Array) -> Array: ...  # (T,)
+    def step_log_probs(self, params: Params, z: Array) -> Array:
+        """``log q_θ(z_t | z_{t−1})`` for t = 1..T, shape (T,)."""
 
-    def rewards(self, params: Params, z: Array) -> Array: ...  # (T,)
+    def rewards(self, params: Params, z: Array) -> Array:
+        """The per-step rewards r_t, shape (T,)."""
 
-    def value(self, params: Params, z: Array) -> Array: ...  # (T + 1,)
+    def value(self, params: Params, z: Array) -> Array:
+        """The oracle values V_t(z_{t−1}) for t = 1..T+1, shape (T + 1,)."""
 
-    def action_value(self, params: Params, z: Array) -> Array: ...  # (T,)
+    def action_value(self, params: Params, z: Array) -> Array:
+        """The oracle action values Q_t(z_{t−1}, z_t), shape (T,)."""
 
-    def value_features(self, z: Array) -> Array: ...  # (T, F)
+    def value_features(self, z: Array) -> Array:
+        """Features of each state in which V_t is linear, shape (T, F)."""
 
-    def action_features(self, z: Array) -> Array: ...  # (T, G)
+    def action_features(self, z: Array) -> Array:
+        """Features of each (state, action) in which Q_t is linear, shape (T, G)."""
 
 
 class AmortizedInference(Protocol):
@@ -84,9 +96,11 @@ class AmortizedInference(Protocol):
     amortized: ClassVar[bool]
     particles: int
 
-    def param_groups(self) -> dict[str, list[str]]: ...
+    def param_groups(self) -> dict[str, list[str]]:
+        """The param names by group: ``{"encoder": [...], "decoder": [...]}``."""
 
-    def log_weights(self, params: Params, x: Any) -> Array: ...
+    def log_weights(self, params: Params, x: Any) -> Array:
+        """The log importance weights of the bound per data point and particle, shape (B, K)."""
 
 
 class HasEntropy(Protocol):
@@ -94,7 +108,8 @@ class HasEntropy(Protocol):
 
     has_entropy: ClassVar[bool]
 
-    def entropy(self, params: Params) -> Array: ...
+    def entropy(self, params: Params) -> Array:
+        """``H(q_θ)`` in closed form, a scalar."""
 
 
 class AnalyticKL(Protocol):
@@ -102,7 +117,8 @@ class AnalyticKL(Protocol):
 
     particles: int
 
-    def cost_analytic_kl(self, params: Params, x: Any) -> Array: ...
+    def cost_analytic_kl(self, params: Params, x: Any) -> Array:
+        """The cost with the KL to the prior in closed form, a scalar."""
 
 
 class KnownDynamics(Protocol):
@@ -111,15 +127,20 @@ class KnownDynamics(Protocol):
 
     reparameterizable: ClassVar[bool]
 
-    def dynamics(self) -> Any: ...
+    def dynamics(self) -> Any:
+        """The true ``(A (n, n), B (n, m))``."""
 
-    def latent_through_model(self, params: Params, noise: Any, a_model: Any, b_model: Any) -> Array: ...
+    def latent_through_model(self, params: Params, noise: Any, a_model: Any, b_model: Any) -> Array:
+        """The true trajectory, differentiated as if the dynamics were ``(a_model, b_model)``."""
 
-    def transitions(self, z: Array) -> Any: ...
+    def transitions(self, z: Array) -> Any:
+        """The observed transitions ``(states, actions, next states)`` of a trajectory."""
 
-    def model_log_prob(self, params: Params, z: Array) -> Array: ...
+    def model_log_prob(self, params: Params, z: Array) -> Array:
+        """``log p(z)`` under the model, a scalar."""
 
-    def entropy(self, params: Params) -> Array: ...
+    def entropy(self, params: Params) -> Array:
+        """``H(q_θ)`` in closed form, a scalar."""
 
 
 def _members(protocol: type) -> tuple[str, ...]:
@@ -143,9 +164,25 @@ class Capability(NamedTuple):
     instance_needs: str = ""
 
     def satisfied_by_class(self, cls: type) -> bool:
+        """Whether a problem class has the protocol's members and satisfies ``condition``.
+
+        Args:
+          cls: a problem class.
+
+        Returns:
+          True if every instance may have the capability (options can still rule it out).
+        """
         return all(hasattr(cls, m) for m in _members(self.protocol)) and bool(self.condition(cls))
 
     def satisfied_by(self, problem: Any) -> bool:
+        """Whether a problem, with its options, has the capability.
+
+        Args:
+          problem: a problem instance.
+
+        Returns:
+          True if its class satisfies the capability and the instance satisfies ``instance_condition``.
+        """
         return self.satisfied_by_class(type(problem)) and bool(self.instance_condition(problem))
 
 
@@ -172,16 +209,29 @@ CAPABILITIES = (REPARAMETERIZABLE, LOCATION_SCALE, DISCRETE, BINARY, SEQUENTIAL,
 
 
 def capabilities_of(problem_or_class: Any) -> list[str]:
-    """Names of the capabilities a problem class (or instance) has."""
+    """The capabilities a problem class (or instance) has, as ``varbench list`` shows them.
+
+    Args:
+      problem_or_class: a problem class or instance (only its class is looked at).
+
+    Returns:
+      The names of the capabilities in :data:`CAPABILITIES` that its class satisfies, in that order.
+    """
     cls = problem_or_class if isinstance(problem_or_class, type) else type(problem_or_class)
     return [c.name for c in CAPABILITIES if c.satisfied_by_class(cls)]
 
 
 def require(problem: Any, capability: Capability, who: str, instead: str = "") -> None:
-    """Raise :class:`NotApplicableError` unless ``problem`` has ``capability``.
+    """Refuse a problem that lacks a capability (call it from an estimator's ``check_applies``).
 
-    ``who`` names the estimator (``"estimator 'pathwise'"``) and ``instead`` suggests what to use otherwise
-    (``"use score_function"``). The message lists the registered problems that have the capability.
+    Args:
+      problem: the problem instance.
+      capability: what the estimator needs (:data:`REPARAMETERIZABLE`, ...).
+      who: the estimator, for the message (``"estimator 'pathwise'"``).
+      instead: what to use otherwise (``"use score_function"``), or empty.
+
+    Raises:
+      NotApplicableError: one line naming what is needed and the registered problems that have it.
     """
     if capability.satisfied_by(problem):
         return

@@ -38,39 +38,115 @@ class Estimator(abc.ABC):
     stateful: ClassVar[bool] = False
 
     def check_applies(self, problem: Problem) -> None:
-        """Raise :class:`varbench.core.errors.NotApplicableError` if this estimator does not apply to ``problem``."""
+        """Refuse a problem this estimator cannot handle (by default every problem is accepted).
+
+        Args:
+          problem: the problem to measure on.
+
+        Raises:
+          NotApplicableError: one line saying what the estimator needs (see
+            :func:`varbench.core.capabilities.require`).
+        """
 
     @abc.abstractmethod
     def evaluations_per_estimate(self, problem: Problem) -> int:
-        """Cost (integrand) evaluations one estimate uses, for work-normalized comparisons."""
+        """Cost (integrand) evaluations one estimate uses, for work-normalized comparisons.
+
+        Args:
+          problem: the problem measured.
+
+        Returns:
+          The number of evaluations of ``problem.cost`` (or of its per-unit costs) in one estimate.
+        """
         raise NotImplementedError
 
     @abc.abstractmethod
     def noise(self, problem: Problem, params: Params) -> Any:
-        """Pytree of :class:`varbench.core.noise.Noise` consumed by one estimate."""
+        """The random numbers one estimate consumes.
+
+        Args:
+          problem: the problem measured.
+          params: ``{name: array}`` shaped as ``problem.param_shapes()``.
+
+        Returns:
+          A pytree of :class:`varbench.core.noise.NoiseLeaf`.
+        """
         raise NotImplementedError
 
     @abc.abstractmethod
     def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
-        """The estimate, shaped like ``params``, as a deterministic function of ``noise``."""
+        """The estimate as a deterministic function of the noise (Monte Carlo and exact mode both call it).
+
+        Args:
+          problem: the problem measured.
+          params: ``{name: array}`` shaped as ``problem.param_shapes()``.
+          state: the estimator's state (``()`` if stateless).
+          noise: values shaped like the pytree of :meth:`noise`.
+
+        Returns:
+          The gradient estimate, ``{name: array}`` shaped like ``params``.
+        """
         raise NotImplementedError
 
     def estimate(self, problem: Problem, params: Params, state: State, key: jax.Array) -> Params:
-        """One gradient estimate of ``∇_θ E_q[f]`` using fresh noise drawn from ``key``."""
+        """One gradient estimate of ``∇_θ E_q[f]`` using fresh noise drawn from ``key``.
+
+        Args:
+          problem: the problem measured.
+          params: ``{name: array}`` shaped as ``problem.param_shapes()``.
+          state: the estimator's state (``()`` if stateless).
+          key: a JAX PRNG key.
+
+        Returns:
+          The gradient estimate, ``{name: array}`` shaped like ``params``.
+        """
         dtype = jax.tree_util.tree_leaves(params)[0].dtype
         noise = sample_noise(self.noise(problem, params), key, dtype)
         return self.estimate_from_noise(problem, params, state, noise)
 
     def init(self, problem: Problem, params: Params, key: jax.Array) -> State:
+        """The state before any update (optax-style); stateless estimators keep ``()``.
+
+        Args:
+          problem: the problem measured.
+          params: ``{name: array}`` shaped as ``problem.param_shapes()``.
+          key: a JAX PRNG key.
+
+        Returns:
+          A pytree of arrays.
+        """
         return ()
 
     def update(self, problem: Problem, params: Params, state: State, key: jax.Array) -> State:
+        """One update of the state (a learned baseline or critic), run during warm-up.
+
+        Args:
+          problem: the problem measured.
+          params: ``{name: array}`` shaped as ``problem.param_shapes()``.
+          state: the current state, as :meth:`init` makes it.
+          key: a JAX PRNG key.
+
+        Returns:
+          The next state, with the structure of ``state``.
+        """
         return state
 
     def validate(self) -> None:
-        """Check option combinations; raise :class:`varbench.core.errors.VarbenchError` naming the valid choices."""
+        """Check option combinations (each option alone is checked by its ``option()`` rules first).
+
+        Raises:
+          VarbenchError: one line naming the options and the valid choices.
+        """
 
 
 def batched_noise(spec: Any, batch: int) -> Any:
-    """``batch`` independent copies of ``spec``: every noise leaf gets a leading axis of size ``batch``."""
+    """Noise for ``batch`` independent estimates.
+
+    Args:
+      spec: a pytree of :class:`varbench.core.noise.NoiseLeaf`.
+      batch: the number of copies.
+
+    Returns:
+      ``spec`` with a leading axis of size ``batch`` on every noise leaf.
+    """
     return jax.tree_util.tree_map(lambda n: n.repeated(batch), spec, is_leaf=is_noise)

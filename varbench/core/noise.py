@@ -3,23 +3,19 @@
 An estimator states *what* noise one estimate needs (a pytree of :class:`Noise`), and computes its estimate as a
 deterministic function of that noise. The harness then either samples the noise (Monte Carlo) or integrates over
 it exactly with a Gauss quadrature rule per scalar (``method="exact"``), so the two modes evaluate literally the
-same function.
+same function. The quadrature rules themselves are in :mod:`varbench.core.quadrature`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from varbench.core.errors import NotApplicableError
-
-#: Kinds of continuous noise with a Gauss rule, and their densities on the real line.
-CONTINUOUS_KINDS = ("normal", "uniform", "rayleigh", "double_sided_maxwell")
+from varbench.core.quadrature import CONTINUOUS_KINDS, gauss_rule, piecewise_uniform_rule, tensor_table
 
 
 class NoiseLeaf:
@@ -35,24 +31,57 @@ class NoiseLeaf:
 
     @property
     def size(self) -> int:
+        """The number of scalars in the block (the product of ``shape``)."""
         return int(np.prod(self.shape, dtype=np.int64))
 
     @property
     def continuous_size(self) -> int:
+        """The number of scalars that need a quadrature rule in exact mode (0 for a discrete block)."""
         return 0
 
     def num_points(self, n: int) -> int:
-        """Rows of ``table(n)``."""
+        """The rows of ``table(n)``, computed without building it (to size exact mode's grid).
+
+        Args:
+          n: Gauss nodes per continuous scalar.
+
+        Returns:
+          The number of rows.
+        """
         raise NotImplementedError
 
     def sample(self, key: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
+        """One draw of the block (Monte Carlo).
+
+        Args:
+          key: a JAX PRNG key.
+          dtype: the floating dtype of the values.
+
+        Returns:
+          An array of shape ``shape``.
+        """
         raise NotImplementedError
 
     def table(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every value the block takes in exact mode, with its weight.
+
+        Args:
+          n: Gauss nodes per continuous scalar (discrete blocks enumerate their configurations whatever ``n``).
+
+        Returns:
+          ``(values, weights)``: values of shape ``(N,) + shape`` and N weights summing to 1.
+        """
         raise NotImplementedError
 
     def repeated(self, count: int) -> "NoiseLeaf":
-        """``count`` independent copies, stacked on a new leading axis."""
+        """Independent copies of the block.
+
+        Args:
+          count: the number of copies.
+
+        Returns:
+          A block of shape ``(count,) + shape``.
+        """
         return Repeated(self, count)
 
 
@@ -104,7 +133,14 @@ class Noise(NoiseLeaf):
         return draw.reshape(self.shape)
 
     def rule(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """An ``n``-point Gauss rule (nodes, weights summing to 1) for one scalar of this noise."""
+        """An ``n``-point Gauss rule for one scalar of this noise.
+
+        Args:
+          n: the number of nodes.
+
+        Returns:
+          ``(nodes, weights)`` (see :func:`gauss_rule`).
+        """
         return gauss_rule(self.kind, int(n))
 
     def _scalar_rules(self, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -125,16 +161,6 @@ class Noise(NoiseLeaf):
         return Noise(self.kind, (count,) + self.shape, bp)
 
 
-def piecewise_uniform_rule(cuts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss–Legendre on each piece of [0, 1] cut at ``cuts``; about ``n`` nodes in all."""
-    edges = np.unique(np.concatenate([[0.0], np.clip(cuts, 0.0, 1.0), [1.0]]))
-    pieces = len(edges) - 1
-    x, w = np.polynomial.legendre.leggauss(max(2, n // pieces))
-    nodes = np.concatenate([a + (b - a) * (x + 1) / 2 for a, b in zip(edges[:-1], edges[1:])])
-    weights = np.concatenate([(b - a) * w / 2 for a, b in zip(edges[:-1], edges[1:])])
-    return nodes, weights
-
-
 class Discrete(NoiseLeaf):
     """A discrete block: exact mode enumerates its configurations with their probabilities."""
 
@@ -143,24 +169,42 @@ class Discrete(NoiseLeaf):
 
     @property
     def num_configurations(self) -> int:
+        """The number of values the block can take (the rows of :meth:`enumerate`)."""
         raise NotImplementedError
 
     def table(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         return self.enumerate()
 
     def enumerate(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every configuration with its probability.
+
+        Returns:
+          ``(values, probabilities)``: values of shape ``(num_configurations,) + shape`` (float64) and their
+          probabilities, summing to 1.
+        """
         raise NotImplementedError
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Bernoulli(Discrete):
-    """Independent ``b_i ~ Bernoulli(probs_i)`` with values 0.0/1.0 (``probs`` may be traced)."""
+class _ShapedLikeItsParameter(Discrete):
+    """A discrete block described by one array (probabilities, logits) shaped like the values it draws."""
 
-    probs: Any
+    #: the name of the array field
+    parameter: ClassVar[str]
 
     @property
     def shape(self) -> tuple[int, ...]:  # type: ignore[override]
-        return tuple(np.shape(self.probs))
+        return tuple(np.shape(getattr(self, self.parameter)))
+
+    def repeated(self, count: int) -> "_ShapedLikeItsParameter":
+        return type(self)(jnp.broadcast_to(getattr(self, self.parameter), (count,) + self.shape))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Bernoulli(_ShapedLikeItsParameter):
+    """Independent ``b_i ~ Bernoulli(probs_i)`` with values 0.0/1.0 (``probs`` may be traced)."""
+
+    parameter = "probs"
+    probs: Any
 
     @property
     def num_configurations(self) -> int:
@@ -176,19 +220,13 @@ class Bernoulli(Discrete):
         weights = np.prod(np.where(bits == 1, p, 1.0 - p), axis=1)
         return bits.astype(np.float64).reshape((-1,) + self.shape), weights
 
-    def repeated(self, count: int) -> "Bernoulli":
-        return Bernoulli(jnp.broadcast_to(self.probs, (count,) + self.shape))
-
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Categorical(Discrete):
+class Categorical(_ShapedLikeItsParameter):
     """Independent one-hot categorical vectors with ``logits`` of shape ``(..., K)``; values are one-hot floats."""
 
+    parameter = "logits"
     logits: Any
-
-    @property
-    def shape(self) -> tuple[int, ...]:  # type: ignore[override]
-        return tuple(np.shape(self.logits))
 
     @property
     def num_configurations(self) -> int:
@@ -214,9 +252,6 @@ class Categorical(Discrete):
         weights = np.exp(np.sum(log_p[np.arange(m)[None, :], index], axis=1))
         values = np.eye(k)[index].reshape((-1,) + self.shape)
         return values, weights
-
-    def repeated(self, count: int) -> "Categorical":
-        return Categorical(jnp.broadcast_to(self.logits, (count,) + self.shape))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -246,103 +281,41 @@ class Repeated(NoiseLeaf):
         return values[index], np.prod(weights[index], axis=1)
 
 
-def tensor_table(shape: tuple[int, ...], rules: list) -> tuple[np.ndarray, np.ndarray]:
-    """The tensor product of one-dimensional rules ``(nodes, weights)``, one per scalar of a block of ``shape``:
-    every combination of nodes (rows shaped like the block) with the product of their weights."""
-    if not rules:
-        return np.zeros((1,) + tuple(shape)), np.ones(1)
-    nodes = np.stack([g.ravel() for g in np.meshgrid(*[r[0] for r in rules], indexing="ij")], axis=-1)
-    weights = np.ones(nodes.shape[0])
-    for g in np.meshgrid(*[r[1] for r in rules], indexing="ij"):
-        weights = weights * g.ravel()
-    return nodes.reshape((-1,) + tuple(shape)), weights
-
-
 def is_noise(x: Any) -> bool:
+    """Whether ``x`` is a noise block (the ``is_leaf`` of tree maps over noise pytrees).
+
+    Args:
+      x: any object.
+
+    Returns:
+      True for a :class:`NoiseLeaf`.
+    """
     return isinstance(x, NoiseLeaf)
 
 
 def sample_noise(spec: Any, key: jax.Array, dtype: Any = jnp.float32) -> Any:
-    """Draw every noise leaf of ``spec`` with its own independent key."""
+    """Draw every noise leaf of ``spec`` with its own independent key.
+
+    Args:
+      spec: a pytree of :class:`NoiseLeaf`.
+      key: a JAX PRNG key.
+      dtype: the floating dtype of the values.
+
+    Returns:
+      The pytree with each leaf replaced by an array of its shape.
+    """
     leaves, treedef = jax.tree_util.tree_flatten(spec, is_leaf=is_noise)
     keys = jax.random.split(key, max(len(leaves), 1))
     return jax.tree_util.tree_unflatten(treedef, [n.sample(k, dtype) for n, k in zip(leaves, keys)])
 
 
 def noise_dimension(spec: Any) -> int:
-    """Total number of scalar random variables in ``spec``."""
-    return sum(n.size for n in jax.tree_util.tree_leaves(spec, is_leaf=is_noise))
+    """The total number of scalar random variables in ``spec``.
 
+    Args:
+      spec: a pytree of :class:`NoiseLeaf`.
 
-
-# --- Gauss rules -----------------------------------------------------------------------------------------------
-
-def _density(kind: str) -> tuple[Any, float, float]:
-    """Unnormalised density and a support interval outside which its mass is below 1e-300."""
-    if kind == "rayleigh":
-        return (lambda w: w * np.exp(-0.5 * w * w)), 0.0, 40.0
-    if kind == "double_sided_maxwell":
-        return (lambda m: m * m * np.exp(-0.5 * m * m)), -40.0, 40.0
-    raise AssertionError(kind)
-
-
-def _stieltjes_rule(kind: str, n: int, discretization: int = 6000) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss rule for a density by the discretized Stieltjes procedure (Gautschi 2004, §2.2.3).
-
-    The density is discretized with a fine Gauss–Legendre rule on its (truncated) support; the three-term
-    recurrence of the orthogonal polynomials is then built from that discrete measure and the Jacobi matrix's
-    eigen-decomposition gives nodes and weights (Golub & Welsch 1969).
+    Returns:
+      The sum of the leaves' sizes.
     """
-    density, lo, hi = _density(kind)
-    # Split the support so the Legendre nodes cluster where the mass is.
-    edges = np.unique(np.concatenate([np.linspace(lo, hi, 81), np.linspace(max(lo, -12.0), 12.0, 241)]))
-    leg_x, leg_w = np.polynomial.legendre.leggauss(max(discretization // (len(edges) - 1), 8))
-    xs, ws = [], []
-    for a, b in zip(edges[:-1], edges[1:]):
-        xs.append(0.5 * (b - a) * leg_x + 0.5 * (a + b))
-        ws.append(0.5 * (b - a) * leg_w)
-    x = np.concatenate(xs)
-    w = np.concatenate(ws) * density(x)
-    w = w / w.sum()
-    alpha = np.zeros(n)
-    beta = np.zeros(n)
-    p_prev = np.zeros_like(x)
-    p = np.ones_like(x)
-    norm_prev = 1.0
-    for j in range(n):
-        norm = np.sum(w * p * p)
-        alpha[j] = np.sum(w * x * p * p) / norm
-        beta[j] = norm / norm_prev if j > 0 else 1.0
-        p_next = (x - alpha[j]) * p - (beta[j] * p_prev if j > 0 else 0.0)
-        # Rescale to avoid overflow; the recurrence coefficients are scale-invariant once normalised.
-        scale = np.sqrt(np.sum(w * p_next * p_next)) or 1.0
-        p_prev, p = p / scale, p_next / scale
-        norm_prev = norm / (scale * scale)
-    off = np.sqrt(beta[1:])
-    nodes, vectors = np.linalg.eigh(np.diag(alpha) + np.diag(off, 1) + np.diag(off, -1))
-    weights = vectors[0, :] ** 2
-    return nodes, weights / weights.sum()
-
-
-@functools.lru_cache(maxsize=256)
-def gauss_rule(kind: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n``-point Gauss rule for a noise kind, exact for polynomials of degree ``2n − 1``; weights sum to 1."""
-    if n < 1:
-        raise ValueError("a Gauss rule needs at least one node")
-    if kind == "normal":
-        x, w = np.polynomial.hermite_e.hermegauss(n)
-    elif kind == "uniform":
-        x, w = np.polynomial.legendre.leggauss(n)
-        x = 0.5 * (x + 1.0)
-    elif kind == "rayleigh":
-        x, w = _stieltjes_rule(kind, n)
-    elif kind == "double_sided_maxwell":
-        x, w = _stieltjes_rule(kind, n)
-        # The density is even: symmetrize away the rounding so odd moments vanish exactly.
-        x, w = 0.5 * (x - x[::-1]), 0.5 * (w + w[::-1])
-    else:
-        raise NotApplicableError(f"no quadrature rule for noise kind {kind!r}; valid kinds: {', '.join(CONTINUOUS_KINDS)}")
-    x.setflags(write=False)
-    w = w / w.sum()
-    w.setflags(write=False)
-    return x, w
+    return sum(n.size for n in jax.tree_util.tree_leaves(spec, is_leaf=is_noise))

@@ -49,35 +49,88 @@ class Problem(abc.ABC):
 
     @abc.abstractmethod
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape of every parameter.
+
+        Returns:
+          ``{name: shape}``, the keys of :meth:`default_params` (``{"mean": (dim,), "log_scale": (dim,)}``).
+        """
         raise NotImplementedError
 
     @abc.abstractmethod
     def default_params(self) -> dict[str, np.ndarray]:
+        """The point at which gradients are measured unless the caller gives params.
+
+        Returns:
+          ``{name: array}`` with the shapes of :meth:`param_shapes` (float32 NumPy arrays).
+        """
         raise NotImplementedError
 
     @abc.abstractmethod
     def latent_noise(self, params: Params) -> Any:
-        """Pytree of :class:`varbench.core.noise.Noise` needed for one latent draw."""
+        """The standard random numbers one latent draw needs.
+
+        Args:
+          params: ``{name: array}`` shaped as :meth:`param_shapes` (discrete noise may depend on them).
+
+        Returns:
+          A pytree of :class:`varbench.core.noise.NoiseLeaf` (``Noise("normal", (dim,))``).
+        """
         raise NotImplementedError
 
     @abc.abstractmethod
     def latent(self, params: Params, noise: Any) -> jax.Array:
-        """The latent ``x`` as a function of params and noise."""
+        """The latent ``x`` as a function of params and noise (differentiable in params if reparameterizable).
+
+        Args:
+          params: ``{name: array}`` shaped as :meth:`param_shapes`.
+          noise: values shaped like the pytree of :meth:`latent_noise`.
+
+        Returns:
+          One latent draw ``x`` (its shape is the problem's).
+        """
         raise NotImplementedError
 
     @abc.abstractmethod
     def log_prob(self, params: Params, x: jax.Array) -> jax.Array:
-        """``log q_θ(x)`` (a scalar)."""
+        """The log-density of the variational distribution.
+
+        Args:
+          params: ``{name: array}`` shaped as :meth:`param_shapes`.
+          x: one latent, as :meth:`latent` returns it.
+
+        Returns:
+          ``log q_θ(x)``, a scalar.
+        """
         raise NotImplementedError
 
     @abc.abstractmethod
     def cost(self, params: Params, x: jax.Array) -> jax.Array:
-        """The integrand ``f_θ(x)`` (a scalar)."""
+        """The integrand ``f_θ(x)``, whose expectation under ``q_θ`` is the objective (a scalar).
+
+        Args:
+          params: ``{name: array}`` shaped as :meth:`param_shapes`; the cost may depend on them.
+          x: one latent, as :meth:`latent` returns it (estimators that relax discrete latents, such as REBAR,
+            also pass relaxed values).
+
+        Returns:
+          The cost, a scalar.
+        """
         raise NotImplementedError
 
     def objective_exact(self, params: Params) -> jax.Array:
-        """``E_q[f]`` in closed form; its gradient comes from autodiff."""
+        """The objective in closed form (problems with ``has_exact_objective``); its gradient comes from autodiff.
+
+        Args:
+          params: ``{name: array}`` shaped as :meth:`param_shapes`.
+
+        Returns:
+          ``E_q[f]``, a scalar.
+        """
         raise NotImplementedError(f"problem {self.name!r} has no exact objective")
 
     def validate(self) -> None:
-        """Check option combinations; raise :class:`varbench.core.errors.VarbenchError` with the valid choices."""
+        """Check option combinations (each option alone is checked by its ``option()`` rules first).
+
+        Raises:
+          VarbenchError: one line naming the options and the valid choices.
+        """

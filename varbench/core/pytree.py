@@ -43,6 +43,9 @@ def option(
       key: the name users write, when it differs from the field's name.
       listed_at_default: a problem's canonical spec lists this option even at its default (False for options
         added after records were written, so existing specs keep their spelling).
+
+    Returns:
+      A dataclass field carrying these rules in its metadata; the object is checked against them when it is built.
     """
     meta = dict(static=static, doc=doc, choices=None if choices is None else tuple(choices), kind=kind,
                 minimum=minimum, convert=convert, option=True, key=key,
@@ -51,7 +54,15 @@ def option(
 
 
 def static_field(default: Any = _MISSING, **kwargs: Any) -> Any:
-    """A non-option field that belongs to the pytree structure."""
+    """A field that belongs to the pytree structure (like a static option) but that users do not set in specs.
+
+    Args:
+      default: the value when not given (none: the field is required).
+      **kwargs: passed to :func:`dataclasses.field` (``default_factory``, ``repr``, ...).
+
+    Returns:
+      The dataclass field.
+    """
     return dataclasses.field(default=default, metadata=dict(static=True), **kwargs)
 
 
@@ -62,6 +73,13 @@ def pytree_dataclass(cls: type) -> type:
     tree structures of two *different* classes with the same field names compare equal (e.g. ``ARM()`` and
     ``DisARM()``, or ``Pathwise(samples=2)`` and ``RLOO(samples=2)``), and JAX's caches, which trust that
     equality, can then hand one estimator's traced kernel to another. Here the class is part of the structure.
+
+    Args:
+      cls: a :class:`varbench.Problem` or :class:`varbench.Estimator` subclass whose fields are made with
+        :func:`option` or :func:`static_field` (or plain annotations: leaves).
+
+    Returns:
+      ``cls`` as a frozen dataclass whose construction checks every option (then calls ``validate()``).
     """
     _check_options_on_construction(cls)
     cls = dataclasses.dataclass(frozen=True)(cls)
@@ -118,5 +136,12 @@ def _check_options_on_construction(cls: type) -> None:
 
 
 def options_of(cls: type) -> dict[str, dataclasses.Field]:
-    """The user-settable option fields of a problem or estimator class, by the name users write."""
+    """The user-settable option fields of a problem or estimator class.
+
+    Args:
+      cls: a class decorated with :func:`pytree_dataclass`.
+
+    Returns:
+      ``{key: field}`` in field order, keyed by the name users write in specs (the option's ``key`` if it has one).
+    """
     return {f.metadata.get("key") or f.name: f for f in dataclasses.fields(cls) if f.metadata.get("option")}

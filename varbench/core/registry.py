@@ -25,7 +25,14 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def origin(cls: type) -> str:
-    """Where a registered class comes from: ``"built in"`` or the plugin module that defines it."""
+    """Where a registered class comes from.
+
+    Args:
+      cls: a problem or estimator class.
+
+    Returns:
+      ``"built in"``, or the name of the plugin module that defines it.
+    """
     module = cls.__module__
     return "built in" if module == "varbench" or module.startswith("varbench.") else module
 
@@ -55,13 +62,32 @@ def _register(registry: dict[str, type], what: str, base: type, cls: T) -> T:
 def register_problem(cls: T) -> T:
     """Class decorator: make a :class:`Problem` subclass available by its ``name`` in specs, suites and the CLI.
 
-    Apply it above :func:`varbench.pytree_dataclass`. A class that leaves an abstract method undefined, has no
-    ``name`` of its own, or reuses a registered name is refused with one line naming the class.
+    Apply it above :func:`varbench.pytree_dataclass`.
+
+    Args:
+      cls: a :class:`Problem` subclass decorated with ``@pytree_dataclass``, with its own class attribute ``name``.
+
+    Returns:
+      ``cls``, recorded in :data:`PROBLEMS` under its name.
+
+    Raises:
+      VarbenchError: one line naming the class, if it leaves an abstract method undefined, has no ``name`` of its
+        own, is not a pytree dataclass, or reuses a name another class registered.
     """
     return _register(PROBLEMS, "problem", Problem, cls)
 
 
 def register_estimator(cls: T) -> T:
-    """Class decorator: make an :class:`Estimator` subclass available by its ``name`` (see
-    :func:`register_problem` for the rules)."""
+    """Class decorator: make an :class:`Estimator` subclass available by its ``name`` in specs, suites and the CLI.
+
+    Args:
+      cls: an :class:`Estimator` subclass decorated with ``@pytree_dataclass``, with its own class attribute
+        ``name``.
+
+    Returns:
+      ``cls``, recorded in :data:`ESTIMATORS` under its name.
+
+    Raises:
+      VarbenchError: as :func:`register_problem`.
+    """
     return _register(ESTIMATORS, "estimator", Estimator, cls)

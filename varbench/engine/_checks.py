@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import jax
-import numpy as np
 
 from varbench.core.errors import VarbenchError
 from varbench.core.estimator import Estimator
+from varbench.core.options import is_integer
 from varbench.core.problem import Problem
 from varbench.engine._chunks import MIN_CHUNK
 from varbench.engine.prng import check_prng, check_seed
@@ -29,7 +29,7 @@ def check_samples(num_samples: Any) -> int:
     Returns:
       It, as an int.
     """
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples <= 0:
+    if not is_integer(num_samples) or num_samples <= 0:
         raise VarbenchError(f"num_samples must be a positive integer; got {num_samples!r}")
     if num_samples > MAX_SAMPLES:
         raise VarbenchError(f"num_samples must be at most {MAX_SAMPLES}; got {num_samples}")
@@ -48,7 +48,7 @@ def check_run(method: str, seed: Any, warmup: Any, prng: str) -> None:
     if method not in METHODS:
         raise VarbenchError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
     check_seed(seed)
-    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or not 0 <= warmup <= MAX_WARMUP:
+    if not is_integer(warmup) or not 0 <= warmup <= MAX_WARMUP:
         raise VarbenchError(f"warmup must be a non-negative integer number of steps; got {warmup!r}")
     check_prng(prng)
 

@@ -13,9 +13,9 @@ import math
 from typing import Any, Iterator, NamedTuple
 
 import jax
-import numpy as np
 
 from varbench.core.errors import OutOfMemoryError, VarbenchError
+from varbench.core.options import is_integer
 from varbench.engine.params import host_memory_bytes
 
 #: Elements (noise + gradient coordinates, per estimate) that one chunk may hold; sets the automatic chunk size.
@@ -99,8 +99,7 @@ def check_chunk_size(chunk_size: Any) -> None:
     Args:
       chunk_size: the caller's chunk size.
     """
-    if (isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer))
-            or not 0 < chunk_size <= MAX_CHUNK_SIZE):
+    if not is_integer(chunk_size) or not 0 < chunk_size <= MAX_CHUNK_SIZE:
         raise VarbenchError(f"chunk_size must be a positive integer up to {MAX_CHUNK_SIZE}; got {chunk_size!r}")
 
 

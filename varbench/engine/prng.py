@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from varbench.core.errors import VarbenchError
+from varbench.core.options import is_integer
 
 #: User-facing names and the JAX PRNG implementations they select.
 PRNG_IMPLS = {"threefry": "threefry2x32", "rbg": "rbg", "unsafe_rbg": "unsafe_rbg"}
@@ -45,8 +46,7 @@ def check_seed(seed: Any) -> int:
     Returns:
       It, as an int.
     """
-    import numbers
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+    if not is_integer(seed) or not 0 <= seed <= MAX_SEED:
         raise VarbenchError(f"seed must be a non-negative integer up to {MAX_SEED}; got {seed!r}")
     return int(seed)
 

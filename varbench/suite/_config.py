@@ -11,8 +11,6 @@ import dataclasses
 import hashlib
 import importlib.resources
 import json
-import math
-import numbers
 import os
 import tomllib
 from pathlib import Path
@@ -22,6 +20,7 @@ import numpy as np
 
 from varbench.catalog import ESTIMATORS, PROBLEMS, build
 from varbench.core.errors import VarbenchError
+from varbench.core.options import is_finite_real, is_integer
 from varbench.engine.harness import MAX_SAMPLES, MAX_WARMUP
 from varbench.engine.prng import MAX_SEED
 from varbench.executors import ExecutorChoice
@@ -135,21 +134,14 @@ def load_config(path: str | os.PathLike | None = None) -> dict[str, Any]:
         raise VarbenchError(f"config file {str(path)!r} is not valid TOML: {err}") from None
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _expand_values(where: str, spec: Any) -> tuple[Any, ...]:
     """A grid axis: a list of values, a scalar, or ``{start, stop, num}`` (linspace) / ``{..., log = true}``;
     ``where`` names the axis in errors."""
     if isinstance(spec, dict):
         unknown = sorted(set(spec) - set(RANGE_KEYS))
         start, stop, num, log = (spec.get(k) for k in RANGE_KEYS)
-        if unknown or not (_is_real(start) and _is_real(stop) and _is_int(num) and 1 <= num <= MAX_RANGE_POINTS):
+        if unknown or not (is_finite_real(start) and is_finite_real(stop) and is_integer(num)
+                           and 1 <= num <= MAX_RANGE_POINTS):
             raise VarbenchError(f"{where}: a range is {{ start = number, stop = number, num = integer from 1 to "
                                 f"{MAX_RANGE_POINTS} }} (log = true: geometric); got {spec!r}")
         if (log is not None and not isinstance(log, bool)) or (log and not start * stop > 0):
@@ -185,13 +177,13 @@ def _with_quick(raw: dict[str, Any], name: str, quick: bool) -> dict[str, Any]:
 def _check_numbers(name: str, raw: dict[str, Any], method: str) -> tuple[int, tuple[int, ...], int]:
     """A block's ``num_samples``, ``seeds`` and ``warmup``, validated."""
     num_samples, warmup = raw.get("num_samples", DEFAULT_NUM_SAMPLES), raw.get("warmup", 0)
-    if method == "mc" and not (_is_int(num_samples) and 0 < num_samples <= MAX_SAMPLES):
+    if method == "mc" and not (is_integer(num_samples) and 0 < num_samples <= MAX_SAMPLES):
         raise VarbenchError(f"block {name!r}: 'num_samples' must be an integer from 1 to {MAX_SAMPLES}; got "
                             f"{num_samples!r}")
-    if not (_is_int(warmup) and 0 <= warmup <= MAX_WARMUP):
+    if not (is_integer(warmup) and 0 <= warmup <= MAX_WARMUP):
         raise VarbenchError(f"block {name!r}: 'warmup' must be an integer from 0 to {MAX_WARMUP}; got {warmup!r}")
     seeds = raw.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and 0 <= s <= MAX_SEED for s in seeds):
+    if not isinstance(seeds, list) or not seeds or not all(is_integer(s) and 0 <= s <= MAX_SEED for s in seeds):
         raise VarbenchError(f"block {name!r}: 'seeds' must be a list of integers from 0 to {MAX_SEED}; got {seeds!r}")
     return int(num_samples), tuple(seeds), int(warmup)
 
@@ -229,11 +221,11 @@ def _check_trace(name: str, trace: dict[str, Any], grid: dict[str, Any]) -> Trac
     drivers, lr, steps, every = (trace.get(k, d) for k, d in zip(TRACE_KEYS, default))
     if not isinstance(drivers, list) or not all(isinstance(d, str) for d in drivers):
         raise VarbenchError(f"block {name!r}: trace 'drivers' must be a list of estimator specs; got {drivers!r}")
-    if not (_is_real(lr) and lr > 0):
+    if not (is_finite_real(lr) and lr > 0):
         raise VarbenchError(f"block {name!r}: trace 'lr' must be a positive number; got {lr!r}")
-    if not (_is_int(steps) and steps >= 0):
+    if not (is_integer(steps) and steps >= 0):
         raise VarbenchError(f"block {name!r}: trace 'steps' must be a non-negative integer; got {steps!r}")
-    if not (_is_int(every) and every >= 1):
+    if not (is_integer(every) and every >= 1):
         raise VarbenchError(f"block {name!r}: trace 'every' must be a positive integer; got {every!r}")
     return TraceTable(tuple(drivers), float(lr), int(steps), int(every))
 

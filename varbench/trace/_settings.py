@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 from typing import Any
 
 from varbench.core.errors import VarbenchError
+from varbench.core.options import is_finite_real, is_integer
 
 
 def check_count(name: str, value: Any, low: int) -> int:
     """``value`` as an int if it is an integer (not a bool) from ``low``, else a one-line error."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+    if not is_integer(value) or value < low:
         raise VarbenchError(f"{name} must be an integer >= {low}; got {value!r}")
     return int(value)
 
@@ -42,5 +41,5 @@ class TraceSettings:
         object.__setattr__(self, "every", check_count("every", self.every, 1))
         object.__setattr__(self, "num_samples", check_count("num_samples", self.num_samples, 1))
         lr = self.lr
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        if not is_finite_real(lr) or lr <= 0:
             raise VarbenchError(f"lr must be a positive number; got {lr!r}")
