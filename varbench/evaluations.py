@@ -38,19 +38,23 @@ _evaluations = [0]  # evaluations counted by the callbacks of the running estima
 _continuous_draws: set = set()  # bytes of the continuous draws counted so far in the running estimate
 
 
-def _tally(marker: Any, *draw: Any) -> None:
-    """Count the draws of one hook call (``marker`` has the batch shape, each leaf of ``draw`` the batch shape and
-    its own).
+def _tally(discrete: bool, marker: Any, *draw: Any) -> None:
+    """Count the draws of one hook call of a problem whose latents are ``discrete`` or not (``marker`` has the
+    batch shape, each leaf of ``draw`` the batch shape and its own).
 
     A continuous draw met again (the same values: two independent continuous draws coincide with probability 0)
     is the same draw computed twice, as DReG does for its encoder and decoder terms, and counts once; discrete
     draws repeat values by chance, so each is counted (a value and gradient at the same draw were already
-    merged while tracing).
+    merged while tracing). A draw is discrete only on a problem that declares discrete latents
+    (``Problem.discrete``) and then only where its values are integers (a relaxation's continuous draw on such a
+    problem, as REBAR's, is continuous): on a continuous problem, values that happen to be integers (a control
+    variate's expansion point at ``mean = 1``) are still a continuous draw, so the count does not depend on the
+    params.
     """
     count = max(int(np.size(marker)), 1)
     rows = np.concatenate([np.asarray(leaf, np.float64).reshape(count, -1) for leaf in draw], axis=1)
     for row in rows:
-        if np.all(row == np.round(row)):
+        if discrete and np.all(row == np.round(row)):
             _evaluations[0] += 1
         elif row.tobytes() not in _continuous_draws:
             _continuous_draws.add(row.tobytes())
@@ -86,7 +90,7 @@ def _wrap(method: Any, counted: bool) -> Any:
             _draws.append(roots)
             # A scalar per draw that is batched exactly like the draw (vmap over samples makes it a vector).
             marker = jnp.zeros(()) * sum(jnp.sum(jnp.asarray(leaf, jnp.float32)) for leaf in leaves)
-            jax.debug.callback(_tally, marker, *leaves)
+            jax.debug.callback(functools.partial(_tally, bool(type(self).discrete)), marker, *leaves)
         return out
     return wrapper
 
