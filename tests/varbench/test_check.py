@@ -154,3 +154,20 @@ def test_one_seed_range_up_to_the_largest_the_battery_can_offset():
     assert check("pathwise", problems=["gaussian"], level="quick", against=[], seed=LARGEST_SEED).passed
     assert main(["check", "pathwise", "--problems", "gaussian", "--level", "quick", "--against", "score_function",
                  "--seed", str(2 ** 31), "--format", "json"]) == 0  # refused before: the battery stopped at 2^31
+
+
+def test_an_identical_estimator_is_not_flagged_for_float_rounding():
+    """Exact intervals have zero width: the same variance computed along another code path (4.2706705665446645
+    against 4.270670566544661, as optax's score function against the built-in one) must not read as "above the
+    plain score function's in every coordinate"; a variance really above it still does."""
+    from types import SimpleNamespace
+
+    from varbench.battery._variance import _above_in_every_coordinate
+
+    def exact(*values):
+        return SimpleNamespace(variance_ci={"mean": [[v, v] for v in values]})
+
+    plain = exact(4.270670566544661, 1.0)
+    assert not _above_in_every_coordinate(exact(4.2706705665446645, 1.0 + 2e-16), plain)
+    assert _above_in_every_coordinate(exact(4.3, 1.01), plain)
+    assert not _above_in_every_coordinate(exact(4.3, 1.0), plain)
