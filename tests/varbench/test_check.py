@@ -171,3 +171,32 @@ def test_an_identical_estimator_is_not_flagged_for_float_rounding():
     assert not _above_in_every_coordinate(exact(4.2706705665446645, 1.0 + 2e-16), plain)
     assert _above_in_every_coordinate(exact(4.3, 1.01), plain)
     assert not _above_in_every_coordinate(exact(4.3, 1.0), plain)
+
+
+@varbench.pytree_dataclass
+class NanForRareNoise(varbench.Estimator):
+    """A user's pathwise estimator that returns NaN when a noise coordinate exceeds 4.5 (probability 3e-6 each)."""
+
+    name = "test_nan_for_rare_noise"
+
+    def evaluations_per_estimate(self, problem):
+        return 1
+
+    def noise(self, problem, params):
+        return problem.latent_noise(params)
+
+    def estimate_from_noise(self, problem, params, state, noise):
+        import jax
+        import jax.numpy as jnp
+
+        grad = jax.grad(lambda p: problem.cost(p, problem.latent(p, noise)))(params)
+        rare = jnp.any(noise > 4.5)
+        return jax.tree_util.tree_map(lambda g: jnp.where(rare, jnp.nan, g), grad)
+
+
+def test_a_non_finite_estimate_found_by_quadrature_is_a_failed_check_not_bad_input():
+    """Exact mode meets the rare noise on its grid while the Monte Carlo runs did not draw it: the battery reports a
+    failed check (exit 1), never bad input (exit 2, which blamed the params)."""
+    report = check(NanForRareNoise(), problems=["gaussian"], level="quick")
+    assert not report.passed
+    assert any("not finite" in r.detail or "NaN" in r.detail for r in report.failures), report.markdown()

@@ -12,7 +12,7 @@ import numpy as np
 from varbench import catalog, unbiasedness
 from varbench.battery._report import CheckRow, Level, Status
 from varbench.check_points import CheckPoint
-from varbench.core.errors import NotApplicableError
+from varbench.core.errors import NonFiniteEstimateError, NotApplicableError
 from varbench.core.estimator import Estimator
 from varbench.core.naming import spec_of
 from varbench.core.problem import Problem
@@ -110,6 +110,8 @@ def bias_measurement(ctx: CheckContext, subject: Subject) -> BiasMeasurement:
                                                    state=subject.state))
         except NotApplicableError:
             pass
+        except NonFiniteEstimateError as err:  # found by quadrature or by sampling, it is the estimator's failure
+            return BiasMeasurement(None, error=one_line(err))
     level = ctx.level
     try:
         outcome = unbiasedness.bias_test(problem, estimator, params=ctx.point.params, state=subject.state,
