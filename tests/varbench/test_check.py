@@ -200,3 +200,41 @@ def test_a_non_finite_estimate_found_by_quadrature_is_a_failed_check_not_bad_inp
     report = check(NanForRareNoise(), problems=["gaussian"], level="quick")
     assert not report.passed
     assert any("not finite" in r.detail or "NaN" in r.detail for r in report.failures), report.markdown()
+
+
+@varbench.pytree_dataclass
+class DroppedChainRuleFactor(varbench.Estimator):
+    """A user's pathwise estimator for location-scale Gaussians that forgets the factor exp(log_scale) of
+    dx/dlog_scale = eps·exp(log_scale): exact at log_scale = 0, biased everywhere else."""
+
+    name = "test_dropped_chain_rule_factor"
+
+    def evaluations_per_estimate(self, problem):
+        return 1
+
+    def check_applies(self, problem):
+        from varbench.capabilities import LOCATION_SCALE, require
+
+        require(problem, LOCATION_SCALE, "estimator 'test_dropped_chain_rule_factor'", "use a Gaussian")
+
+    def noise(self, problem, params):
+        return problem.latent_noise(params)
+
+    def estimate_from_noise(self, problem, params, state, noise):
+        import jax
+        import jax.numpy as jnp
+
+        x = params["mean"] + jnp.exp(params["log_scale"]) * noise
+        slope = jax.grad(lambda y: problem.cost(params, y))(x)
+        return {"mean": slope, "log_scale": slope * noise}
+
+
+def test_the_quick_level_catches_a_defect_that_vanishes_at_log_scale_zero():
+    """The quick level's Gaussian point is generic (seeded, stated in its label): a defect hidden at log_scale = 0
+    fails the bias check there; at a point the user gives, log_scale = 0 still hides it."""
+    report = check(DroppedChainRuleFactor(), problems=["gaussian"], level="quick")
+    assert [r.check for r in report.failures] == ["unbiased"], report.markdown()
+    assert "generic point, seed 0" in report.failures[0].point
+    hidden = check(DroppedChainRuleFactor(), problems=["gaussian:cost=square"], level="quick",
+                   params={"mean": 1.0, "log_scale": 0.0})
+    assert hidden.passed

@@ -137,7 +137,7 @@ def test_one_test_per_estimator_problem_and_check_with_readable_ids():
 def test_a_failed_check_fails_with_the_rows_detail():
     params = _params(parametrize_with_checks([SumNotMean()], problems=["gaussian"]))
     estimator, bias = params["sum_not_mean-gaussian-bias"].values
-    with pytest.raises(AssertionError, match=r"sum_not_mean-gaussian-bias failed:\n  gaussian · square cost · "
+    with pytest.raises(AssertionError, match=r"sum_not_mean-gaussian-bias failed:\n  gaussian · square cost \(generic point, seed 0\) · "
                                              r"unbiased: exact mode: relative bias 1 "):
         bias(estimator)
     estimator, evaluations = params["sum_not_mean-gaussian-evaluations"].values

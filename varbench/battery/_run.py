@@ -4,7 +4,7 @@ process or on an executor, and assemble the report."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from varbench import catalog
 from varbench.battery._checks import Finding, runs_passed
@@ -12,7 +12,7 @@ from varbench.battery._context import SEED_SPAN, CheckContext
 from varbench.battery._generate import RUNS, checks_for
 from varbench.battery._references import family_representatives
 from varbench.battery._report import CheckReport, CheckRow, Comparison, Level, Status, level_named
-from varbench.check_points import CheckPoint, points_for
+from varbench.check_points import CheckPoint, generic_point, points_for
 from varbench.core.errors import NotApplicableError, VarbenchError
 from varbench.core.estimator import Estimator
 from varbench.core.naming import spec_of
@@ -53,13 +53,15 @@ class ProblemTask(NamedTuple):
 
 def check(estimator: Any, *, problems: Sequence[Any] | None = None, against: Sequence[str] | None = None,
           level: str | Level = "standard", seed: int = 0, progress: Callable[[str], None] | None = None,
-          executor: ExecutorChoice | None = None) -> CheckReport:
+          executor: ExecutorChoice | None = None, params: Mapping[str, Any] | None = None) -> CheckReport:
     """Run the battery on ``estimator`` (a spec string or an :class:`varbench.Estimator` object).
 
     Args:
       estimator: the estimator to check; its class should be registered (a plugin) if given by name.
       problems: problem specs to check on (a bare built-in name uses its check points); default: every
-        registered problem the estimator applies to.
+        registered problem the estimator applies to. A spec is checked at ``params`` if given, else at a generic
+        point (:func:`varbench.check_points.generic_params`: the defaults with special values such as 0 or ±1
+        moved by a seeded offset), since a defect can vanish at a special value.
       against: reference estimator specs to rank the variance against; default: the problem's
         :func:`~varbench.battery.default_references`.
       level: ``"quick"``, ``"standard"`` or ``"thorough"`` (see :data:`~varbench.battery.LEVELS`).
@@ -69,6 +71,8 @@ def check(estimator: Any, *, problems: Sequence[Any] | None = None, against: Seq
         this process). Each problem's checks are independent of the others', so on ``dask`` they run in
         parallel on the cluster's workers (worth it at the thorough level); the report is the same. Its
         ``plugins`` are the modules the workers import (the estimator's own, when it is a plugin).
+      params: the point at which the problems given as specs are checked (``{name: value}``, a scalar
+        broadcasts, as ``varbench.measure``'s); needs ``problems``.
 
     Returns:
       A :class:`~varbench.battery.CheckReport`; ``report.passed`` is False if any check failed.
@@ -82,7 +86,7 @@ def check(estimator: Any, *, problems: Sequence[Any] | None = None, against: Seq
     lv = level_named(level)
     choice = _executor(executor)
     start = time.perf_counter()
-    skipped, tasks = plan(estimator, problems=problems, against=against, level=lv, seed=seed)
+    skipped, tasks = plan(estimator, problems=problems, against=against, level=lv, seed=seed, params=params)
     found = _run_tasks(tasks, choice, progress or (lambda line: None))
     rows = skipped + [f for findings in found for f in findings if isinstance(f, CheckRow)]
     comparisons = [f for findings in found for f in findings if isinstance(f, Comparison)]
@@ -91,7 +95,8 @@ def check(estimator: Any, *, problems: Sequence[Any] | None = None, against: Seq
 
 
 def plan(estimator: Any, *, problems: Sequence[Any] | None = None, against: Sequence[str] | None = None,
-         level: str | Level = "standard", seed: int = 0) -> tuple[list[CheckRow], list[ProblemTask]]:
+         level: str | Level = "standard", seed: int = 0,
+         params: Mapping[str, Any] | None = None) -> tuple[list[CheckRow], list[ProblemTask]]:
     """The battery's work for :func:`check`'s arguments, validated before anything runs.
 
     Returns:
@@ -110,7 +115,7 @@ def plan(estimator: Any, *, problems: Sequence[Any] | None = None, against: Sequ
     est = catalog.resolve_estimator(estimator)
     skipped: list[CheckRow] = []
     targets = []
-    for name, points in _targets(problems, lv):
+    for name, points in _targets(problems, lv, params):
         applicable = []
         for point in points:
             problem = catalog.resolve_problem(point.problem)
@@ -173,21 +178,27 @@ def _run_tasks(tasks: list[ProblemTask], choice: ExecutorChoice, say: Callable[[
     return done
 
 
-def _targets(problems: Sequence[Any] | None, level: Level) -> list[tuple[str, list[CheckPoint]]]:
+def _targets(problems: Sequence[Any] | None, level: Level,
+             params: Mapping[str, Any] | None) -> list[tuple[str, list[CheckPoint]]]:
     """The problems to check (their labels) and their check points."""
     if problems is None:
+        if params is not None:
+            raise VarbenchError("params apply to the problems given (--problems SPEC ... --param NAME=VALUE); the "
+                                "built-in problems are checked at their own check points")
         names = catalog.problem_names()
         if level.one_per_family:
             names = family_representatives(names)
-        return [(name, list(points_for(name, level.points))) for name in names]
+        return [(name, list(points_for(name, level.points, catalog.resolve_problem))) for name in names]
     targets = []
     for problem in problems:
         spec = problem if isinstance(problem, str) else spec_of(problem)
         name = parse_spec(spec)[0]
-        if isinstance(problem, str) and spec == name:  # a bare built-in name: its check points
-            targets.append((name, list(points_for(name, level.points))))
+        if isinstance(problem, str) and spec == name and params is None:  # a bare built-in name: its points
+            targets.append((name, list(points_for(name, level.points, catalog.resolve_problem))))
+        elif params is not None:
+            targets.append((spec, [CheckPoint("given", spec, dict(params))]))
         else:
-            targets.append((spec, [CheckPoint("given", spec, {})]))
+            targets.append((spec, [generic_point("given", spec, catalog.resolve_problem(problem))]))
     return targets
 
 

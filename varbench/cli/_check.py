@@ -8,6 +8,7 @@ import sys
 
 from varbench.cli._common import FORMATS, add_executor, add_plugin, add_seed, executor_choice
 from varbench.core.errors import VarbenchError
+from varbench.spec import parse_assignments
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -18,7 +19,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="the estimator to check (name or name:key=value,...)")
     parser.add_argument("--problems", nargs="+", default=None, metavar="SPEC",
                         help="problems to check on (a bare built-in name uses its check points; default: every "
-                             "registered problem the estimator applies to)")
+                             "registered problem the estimator applies to); a spec is checked at --param values, "
+                             "else at a generic point (special values such as 0 or 1 moved by a seeded offset)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="point at which the --problems are checked; a scalar broadcasts (repeatable)")
     parser.add_argument("--against", nargs="+", default=None, metavar="SPEC",
                         help="reference estimators for the variance ranking (default: the family's references)")
     parser.add_argument("--level", choices=("quick", "standard", "thorough"), default="standard")
@@ -41,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     say = (lambda line: print(f"varbench check: {line}", file=sys.stderr, flush=True)) if args.format == "table" \
         else None
     report = check(args.estimator, problems=args.problems, against=args.against, level=args.level, seed=args.seed,
-                   progress=say, executor=executor_choice(args))
+                   progress=say, executor=executor_choice(args),
+                   params=parse_assignments(args.param) if args.param else None)
     if args.format == "json":
         print(json.dumps(report.to_dict(), allow_nan=False, default=float))
     elif args.format == "markdown":
