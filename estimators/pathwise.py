@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import jax
 import jax.numpy as jnp
-from varbench.estimators import control_variates as cv
 
 from varbench.core.capabilities import (
     ANALYTIC_KL,
@@ -12,7 +14,7 @@ from varbench.core.capabilities import (
     REPARAMETERIZABLE,
     require,
 )
-from varbench.core.estimator import Estimator, batched_noise
+from varbench.core.estimator import Estimator, State, batched_noise
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import option, pytree_dataclass
 from varbench.core.registry import register_estimator
@@ -43,10 +45,10 @@ class Pathwise(Estimator):
     ELBO's second form in Levine's CS285 lecture on variational inference, ``E_q[log p(x|z)] − KL(q(z|x) ‖ p(z))`` with the KL in closed form, instead
     of the one-sample estimate of ``log p(z) − log q(z|x)`` (``kl=sampled``, the default).
 
-    ``control_variate=delta`` (Gaussian location-scale problems): subtracts the pathwise gradient of the cost's
-    Taylor expansion at the mean minus its closed-form expectation (Miller et al. 2017, "Reducing
-    Reparameterization Gradient Variance"; :mod:`varbench.estimators.control_variates`): one more evaluation of the
-    cost's gradient and Hessian, plus ``fit_samples`` with ``coefficient=fitted``.
+    ``pathwise:control_variate=delta`` (Gaussian location-scale problems) wraps it in
+    :class:`~varbench.estimators.control_variates.DeltaControlVariate`, which subtracts the pathwise gradient of the
+    cost's Taylor expansion at the mean minus its closed-form expectation (Miller et al. 2017, "Reducing
+    Reparameterization Gradient Variance").
     """
 
     name = "pathwise"
@@ -57,14 +59,6 @@ class Pathwise(Estimator):
                           "the sample); no-op elsewhere", choices=ENTROPY, kind=str)
     kl: str = option("sampled", "amortized problems: KL to the prior sampled (in the cost) or analytic",
                      choices=("sampled", "analytic"), kind=str)
-    control_variate: str = cv.control_variate_option()
-    order: int = cv.order_option()
-    coefficient: str = cv.coefficient_option()
-    scale: float = cv.scale_option()
-    fit_samples: int = cv.fit_samples_option()
-
-    def validate(self) -> None:
-        cv.validate(self, self.samples)
 
     def check_applies(self, problem: Problem) -> None:
         require(problem, REPARAMETERIZABLE, "estimator 'pathwise'", "use score_function or a discrete-latent estimator")
@@ -72,21 +66,23 @@ class Pathwise(Estimator):
             require(problem, HAS_ENTROPY, "pathwise:entropy=sampled", "use entropy=analytic, a no-op there")
         if self.kl == "analytic":
             require(problem, ANALYTIC_KL, "pathwise:kl=analytic", "use kl=sampled")
-        cv.check_applies(self, problem)
 
     def evaluations_per_estimate(self, problem: Problem) -> int:
-        return self.samples + cv.extra_evaluations(self, 1)
+        return self.samples
 
-    def noise(self, problem: Problem, params: Params):
-        if self.control_variate == "delta":
-            return cv.single_noise(self, problem, params, problem.latent_noise(params), self.samples)
-        return batched_noise(problem.latent_noise(params), self.samples)
+    def single_noise(self, problem: Problem, params: Params) -> Any:
+        """The noise of one sample: the problem's latent noise."""
+        return problem.latent_noise(params)
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
-        if self.control_variate == "delta":
-            single = cv.without_control_variate(self, samples=1)
-            return cv.estimate(self, problem, params, noise, lambda prob, n: single.estimate_from_noise(
-                prob, params, state, cv.one_sample(n)))
+    def noise(self, problem: Problem, params: Params) -> Any:
+        return batched_noise(self.single_noise(problem, params), self.samples)
+
+    def single_estimate(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
+        """The estimate from ONE sample's noise (no leading axis), for the delta control variate."""
+        one = jax.tree_util.tree_map(lambda x: x[None], noise)  # the noise of samples=1
+        return dataclasses.replace(self, samples=1).estimate_from_noise(problem, params, state, one)
+
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         analytic = self.entropy == "analytic" and HAS_ENTROPY.satisfied_by(problem)
 
         def objective(p: Params) -> jax.Array:
