@@ -8,6 +8,8 @@ data point), i.e. one cost evaluation.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
@@ -43,12 +45,20 @@ def pick(grads: Params, names: list[str]) -> Params:
 
 
 class OneDraw(Estimator):
-    """One latent draw of the problem per estimate."""
+    """One latent draw of the problem per estimate, on the amortized problems its class attributes admit."""
+
+    #: needs a reparameterizable problem
+    reparameterizable = False
+    #: the problem's particles: ``"one"`` (the ELBO), ``"many"`` (the K-sample bound) or ``"any"``
+    particles = "any"
+
+    def check_applies(self, problem: Problem) -> None:
+        require_amortized(self.name, problem, reparameterizable=self.reparameterizable, particles=self.particles)
 
     def evaluations_per_estimate(self, problem: Problem) -> int:
         return 1
 
-    def noise(self, problem: Problem, params: Params):
+    def noise(self, problem: Problem, params: Params) -> Any:
         return problem.latent_noise(params)
 
 
@@ -67,8 +77,8 @@ class StickingTheLanding(OneDraw):
     name = "stl"
     summary = "sticking the landing: pathwise ELBO gradient with log q's score term dropped (Roeder et al. 2017)"
 
-    def check_applies(self, problem: Problem) -> None:
-        require_amortized(self.name, problem, reparameterizable=True, particles="one")
+    reparameterizable = True
+    particles = "one"
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
         frozen = stop(params)
@@ -94,18 +104,16 @@ class DReG(OneDraw):
     name = "dreg"
     summary = "doubly-reparameterized IWAE gradient (Tucker et al. 2019); needs problem particles >= 2"
 
-    def check_applies(self, problem: Problem) -> None:
-        require_amortized(self.name, problem, reparameterizable=True, particles="many")
+    reparameterizable = True
+    particles = "many"
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
-        frozen = stop(params)
+        frozen, x = stop(params), stop(problem.latent(params, noise))
 
         def encoder_surrogate(p: Params) -> jax.Array:
             log_w = problem.log_weights(p, problem.latent(p, noise), q_params=frozen)
             weights = stop(jax.nn.softmax(log_w, -1))
             return -jnp.mean(jnp.sum(weights ** 2 * log_w, -1))
-
-        x = stop(problem.latent(params, noise))
 
         def decoder_objective(p: Params) -> jax.Array:
             return -jnp.mean(logmeanexp(problem.log_weights(p, x), -1))
@@ -141,8 +149,7 @@ class VIMCO(OneDraw):
     name = "vimco"
     summary = "VIMCO leave-one-out score function for the K-sample bound (Mnih & Rezende 2016); particles >= 2"
 
-    def check_applies(self, problem: Problem) -> None:
-        require_amortized(self.name, problem, particles="many")
+    particles = "many"
 
     def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
         x = stop(problem.latent(params, noise))
@@ -179,8 +186,7 @@ class NVIL(OneDraw):
     ridge: float = option(1e-3, "ridge added to the least-squares normal equations (relative to their scale)",
                           static=False, kind=float, minimum=0.0)
 
-    def check_applies(self, problem: Problem) -> None:
-        require_amortized(self.name, problem, particles="one")
+    particles = "one"
 
     def init(self, problem: Problem, params: Params, key: jax.Array):
         d = problem.dataset().shape[1] + 1

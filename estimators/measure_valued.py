@@ -6,9 +6,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from varbench.estimators.sampling import AveragedSamples
 
 from varbench.core.capabilities import LOCATION_SCALE, require
-from varbench.core.estimator import Estimator, State, batched_noise
+from varbench.core.estimator import Estimator, State
 from varbench.core.noise import Noise
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import option, pytree_dataclass
@@ -17,7 +18,7 @@ from varbench.core.registry import register_estimator
 
 @register_estimator
 @pytree_dataclass
-class MeasureValued(Estimator):
+class MeasureValued(AveragedSamples, Estimator):
     """Weak-derivative gradient of ``E_{N(μ, σ²)}[f]`` per coordinate, from the positive and negative parts.
 
     Reference: Mohamed, Rosca, Figurnov & Mnih (2020), JMLR, §6 (Table 1: the Gaussian's weak derivatives; §6.4,
@@ -60,9 +61,6 @@ class MeasureValued(Estimator):
         if self.coupling:
             return noise | {"uniform": Noise("uniform", (d,))}
         return noise | {"rayleigh_minus": Noise("rayleigh", (d,)), "normal": Noise("normal", (d,))}
-
-    def noise(self, problem: Problem, params: Params) -> Any:
-        return batched_noise(self.single_noise(problem, params), self.samples)
 
     def single_estimate(self, problem: Problem, params: Params, state: State, noise: dict) -> Params:
         """The estimate from ONE sample's noise (no leading axis; :meth:`single_noise`), per coordinate."""

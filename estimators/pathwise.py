@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+from varbench.estimators.sampling import AveragedSamples
 
 from varbench.core.capabilities import (
     ANALYTIC_KL,
@@ -14,7 +14,7 @@ from varbench.core.capabilities import (
     REPARAMETERIZABLE,
     require,
 )
-from varbench.core.estimator import Estimator, State, batched_noise
+from varbench.core.estimator import Estimator, State
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import option, pytree_dataclass
 from varbench.core.registry import register_estimator
@@ -24,7 +24,7 @@ ENTROPY = ("analytic", "sampled")
 
 @register_estimator
 @pytree_dataclass
-class Pathwise(Estimator):
+class Pathwise(AveragedSamples, Estimator):
     """Pathwise gradient ``(1/K) Σ_k ∇_θ f_θ(g_θ(ε_k))`` with ``x = g_θ(ε)``, ε from a fixed distribution.
 
     References: Kingma & Welling (2014), "Auto-Encoding Variational Bayes"; Rezende, Mohamed & Wierstra (2014);
@@ -66,21 +66,6 @@ class Pathwise(Estimator):
             require(problem, HAS_ENTROPY, "pathwise:entropy=sampled", "use entropy=analytic, a no-op there")
         if self.kl == "analytic":
             require(problem, ANALYTIC_KL, "pathwise:kl=analytic", "use kl=sampled")
-
-    def evaluations_per_estimate(self, problem: Problem) -> int:
-        return self.samples
-
-    def single_noise(self, problem: Problem, params: Params) -> Any:
-        """The noise of one sample: the problem's latent noise."""
-        return problem.latent_noise(params)
-
-    def noise(self, problem: Problem, params: Params) -> Any:
-        return batched_noise(self.single_noise(problem, params), self.samples)
-
-    def single_estimate(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
-        """The estimate from ONE sample's noise (no leading axis), for the delta control variate."""
-        one = jax.tree_util.tree_map(lambda x: x[None], noise)  # the noise of samples=1
-        return dataclasses.replace(self, samples=1).estimate_from_noise(problem, params, state, one)
 
     def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         analytic = self.entropy == "analytic" and HAS_ENTROPY.satisfied_by(problem)

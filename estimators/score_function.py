@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from varbench.estimators.learning import StatefulWhen
+from varbench.estimators.sampling import AveragedSamples
 from varbench.estimators.sequential import SequentialScoreFunction
 
 from varbench.core.errors import VarbenchError
-from varbench.core.estimator import Estimator, State, batched_noise
+from varbench.core.estimator import Estimator, State
 from varbench.core.noise import sample_noise
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import option, pytree_dataclass
@@ -34,7 +34,7 @@ def direct_term(problem: Problem, params: Params, xs: jax.Array) -> Params:
 
 @register_estimator
 @pytree_dataclass
-class ScoreFunction(Estimator):
+class ScoreFunction(AveragedSamples, Estimator):
     """Score-function gradient ``(1/K) Σ_k ∇_θ log q_θ(x_k) (f(x_k) − b_k)``, x_k ~ q_θ i.i.d.
 
     References: Williams (1992), "Simple statistical gradient-following algorithms for connectionist
@@ -90,16 +90,6 @@ class ScoreFunction(Estimator):
             raise VarbenchError(f"score_function baseline={self.baseline} is leave-one-out and needs samples >= 2 "
                                 f"(got samples={self.samples}); valid: baseline=none, constant or ema, or samples >= 2")
 
-    def evaluations_per_estimate(self, problem: Problem) -> int:
-        return self.samples
-
-    def single_noise(self, problem: Problem, params: Params) -> Any:
-        """The noise of one sample: the problem's latent noise."""
-        return problem.latent_noise(params)
-
-    def noise(self, problem: Problem, params: Params) -> Any:
-        return batched_noise(self.single_noise(problem, params), self.samples)
-
     def costs(self, problem: Problem, params: Params, noise) -> tuple[jax.Array, jax.Array]:
         """The K latents and their costs (no gradient flows through either)."""
         xs = jax.lax.stop_gradient(jax.vmap(problem.latent, in_axes=(None, 0))(params, noise))
@@ -128,11 +118,6 @@ class ScoreFunction(Estimator):
             return state["mean"].astype(dtype)
         weight = state["weight"]
         return jnp.where(weight > 0, state["mean"] / jnp.where(weight > 0, weight, 1.0), 0.0).astype(dtype)
-
-    def single_estimate(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
-        """The estimate from ONE sample's noise (no leading axis), for the delta control variate."""
-        one = jax.tree_util.tree_map(lambda x: x[None], noise)  # the noise of samples=1
-        return dataclasses.replace(self, samples=1).estimate_from_noise(problem, params, state, one)
 
     def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         if problem.sequential and self.baseline == "none":
