@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from varbench.core.capabilities import AMORTIZED, REPARAMETERIZABLE, require
 from varbench.core.errors import NotApplicableError
-from varbench.core.estimator import Estimator
+from varbench.core.estimator import Estimator, State
 from varbench.core.noise import sample_noise
 from varbench.core.numerics import logmeanexp
 from varbench.core.problem import Params, Problem
@@ -80,7 +80,7 @@ class StickingTheLanding(OneDraw):
     reparameterizable = True
     particles = "one"
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         frozen = stop(params)
 
         def objective(p: Params) -> jax.Array:
@@ -107,7 +107,7 @@ class DReG(OneDraw):
     reparameterizable = True
     particles = "many"
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         frozen, x = stop(params), stop(problem.latent(params, noise))
 
         def encoder_surrogate(p: Params) -> jax.Array:
@@ -151,7 +151,7 @@ class VIMCO(OneDraw):
 
     particles = "many"
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         x = stop(problem.latent(params, noise))
         log_w = stop(problem.log_weights(params, x))
         signal = logmeanexp(log_w, -1)[:, None] - leave_one_out_bounds(log_w)
@@ -188,7 +188,7 @@ class NVIL(OneDraw):
 
     particles = "one"
 
-    def init(self, problem: Problem, params: Params, key: jax.Array):
+    def init(self, problem: Problem, params: Params, key: jax.Array) -> State:
         d = problem.dataset().shape[1] + 1
         dtype = jax.tree_util.tree_leaves(params)[0].dtype
         return {"xtx": jnp.zeros((d, d), dtype), "xty": jnp.zeros((d,), dtype)}
@@ -199,18 +199,18 @@ class NVIL(OneDraw):
         features = jnp.concatenate([x["data"], jnp.ones_like(x["data"][:, :1])], -1)
         return features, signal, x
 
-    def update(self, problem: Problem, params: Params, state, key: jax.Array):
+    def update(self, problem: Problem, params: Params, state: State, key: jax.Array) -> State:
         noise = sample_noise(self.noise(problem, params), key, jax.tree_util.tree_leaves(params)[0].dtype)
         features, signal, _ = self._draw(problem, params, noise)
         return {"xtx": state["xtx"] + features.T @ features, "xty": state["xty"] + features.T @ signal}
 
-    def baseline_weights(self, state) -> jax.Array:
+    def baseline_weights(self, state: State) -> jax.Array:
         xtx = state["xtx"]
         d = xtx.shape[0]
         scale = jnp.trace(xtx) / d
         return jnp.linalg.solve(xtx + (self.ridge * scale + 1e-12) * jnp.eye(d, dtype=xtx.dtype), state["xty"])
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         features, signal, x = self._draw(problem, params, noise)
         centred = stop(signal - features @ self.baseline_weights(state))
 

@@ -108,7 +108,7 @@ def expected_gradient(t: Taylor, params: Params) -> Params:
 class TaylorProblem:
     """``problem`` with its cost replaced by the Taylor expansion ``f̃`` (everything else delegated)."""
 
-    def __init__(self, problem: Problem, taylor: Taylor):
+    def __init__(self, problem: Problem, taylor: Taylor) -> None:
         self._problem, self._taylor = problem, taylor
 
     def cost(self, params: Params, x: jax.Array) -> jax.Array:

@@ -90,7 +90,7 @@ class ScoreFunction(AveragedSamples, Estimator):
             raise VarbenchError(f"score_function baseline={self.baseline} is leave-one-out and needs samples >= 2 "
                                 f"(got samples={self.samples}); valid: baseline=none, constant or ema, or samples >= 2")
 
-    def costs(self, problem: Problem, params: Params, noise) -> tuple[jax.Array, jax.Array]:
+    def costs(self, problem: Problem, params: Params, noise: Any) -> tuple[jax.Array, jax.Array]:
         """The K latents and their costs (no gradient flows through either)."""
         xs = jax.lax.stop_gradient(jax.vmap(problem.latent, in_axes=(None, 0))(params, noise))
         return xs, jax.lax.stop_gradient(jax.vmap(problem.cost, in_axes=(None, 0))(params, xs))

@@ -48,7 +48,7 @@ from varbench.estimators.td_critic import (
 
 from varbench.core.capabilities import SEQUENTIAL, require
 from varbench.core.errors import VarbenchError
-from varbench.core.estimator import Estimator, batched_noise
+from varbench.core.estimator import Estimator, State, batched_noise
 from varbench.core.noise import sample_noise
 from varbench.core.numerics import after
 from varbench.core.problem import Params, Problem
@@ -243,7 +243,7 @@ class _CriticEstimator(Estimator):
     def evaluations_per_estimate(self, problem: Problem) -> int:
         return 1
 
-    def noise(self, problem: Problem, params: Params):
+    def noise(self, problem: Problem, params: Params) -> Any:
         return batched_noise(problem.latent_noise(params), 1)
 
     def init(self, problem: Problem, params: Params, key: jax.Array) -> Any:
@@ -288,7 +288,7 @@ class ActorCritic(_CriticEstimator):
     critic_samples: int = critic_samples_option()
     td_lambda: float = td_lambda_option()
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         return self._estimate(problem, params, state, noise, "actor_critic")
 
 
@@ -312,7 +312,7 @@ class NStep(_CriticEstimator):
     critic_samples: int = critic_samples_option()
     td_lambda: float = td_lambda_option()
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         return self._estimate(problem, params, state, noise, "n_step", n=self.n)
 
 
@@ -343,6 +343,6 @@ class GAE(_CriticEstimator):
         if not float(self.lam) <= 1.0:
             raise VarbenchError(f"option 'lambda' of estimator 'gae' must be in [0, 1]; got {self.lam}")
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         return self._estimate(problem, params, state, noise, "gae", lambda_=self.lam)
 
