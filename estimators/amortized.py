@@ -8,12 +8,14 @@ data point), i.e. one cost evaluation.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
 from varbench.core.capabilities import AMORTIZED, REPARAMETERIZABLE, require
 from varbench.core.errors import NotApplicableError
-from varbench.core.estimator import Estimator
+from varbench.core.estimator import Estimator, State
 from varbench.core.noise import sample_noise
 from varbench.core.numerics import logmeanexp
 from varbench.core.problem import Params, Problem
@@ -43,12 +45,20 @@ def pick(grads: Params, names: list[str]) -> Params:
 
 
 class OneDraw(Estimator):
-    """One latent draw of the problem per estimate."""
+    """One latent draw of the problem per estimate, on the amortized problems its class attributes admit."""
+
+    #: needs a reparameterizable problem
+    reparameterizable = False
+    #: the problem's particles: ``"one"`` (the ELBO), ``"many"`` (the K-sample bound) or ``"any"``
+    particles = "any"
+
+    def check_applies(self, problem: Problem) -> None:
+        require_amortized(self.name, problem, reparameterizable=self.reparameterizable, particles=self.particles)
 
     def evaluations_per_estimate(self, problem: Problem) -> int:
         return 1
 
-    def noise(self, problem: Problem, params: Params):
+    def noise(self, problem: Problem, params: Params) -> Any:
         return problem.latent_noise(params)
 
 
@@ -67,10 +77,10 @@ class StickingTheLanding(OneDraw):
     name = "stl"
     summary = "sticking the landing: pathwise ELBO gradient with log q's score term dropped (Roeder et al. 2017)"
 
-    def check_applies(self, problem: Problem) -> None:
-        require_amortized(self.name, problem, reparameterizable=True, particles="one")
+    reparameterizable = True
+    particles = "one"
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         frozen = stop(params)
 
         def objective(p: Params) -> jax.Array:
@@ -94,18 +104,16 @@ class DReG(OneDraw):
     name = "dreg"
     summary = "doubly-reparameterized IWAE gradient (Tucker et al. 2019); needs problem particles >= 2"
 
-    def check_applies(self, problem: Problem) -> None:
-        require_amortized(self.name, problem, reparameterizable=True, particles="many")
+    reparameterizable = True
+    particles = "many"
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
-        frozen = stop(params)
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
+        frozen, x = stop(params), stop(problem.latent(params, noise))
 
         def encoder_surrogate(p: Params) -> jax.Array:
             log_w = problem.log_weights(p, problem.latent(p, noise), q_params=frozen)
             weights = stop(jax.nn.softmax(log_w, -1))
             return -jnp.mean(jnp.sum(weights ** 2 * log_w, -1))
-
-        x = stop(problem.latent(params, noise))
 
         def decoder_objective(p: Params) -> jax.Array:
             return -jnp.mean(logmeanexp(problem.log_weights(p, x), -1))
@@ -141,10 +149,9 @@ class VIMCO(OneDraw):
     name = "vimco"
     summary = "VIMCO leave-one-out score function for the K-sample bound (Mnih & Rezende 2016); particles >= 2"
 
-    def check_applies(self, problem: Problem) -> None:
-        require_amortized(self.name, problem, particles="many")
+    particles = "many"
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         x = stop(problem.latent(params, noise))
         log_w = stop(problem.log_weights(params, x))
         signal = logmeanexp(log_w, -1)[:, None] - leave_one_out_bounds(log_w)
@@ -179,10 +186,9 @@ class NVIL(OneDraw):
     ridge: float = option(1e-3, "ridge added to the least-squares normal equations (relative to their scale)",
                           static=False, kind=float, minimum=0.0)
 
-    def check_applies(self, problem: Problem) -> None:
-        require_amortized(self.name, problem, particles="one")
+    particles = "one"
 
-    def init(self, problem: Problem, params: Params, key: jax.Array):
+    def init(self, problem: Problem, params: Params, key: jax.Array) -> State:
         d = problem.dataset().shape[1] + 1
         dtype = jax.tree_util.tree_leaves(params)[0].dtype
         return {"xtx": jnp.zeros((d, d), dtype), "xty": jnp.zeros((d,), dtype)}
@@ -193,18 +199,18 @@ class NVIL(OneDraw):
         features = jnp.concatenate([x["data"], jnp.ones_like(x["data"][:, :1])], -1)
         return features, signal, x
 
-    def update(self, problem: Problem, params: Params, state, key: jax.Array):
+    def update(self, problem: Problem, params: Params, state: State, key: jax.Array) -> State:
         noise = sample_noise(self.noise(problem, params), key, jax.tree_util.tree_leaves(params)[0].dtype)
         features, signal, _ = self._draw(problem, params, noise)
         return {"xtx": state["xtx"] + features.T @ features, "xty": state["xty"] + features.T @ signal}
 
-    def baseline_weights(self, state) -> jax.Array:
+    def baseline_weights(self, state: State) -> jax.Array:
         xtx = state["xtx"]
         d = xtx.shape[0]
         scale = jnp.trace(xtx) / d
         return jnp.linalg.solve(xtx + (self.ridge * scale + 1e-12) * jnp.eye(d, dtype=xtx.dtype), state["xty"])
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         features, signal, x = self._draw(problem, params, noise)
         centred = stop(signal - features @ self.baseline_weights(state))
 

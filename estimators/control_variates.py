@@ -48,64 +48,29 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from varbench.estimators.measure_valued import MeasureValued
+from varbench.estimators.pathwise import Pathwise
+from varbench.estimators.score_function import ScoreFunction
+
 from varbench.core.capabilities import LOCATION_SCALE, require
 from varbench.core.errors import VarbenchError
-from varbench.core.estimator import batched_noise
+from varbench.core.estimator import Estimator, State, batched_noise
+from varbench.core.options import check_option
 from varbench.core.problem import Params, Problem
-from varbench.core.pytree import option
+from varbench.core.pytree import option, options_of, pytree_dataclass
 
 CONTROL_VARIATES = ("none", "delta")
 COEFFICIENTS = ("fixed", "fitted", "loo")
 ORDERS = (1, 2)
 #: Fewest points a fitted slope uses (leave-one-out: K − 1; fitted: fit_samples): see the module docstring.
 MIN_FIT_POINTS = 9
+#: Baselines of the score function that do not use the other samples of an estimate (a control variate needs them).
+INDEPENDENT_BASELINES = ("none", "constant", "ema")
 
-
-def control_variate_option() -> Any:
-    return option("none", "none, or delta: Taylor (delta-method) control variate with closed-form expectation "
-                  "(Gaussian location-scale problems)", choices=CONTROL_VARIATES, kind=str)
-
-
-def order_option() -> Any:
-    return option(2, "control_variate=delta: order of the Taylor expansion, 1 or 2", choices=ORDERS, kind=int)
-
-
-def coefficient_option() -> Any:
-    return option("fixed", "control_variate=delta: coefficient fixed (c = scale), fitted (on fit_samples separate "
-                  f"estimates) or loo (leave-one-out, samples >= {MIN_FIT_POINTS + 1})", choices=COEFFICIENTS,
-                  kind=str)
-
-
-def scale_option() -> Any:
-    return option(1.0, "coefficient=fixed: the coefficient c", static=False, kind=float)
-
-
-def fit_samples_option() -> Any:
-    return option(16, "coefficient=fitted: separate single estimates the coefficient is fitted on", kind=int,
-                  minimum=MIN_FIT_POINTS)
-
-
-def validate(estimator: Any, samples: int) -> None:
-    """Refuse coefficient choices whose fitted slope would have unbounded variance."""
-    if estimator.control_variate == "none":
-        return
-    if estimator.coefficient == "loo" and samples - 1 < MIN_FIT_POINTS:
-        raise VarbenchError(
-            f"{estimator.name} control_variate=delta,coefficient=loo fits its slope to the other samples: it needs "
-            f"samples >= {MIN_FIT_POINTS + 1} (got samples={samples}; a slope through few points has unbounded "
-            f"variance); valid: coefficient=fixed, coefficient=fitted, or more samples")
-
-
-def check_applies(estimator: Any, problem: Problem) -> None:
-    if estimator.control_variate != "none":
-        require(problem, LOCATION_SCALE, f"{estimator.name}:control_variate=delta", "use control_variate=none")
-
-
-def extra_evaluations(estimator: Any, single_evaluations: int) -> int:
-    """Cost evaluations the control variate adds: the expansion at the mean, and the fitting batch."""
-    if estimator.control_variate == "none":
-        return 0
-    return 1 + (estimator.fit_samples * single_evaluations if estimator.coefficient == "fitted" else 0)
+#: The spec key that wraps a base estimator (``pathwise:control_variate=delta``); ``none`` leaves it unwrapped.
+SWITCH_KEY = "control_variate"
+SWITCH = option("none", "none, or delta: Taylor (delta-method) control variate with closed-form expectation "
+                "(Gaussian location-scale problems)", choices=CONTROL_VARIATES, kind=str)
 
 
 class Taylor(NamedTuple):
@@ -143,7 +108,7 @@ def expected_gradient(t: Taylor, params: Params) -> Params:
 class TaylorProblem:
     """``problem`` with its cost replaced by the Taylor expansion ``f̃`` (everything else delegated)."""
 
-    def __init__(self, problem: Problem, taylor: Taylor):
+    def __init__(self, problem: Problem, taylor: Taylor) -> None:
         self._problem, self._taylor = problem, taylor
 
     def cost(self, params: Params, x: jax.Array) -> jax.Array:
@@ -151,14 +116,6 @@ class TaylorProblem:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._problem, name)
-
-
-def single_noise(estimator: Any, problem: Problem, params: Params, single: Any, samples: int) -> Any:
-    """The noise of ``samples`` single estimates (leading axis), plus the fitting batch for ``coefficient=fitted``."""
-    batch = batched_noise(single, samples)
-    if estimator.control_variate == "delta" and estimator.coefficient == "fitted":
-        return {"estimate": batch, "fit": batched_noise(single, estimator.fit_samples)}
-    return batch
 
 
 def _slope(terms: jax.Array, controls: jax.Array) -> jax.Array:
@@ -186,8 +143,20 @@ def leave_one_out_coefficient(terms: jax.Array, controls: jax.Array) -> jax.Arra
 
 def estimate(estimator: Any, problem: Problem, params: Params, noise: Any,
              single_estimate: Callable[[Any, Any], Params]) -> Params:
-    """The control-variate estimate from ``single_estimate(problem, one_noise)``, the base estimator's estimate
-    from ONE sample's noise, applied to each of the samples in ``noise`` (leading axis) and averaged."""
+    """The control-variate estimate, averaged over the samples of ``noise``.
+
+    Args:
+      estimator: the :class:`DeltaControlVariate` (its ``order``, ``coefficient`` and ``scale``).
+      problem: a Gaussian location-scale problem.
+      params: ``{"mean": (d,), "log_scale": (d,)}``.
+      noise: K samples' noise (leading axis K on every leaf), and ``{"estimate": ..., "fit": ...}`` with
+        ``coefficient=fitted``.
+      single_estimate: ``single_estimate(problem, one_noise)``, the base estimator's estimate from ONE sample's
+        noise (no leading axis), for the problem or its Taylor surrogate.
+
+    Returns:
+      The estimate, shaped like ``params``.
+    """
     fitted = estimator.coefficient == "fitted"
     batch = noise["estimate"] if fitted else noise
     taylor = expand(problem, params, estimator.order)
@@ -209,12 +178,124 @@ def estimate(estimator: Any, problem: Problem, params: Params, noise: Any,
     return jax.tree_util.tree_map(lambda gk, ck, hk: jnp.mean(gk - ck * hk, 0), g, c, h)
 
 
-def one_sample(noise: Any) -> Any:
-    """One sample's noise (no leading axis) as the noise of a ``samples=1`` estimator (a leading axis of 1)."""
-    return jax.tree_util.tree_map(lambda x: x[None], noise)
+class _FromBase:
+    """A class attribute that an instance reads from its wrapped estimator (``name``, ``stateful``, ``unbiased``).
+
+    On the class it is ``on_class`` (what messages about the wrapper's own options call it); on an instance it is
+    the base's, so the engine's messages and flags name the estimator the user wrote (``'pathwise'``).
+    """
+
+    def __init__(self, attribute: str, on_class: Any) -> None:
+        self.attribute, self.on_class = attribute, on_class
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        return self.on_class if obj is None else getattr(obj.base, self.attribute)
 
 
-def without_control_variate(estimator: Any, **changes: Any) -> Any:
-    """The same estimator with ``control_variate=none`` (and ``changes``), for its single estimates."""
-    return dataclasses.replace(estimator, control_variate="none", **changes)
+@pytree_dataclass
+class DeltaControlVariate(Estimator):
+    """A base estimator with the delta-method (Taylor) control variate subtracted from each sample's term.
 
+    References: Paisley, Blei & Jordan (2012), ICML, §3; Miller, Foti, D'Amour & Adams (2017), "Reducing
+    Reparameterization Gradient Variance", NeurIPS, §3; optax's ``control_variates_jacobians`` (an estimator and a
+    control variate composed). The estimate is ``mean_k [g_k(f) − c·(g_k(f̃) − ∇E_q[f̃])]`` (module docstring), where
+    ``g_k`` is the base estimator's single-sample estimate and f̃ the Taylor expansion of the cost at the mean.
+
+    ``base`` is a :class:`~varbench.estimators.pathwise.Pathwise`, a
+    :class:`~varbench.estimators.score_function.ScoreFunction` whose baseline does not use the other samples (none,
+    constant or ema) or a :class:`~varbench.estimators.measure_valued.MeasureValued`; its ``samples`` is K. In a spec
+    the wrapper is the base's spec with ``control_variate=delta`` and these options
+    (``pathwise:control_variate=delta,order=1`` is ``DeltaControlVariate(base=Pathwise(), order=1)``), and that is
+    also its canonical spec (:func:`varbench.core.naming.spec_of`). Applies to Gaussian location-scale problems.
+    Uses the base's cost evaluations, one more (the cost's gradient and Hessian at the mean), plus ``fit_samples``
+    single base estimates with ``coefficient=fitted``.
+    """
+
+    name = _FromBase("name", "delta")
+    role = "control variate"
+    summary = "delta-method (Taylor) control variate over a base estimator (Miller et al. 2017; optax)"
+    unbiased = _FromBase("unbiased", True)
+    stateful = _FromBase("stateful", False)
+    #: how a spec and the canonical spec write the wrapper: its base's spec plus ``control_variate=delta``
+    spec_switch = (SWITCH_KEY, "delta")
+
+    base: Estimator
+    order: int = option(2, "control_variate=delta: order of the Taylor expansion, 1 or 2", choices=ORDERS, kind=int)
+    coefficient: str = option("fixed", "control_variate=delta: coefficient fixed (c = scale), fitted (on fit_samples "
+                              f"separate estimates) or loo (leave-one-out, samples >= {MIN_FIT_POINTS + 1})",
+                              choices=COEFFICIENTS, kind=str)
+    scale: float = option(1.0, "coefficient=fixed: the coefficient c", static=False, kind=float)
+    fit_samples: int = option(16, "coefficient=fitted: separate single estimates the coefficient is fitted on",
+                              kind=int, minimum=MIN_FIT_POINTS)
+
+    @staticmethod
+    def accepts(cls: type) -> bool:
+        """Whether estimators of class ``cls`` can be wrapped: they have ``samples`` (K), ``single_noise`` and
+        ``single_estimate`` (one sample's noise and estimate), and K samples cost K times one."""
+        return issubclass(cls, (Pathwise, ScoreFunction, MeasureValued))
+
+    @classmethod
+    def spec_options(cls) -> dict[str, dataclasses.Field]:
+        """The options a base's spec may carry for the wrapper, by key: the switch, then the wrapper's own."""
+        return {SWITCH_KEY: SWITCH} | options_of(cls)
+
+    @classmethod
+    def from_spec(cls, base: Estimator, options: dict[str, Any]) -> Estimator:
+        """``base`` wrapped as ``options`` (keys of :meth:`spec_options`, as a spec writes them) ask.
+
+        Args:
+          base: the estimator built from the rest of the spec.
+          options: the wrapper's keys given in the spec; ``control_variate=none`` (or none given) leaves ``base``.
+
+        Returns:
+          ``base`` itself, or ``DeltaControlVariate(base=base, ...)``.
+        """
+        owner, fields = f"estimator {base.name!r}", cls.spec_options()
+        checked = {k: check_option(owner, k, fields[k], v) for k, v in options.items()}
+        if checked.pop(SWITCH_KEY, "none") == "none":
+            if checked:
+                raise VarbenchError(f"option {next(iter(checked))!r} of estimator {base.name!r} applies only with "
+                                    f"control_variate=delta; valid: add control_variate=delta, or drop it")
+            return base
+        return cls(base, **{fields[k].name: v for k, v in checked.items()})
+
+    def validate(self) -> None:
+        """Refuse bases that cannot be wrapped, and coefficients whose fitted slope has unbounded variance."""
+        base = self.base
+        if not self.accepts(type(base)):
+            raise VarbenchError(f"control_variate=delta wraps pathwise, score_function (baseline none, constant or "
+                                f"ema) or measure_valued; got {type(base).__name__}")
+        if isinstance(base, ScoreFunction) and base.baseline not in INDEPENDENT_BASELINES:
+            raise VarbenchError(f"score_function control_variate=delta needs a baseline independent of the other "
+                                f"samples: baseline none, constant or ema (got baseline={base.baseline})")
+        if self.coefficient == "loo" and base.samples - 1 < MIN_FIT_POINTS:
+            raise VarbenchError(
+                f"{base.name} control_variate=delta,coefficient=loo fits its slope to the other samples: it needs "
+                f"samples >= {MIN_FIT_POINTS + 1} (got samples={base.samples}; a slope through few points has "
+                f"unbounded variance); valid: coefficient=fixed, coefficient=fitted, or more samples")
+
+    def check_applies(self, problem: Problem) -> None:
+        self.base.check_applies(problem)
+        require(problem, LOCATION_SCALE, f"{self.base.name}:control_variate=delta", "use control_variate=none")
+
+    def evaluations_per_estimate(self, problem: Problem) -> int:
+        # A base's K samples cost K times one sample; add the expansion at the mean and the fitting batch.
+        base = self.base.evaluations_per_estimate(problem)
+        return base + 1 + (self.fit_samples * base // self.base.samples if self.coefficient == "fitted" else 0)
+
+    def noise(self, problem: Problem, params: Params) -> Any:
+        """The base's noise of K samples, and for ``coefficient=fitted`` the noise of ``fit_samples`` more."""
+        single = self.base.single_noise(problem, params)
+        batch = batched_noise(single, self.base.samples)
+        return {"estimate": batch, "fit": batched_noise(single, self.fit_samples)} if self.coefficient == "fitted" \
+            else batch
+
+    def init(self, problem: Problem, params: Params, key: jax.Array) -> State:
+        return self.base.init(problem, params, key)
+
+    def update(self, problem: Problem, params: Params, state: State, key: jax.Array) -> State:
+        return self.base.update(problem, params, state, key)
+
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
+        return estimate(self, problem, params, noise,
+                        lambda prob, n: self.base.single_estimate(prob, params, state, n))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 from varbench.estimators.relaxations import (
     RelaxedPathwise,
@@ -35,7 +37,7 @@ class GumbelSoftmax(RelaxedPathwise):
 
     temperature: float = option(0.5, "tau > 0 of the relaxation", static=False, kind=float, minimum=1e-6)
 
-    def noise(self, problem: Problem, params: Params):
+    def noise(self, problem: Problem, params: Params) -> Any:
         return logit_noise(problem, params)
 
     def surrogate_latents(self, problem: Problem, logits: jax.Array, noise: dict) -> jax.Array:

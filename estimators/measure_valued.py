@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
-from varbench.estimators import control_variates as cv
+from varbench.estimators.sampling import AveragedSamples
 
 from varbench.core.capabilities import LOCATION_SCALE, require
-from varbench.core.estimator import Estimator, batched_noise
+from varbench.core.estimator import Estimator, State
 from varbench.core.noise import Noise
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import option, pytree_dataclass
@@ -16,7 +18,7 @@ from varbench.core.registry import register_estimator
 
 @register_estimator
 @pytree_dataclass
-class MeasureValued(Estimator):
+class MeasureValued(AveragedSamples, Estimator):
     """Weak-derivative gradient of ``E_{N(μ, σ²)}[f]`` per coordinate, from the positive and negative parts.
 
     Reference: Mohamed, Rosca, Figurnov & Mnih (2020), JMLR, §6 (Table 1: the Gaussian's weak derivatives; §6.4,
@@ -32,9 +34,9 @@ class MeasureValued(Estimator):
 
     The gradient w.r.t. ``log_scale`` is σ times the gradient w.r.t. σ. Applies to location-scale Gaussian
     problems whose cost does not depend on the parameters (e.g. ``gaussian``); needs no differentiable cost.
-    Uses 4·dim cost evaluations per sample (two per parameter coordinate), times ``samples``; with
-    ``control_variate=delta`` (:mod:`varbench.estimators.control_variates`) one more evaluation of the cost's
-    gradient and Hessian at the mean, plus ``fit_samples`` · 4·dim with ``coefficient=fitted``.
+    Uses 4·dim cost evaluations per sample (two per parameter coordinate), times ``samples``.
+    ``measure_valued:control_variate=delta`` wraps it in
+    :class:`~varbench.estimators.control_variates.DeltaControlVariate`.
     """
 
     name = "measure_valued"
@@ -43,23 +45,15 @@ class MeasureValued(Estimator):
     samples: int = option(1, "K samples per estimate, averaged", kind=int, minimum=1)
     coupling: bool = option(True, "share the randomness of the positive and negative parts (s6.4)",
                             choices=(True, False), kind=bool)
-    control_variate: str = cv.control_variate_option()
-    order: int = cv.order_option()
-    coefficient: str = cv.coefficient_option()
-    scale: float = cv.scale_option()
-    fit_samples: int = cv.fit_samples_option()
-
-    def validate(self) -> None:
-        cv.validate(self, self.samples)
 
     def check_applies(self, problem: Problem) -> None:
         require(problem, LOCATION_SCALE, "estimator 'measure_valued'", "use score_function or pathwise")
 
     def evaluations_per_estimate(self, problem: Problem) -> int:
-        single = 4 * problem.param_shapes()["mean"][0]
-        return self.samples * single + cv.extra_evaluations(self, single)
+        return self.samples * 4 * problem.param_shapes()["mean"][0]
 
     def single_noise(self, problem: Problem, params: Params) -> dict:
+        """The noise of one sample: the shared draw of the other coordinates and the parts' variates, each (d,)."""
         d = params["mean"].shape[0]
         # The shared sample of the other coordinates is only needed when there are other coordinates.
         noise = {"base": Noise("normal", (d if d > 1 else 0,)), "rayleigh": Noise("rayleigh", (d,)),
@@ -68,13 +62,8 @@ class MeasureValued(Estimator):
             return noise | {"uniform": Noise("uniform", (d,))}
         return noise | {"rayleigh_minus": Noise("rayleigh", (d,)), "normal": Noise("normal", (d,))}
 
-    def noise(self, problem: Problem, params: Params):
-        single = self.single_noise(problem, params)
-        if self.control_variate == "delta":
-            return cv.single_noise(self, problem, params, single, self.samples)
-        return batched_noise(single, self.samples)
-
-    def single_estimate(self, problem: Problem, params: Params, noise: dict) -> Params:
+    def single_estimate(self, problem: Problem, params: Params, state: State, noise: dict) -> Params:
+        """The estimate from ONE sample's noise (no leading axis; :meth:`single_noise`), per coordinate."""
         mu, log_sigma = params["mean"], params["log_scale"]
         sigma = jnp.exp(log_sigma)
         d = mu.shape[0]
@@ -94,8 +83,6 @@ class MeasureValued(Estimator):
         grad_sigma = (cost_with_coordinate(mu + sigma * m) - cost_with_coordinate(mu + sigma * eps)) / sigma
         return {"mean": grad_mean, "log_scale": sigma * grad_sigma}
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
-        if self.control_variate == "delta":
-            return cv.estimate(self, problem, params, noise, lambda prob, n: self.single_estimate(prob, params, n))
-        estimates = jax.vmap(lambda n: self.single_estimate(problem, params, n))(noise)
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
+        estimates = jax.vmap(lambda n: self.single_estimate(problem, params, state, n))(noise)
         return jax.tree_util.tree_map(lambda e: jnp.mean(e, 0), estimates)

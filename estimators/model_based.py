@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import math
 
 import jax
@@ -10,7 +12,7 @@ import numpy as np
 
 from varbench.core.capabilities import KNOWN_DYNAMICS, require
 from varbench.core.errors import VarbenchError
-from varbench.core.estimator import Estimator, batched_noise
+from varbench.core.estimator import Estimator, State, batched_noise
 from varbench.core.noise import sample_noise
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import option, pytree_dataclass
@@ -21,7 +23,7 @@ MODELS = ("perturbed", "fitted")
 PERTURBATION_SEED = 0
 
 
-def perturbed_model(a: np.ndarray, b: np.ndarray, relative_error) -> tuple[jax.Array, jax.Array]:
+def perturbed_model(a: np.ndarray, b: np.ndarray, relative_error: float | jax.Array) -> tuple[jax.Array, jax.Array]:
     """``Â = A + e‖A‖_F U_A``, ``B̂ = B + e‖B‖_F U_B`` with fixed random unit-Frobenius directions U."""
     rng = np.random.default_rng(PERTURBATION_SEED)
     u_a, u_b = rng.standard_normal(a.shape), rng.standard_normal(b.shape)
@@ -93,10 +95,10 @@ class ModelPathwise(Estimator):
     def evaluations_per_estimate(self, problem: Problem) -> int:
         return self.samples
 
-    def noise(self, problem: Problem, params: Params):
+    def noise(self, problem: Problem, params: Params) -> Any:
         return batched_noise(problem.latent_noise(params), self.samples)
 
-    def init(self, problem: Problem, params: Params, key: jax.Array):
+    def init(self, problem: Problem, params: Params, key: jax.Array) -> State:
         if self.model == "fitted":
             a_model, b_model = fitted_model(problem, params, key, self.fit_transitions)
         else:
@@ -104,7 +106,7 @@ class ModelPathwise(Estimator):
         dtype = params["offset"].dtype
         return {"A": jnp.asarray(a_model, dtype), "B": jnp.asarray(b_model, dtype)}
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         a_model, b_model = jax.lax.stop_gradient(state["A"]), jax.lax.stop_gradient(state["B"])
 
         def objective(p: Params) -> jax.Array:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from varbench.estimators.relaxations import (
@@ -16,7 +18,7 @@ from varbench.estimators.relaxations import (
     score_of_logits,
 )
 
-from varbench.core.estimator import Estimator
+from varbench.core.estimator import Estimator, State
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import pytree_dataclass
 from varbench.core.registry import register_estimator
@@ -50,10 +52,10 @@ class MuProp(Estimator):
     def evaluations_per_estimate(self, problem: Problem) -> int:
         return 2
 
-    def noise(self, problem: Problem, params: Params):
+    def noise(self, problem: Problem, params: Params) -> Any:
         return latent_noise(problem, params)
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         context = noise["context"]
         logits, pullback = logits_and_pullback(problem, params, context)
         b = jax.lax.stop_gradient(draw_latents(problem, logits, noise))

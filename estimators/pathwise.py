@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
-from varbench.estimators import control_variates as cv
+from varbench.estimators.sampling import AveragedSamples
 
 from varbench.core.capabilities import (
     ANALYTIC_KL,
@@ -12,7 +14,7 @@ from varbench.core.capabilities import (
     REPARAMETERIZABLE,
     require,
 )
-from varbench.core.estimator import Estimator, batched_noise
+from varbench.core.estimator import Estimator, State
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import option, pytree_dataclass
 from varbench.core.registry import register_estimator
@@ -22,7 +24,7 @@ ENTROPY = ("analytic", "sampled")
 
 @register_estimator
 @pytree_dataclass
-class Pathwise(Estimator):
+class Pathwise(AveragedSamples, Estimator):
     """Pathwise gradient ``(1/K) Σ_k ∇_θ f_θ(g_θ(ε_k))`` with ``x = g_θ(ε)``, ε from a fixed distribution.
 
     References: Kingma & Welling (2014), "Auto-Encoding Variational Bayes"; Rezende, Mohamed & Wierstra (2014);
@@ -43,10 +45,10 @@ class Pathwise(Estimator):
     ELBO's second form in Levine's CS285 lecture on variational inference, ``E_q[log p(x|z)] − KL(q(z|x) ‖ p(z))`` with the KL in closed form, instead
     of the one-sample estimate of ``log p(z) − log q(z|x)`` (``kl=sampled``, the default).
 
-    ``control_variate=delta`` (Gaussian location-scale problems): subtracts the pathwise gradient of the cost's
-    Taylor expansion at the mean minus its closed-form expectation (Miller et al. 2017, "Reducing
-    Reparameterization Gradient Variance"; :mod:`varbench.estimators.control_variates`): one more evaluation of the
-    cost's gradient and Hessian, plus ``fit_samples`` with ``coefficient=fitted``.
+    ``pathwise:control_variate=delta`` (Gaussian location-scale problems) wraps it in
+    :class:`~varbench.estimators.control_variates.DeltaControlVariate`, which subtracts the pathwise gradient of the
+    cost's Taylor expansion at the mean minus its closed-form expectation (Miller et al. 2017, "Reducing
+    Reparameterization Gradient Variance").
     """
 
     name = "pathwise"
@@ -57,14 +59,6 @@ class Pathwise(Estimator):
                           "the sample); no-op elsewhere", choices=ENTROPY, kind=str)
     kl: str = option("sampled", "amortized problems: KL to the prior sampled (in the cost) or analytic",
                      choices=("sampled", "analytic"), kind=str)
-    control_variate: str = cv.control_variate_option()
-    order: int = cv.order_option()
-    coefficient: str = cv.coefficient_option()
-    scale: float = cv.scale_option()
-    fit_samples: int = cv.fit_samples_option()
-
-    def validate(self) -> None:
-        cv.validate(self, self.samples)
 
     def check_applies(self, problem: Problem) -> None:
         require(problem, REPARAMETERIZABLE, "estimator 'pathwise'", "use score_function or a discrete-latent estimator")
@@ -72,21 +66,8 @@ class Pathwise(Estimator):
             require(problem, HAS_ENTROPY, "pathwise:entropy=sampled", "use entropy=analytic, a no-op there")
         if self.kl == "analytic":
             require(problem, ANALYTIC_KL, "pathwise:kl=analytic", "use kl=sampled")
-        cv.check_applies(self, problem)
 
-    def evaluations_per_estimate(self, problem: Problem) -> int:
-        return self.samples + cv.extra_evaluations(self, 1)
-
-    def noise(self, problem: Problem, params: Params):
-        if self.control_variate == "delta":
-            return cv.single_noise(self, problem, params, problem.latent_noise(params), self.samples)
-        return batched_noise(problem.latent_noise(params), self.samples)
-
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
-        if self.control_variate == "delta":
-            single = cv.without_control_variate(self, samples=1)
-            return cv.estimate(self, problem, params, noise, lambda prob, n: single.estimate_from_noise(
-                prob, params, state, cv.one_sample(n)))
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         analytic = self.entropy == "analytic" and HAS_ENTROPY.satisfied_by(problem)
 
         def objective(p: Params) -> jax.Array:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from varbench.estimators.learning import StatefulWhen, init_learned, learn_control
@@ -10,6 +12,7 @@ from varbench.estimators.relaxations import (
     control_variate_estimate,
 )
 
+from varbench.core.estimator import State
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import option, pytree_dataclass
 from varbench.core.registry import register_estimator
@@ -52,22 +55,22 @@ class REBAR(ConditionalRelaxation):
 
     stateful = StatefulWhen(lambda self: self.tune == "variance")
 
-    def initial_control(self, dtype) -> dict:
+    def initial_control(self, dtype: Any) -> dict:
         return {"log_temperature": jnp.log(jnp.asarray(self.temperature, dtype)), "eta": jnp.asarray(self.eta, dtype)}
 
-    def init(self, problem: Problem, params: Params, key: jax.Array):
+    def init(self, problem: Problem, params: Params, key: jax.Array) -> State:
         if self.tune == "fixed":
             return ()
         return init_learned(self.initial_control(jax.tree_util.tree_leaves(params)[0].dtype))
 
-    def estimate_with(self, problem: Problem, params: Params, control: dict, noise) -> Params:
+    def estimate_with(self, problem: Problem, params: Params, control: dict, noise: Any) -> Params:
         return control_variate_estimate(
             problem, params, noise, lambda z: self.relaxed_cost(problem, params, noise["context"], control, z))
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         dtype = jax.tree_util.tree_leaves(params)[0].dtype
         control = self.initial_control(dtype) if self.tune == "fixed" else state["control"]
         return self.estimate_with(problem, params, control, noise)
 
-    def update(self, problem: Problem, params: Params, state, key: jax.Array):
+    def update(self, problem: Problem, params: Params, state: State, key: jax.Array) -> State:
         return state if self.tune == "fixed" else learn_control(self, problem, params, state, key)

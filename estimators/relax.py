@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import math
 
 import jax
@@ -14,12 +16,13 @@ from varbench.estimators.relaxations import (
     soften,
 )
 
+from varbench.core.estimator import State
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import option, pytree_dataclass
 from varbench.core.registry import register_estimator
 
 
-def init_network(key: jax.Array, inputs: int, hidden: int, dtype) -> dict:
+def init_network(key: jax.Array, inputs: int, hidden: int, dtype: Any) -> dict:
     """A one-hidden-layer tanh MLP; the output layer starts at zero, so RELAX starts as REBAR."""
     w1 = jax.random.normal(key, (inputs, hidden), dtype) / jnp.sqrt(jnp.asarray(inputs, dtype))
     return {"w1": w1, "b1": jnp.zeros(hidden, dtype), "w2": jnp.zeros(hidden, dtype), "b2": jnp.zeros((), dtype)}
@@ -61,7 +64,7 @@ class RELAX(ConditionalRelaxation):
     lr: float = option(0.01, "Adam learning rate of the control variate", static=False, kind=float, minimum=0.0)
     update_samples: int = option(16, "estimates averaged per variance-gradient step", kind=int, minimum=1)
 
-    def init(self, problem: Problem, params: Params, key: jax.Array):
+    def init(self, problem: Problem, params: Params, key: jax.Array) -> State:
         dtype = jax.tree_util.tree_leaves(params)[0].dtype
         shape = logits_shape(problem, params)
         inputs = math.prod(shape[problem.cost_unit_axes:])
@@ -69,7 +72,7 @@ class RELAX(ConditionalRelaxation):
                              "eta": jnp.asarray(self.eta, dtype),
                              "network": init_network(key, inputs, self.hidden, dtype)})
 
-    def estimate_with(self, problem: Problem, params: Params, control: dict, noise) -> Params:
+    def estimate_with(self, problem: Problem, params: Params, control: dict, noise: Any) -> Params:
         def c(z: jax.Array) -> jax.Array:
             units = z.shape[:problem.cost_unit_axes]
             per_unit_inputs = soften(problem, z, 1.0).reshape((math.prod(units), -1))
@@ -78,8 +81,8 @@ class RELAX(ConditionalRelaxation):
 
         return control_variate_estimate(problem, params, noise, c)
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         return self.estimate_with(problem, params, state["control"], noise)
 
-    def update(self, problem: Problem, params: Params, state, key: jax.Array):
+    def update(self, problem: Problem, params: Params, state: State, key: jax.Array) -> State:
         return learn_control(self, problem, params, state, key)

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from varbench.core.capabilities import BINARY, DISCRETE, require
-from varbench.core.estimator import Estimator
+from varbench.core.estimator import Estimator, State
 from varbench.core.noise import Bernoulli, Categorical, Noise, is_noise, sample_noise
 from varbench.core.problem import Params, Problem
 
@@ -206,7 +206,7 @@ class AntitheticBinary(Estimator):
         """The estimate for the logits, given ``difference = f(b̃) − f(b)`` broadcast per cost unit."""
         raise NotImplementedError
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         context, u = noise["context"], noise["u"]
         logits, pullback = logits_and_pullback(problem, params, context)
         b, b_tilde = antithetic_pair(logits, u)
@@ -231,7 +231,7 @@ class RelaxedPathwise(Estimator):
         """The latents the cost is evaluated at, as a differentiable function of the logits."""
         raise NotImplementedError
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         context = noise["context"]
 
         def surrogate_cost(p: Params) -> jax.Array:

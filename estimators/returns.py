@@ -32,7 +32,7 @@ def lambda_returns(r_t: jax.Array, discount_t: jax.Array, v_t: jax.Array, lambda
     _check_rank1(r_t=r_t, discount_t=discount_t, v_t=v_t)
     lambda_ = jnp.broadcast_to(jnp.asarray(lambda_, r_t.dtype), r_t.shape)
 
-    def step(g_next, inputs):
+    def step(g_next: jax.Array, inputs: tuple) -> tuple[jax.Array, jax.Array]:
         r, discount, v, lam = inputs
         g = r + discount * ((1 - lam) * v + lam * g_next)
         return g, g
@@ -59,7 +59,7 @@ def n_step_bootstrapped_returns(r_t: jax.Array, discount_t: jax.Array, v_t: jax.
     init = jnp.broadcast_to(v_t[-1], (horizon,))
     pick = jnp.clip(jnp.asarray(n) - 1, 0, horizon - 1)
 
-    def step(carry, inputs):
+    def step(carry: jax.Array, inputs: tuple) -> tuple[jax.Array, jax.Array]:
         r, discount, v = inputs
         # length-1 return from t: r_t + γ v_t; length-(k+1): r_t + γ · (length-k return from t+1).
         shorter = jnp.concatenate([v[None], carry[:-1]])
@@ -81,7 +81,7 @@ def truncated_generalized_advantage_estimation(r_t: jax.Array, discount_t: jax.A
     lambda_ = jnp.broadcast_to(jnp.asarray(lambda_, r_t.dtype), r_t.shape)
     delta_t = r_t + discount_t * values[1:] - values[:-1]
 
-    def step(a_next, inputs):
+    def step(a_next: jax.Array, inputs: tuple) -> tuple[jax.Array, jax.Array]:
         delta, discount, lam = inputs
         a = delta + discount * lam * a_next
         return a, a

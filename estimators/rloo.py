@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from varbench.estimators.score_function import direct_term, per_sample_scores
 
-from varbench.core.estimator import Estimator, batched_noise
+from varbench.core.estimator import Estimator, State, batched_noise
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import option, pytree_dataclass
 from varbench.core.registry import register_estimator
@@ -34,10 +36,10 @@ class RLOO(Estimator):
     def evaluations_per_estimate(self, problem: Problem) -> int:
         return self.samples
 
-    def noise(self, problem: Problem, params: Params):
+    def noise(self, problem: Problem, params: Params) -> Any:
         return batched_noise(problem.latent_noise(params), self.samples)
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         xs = jax.lax.stop_gradient(jax.vmap(problem.latent, in_axes=(None, 0))(params, noise))
         f = jax.lax.stop_gradient(jax.vmap(problem.cost, in_axes=(None, 0))(params, xs))
         centred = f - jnp.mean(f)

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
-from varbench.estimators import control_variates as cv
-from varbench.estimators import sequential
 from varbench.estimators.learning import StatefulWhen
+from varbench.estimators.sampling import AveragedSamples
+from varbench.estimators.sequential import SequentialScoreFunction
 
 from varbench.core.errors import VarbenchError
-from varbench.core.estimator import Estimator, batched_noise
+from varbench.core.estimator import Estimator, State
 from varbench.core.noise import sample_noise
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import option, pytree_dataclass
 from varbench.core.registry import register_estimator
 
-BASELINES = ("none", "mean", "optimal", "constant", "ema", "value")
+BASELINES = ("none", "mean", "optimal", "constant", "ema")
 #: Baselines computed from the other samples of the same estimate (they need samples >= 2).
 LEAVE_ONE_OUT = ("mean", "optimal")
 
@@ -32,7 +34,7 @@ def direct_term(problem: Problem, params: Params, xs: jax.Array) -> Params:
 
 @register_estimator
 @pytree_dataclass
-class ScoreFunction(Estimator):
+class ScoreFunction(AveragedSamples, Estimator):
     """Score-function gradient ``(1/K) Σ_k ∇_θ log q_θ(x_k) (f(x_k) − b_k)``, x_k ~ q_θ i.i.d.
 
     References: Williams (1992), "Simple statistical gradient-following algorithms for connectionist
@@ -51,25 +53,25 @@ class ScoreFunction(Estimator):
         uses the raw average started at 0; frozen while an estimate is made, so it is independent of the samples (Williams 1992, §7 "reinforcement comparison").
         The estimator is stateful only with this baseline; ``measure(..., warmup=N)`` trains it.
 
-    ``control_variate=delta`` (Gaussian location-scale problems, with a baseline that does not use the other
-    samples: none, constant or ema) subtracts the second-order (``order=2``) or first-order Taylor control variate
-    of :mod:`varbench.estimators.control_variates` from each sample's term, with its coefficient fixed (1 by default), fitted
-    on ``fit_samples`` separate estimates, or leave-one-out (Paisley, Blei & Jordan 2012; Miller et al. 2017).
+    ``score_function:control_variate=delta`` (Gaussian location-scale problems, with baseline none, constant or
+    ema) wraps it in :class:`~varbench.estimators.control_variates.DeltaControlVariate` (Paisley, Blei & Jordan
+    2012; Miller et al. 2017).
 
     Applies to every problem (continuous or discrete; needs only ``log_prob``). Integrands that depend on θ
-    directly add the pathwise term ``∇_θ f_θ(x)`` at the sampled x. Uses K cost evaluations per estimate (K + 1
-    with ``control_variate=delta``, which also differentiates the cost twice at the mean, and K + 1 + fit_samples
-    with ``coefficient=fitted``).
+    directly add the pathwise term ``∇_θ f_θ(x)`` at the sampled x. Uses K cost evaluations per estimate.
 
-    Sequential problems (Weber et al. 2015; logic in :mod:`varbench.estimators.sequential`), with baseline none or value: the
-    per-step scores ∇θ log q(z_t | z_{t−1}) are weighted by ``returns=full`` (Σ_u r_u) or ``returns=to_go``
-    (R_t = Σ_{u≥t} r_u), minus ``baseline=value``'s V_t(z_{t−1}) (``critic=oracle`` exact, ``critic=learned``
-    fitted by least squares in ``init`` on ``critic_samples`` trajectories); the zero-mean direct term of the
-    −log q inside the rewards is dropped.
+    On a sequential problem, baseline ``none`` is computed by the per-step
+    :class:`~varbench.estimators.sequential.SequentialScoreFunction` with its defaults (``returns=full``: the same
+    estimator in expectation, without the zero-mean direct term of the −log q inside the rewards). Its other
+    options (``returns``, ``baseline=value``, ``critic``, ``critic_samples``) are its own: a spec such as
+    ``score_function:returns=to_go`` builds that class (:attr:`spec_variants`).
     """
 
     name = "score_function"
     summary = "REINFORCE / likelihood ratio, with leave-one-out baselines (Williams 1992; Mohamed et al. 2020 s4)"
+
+    #: other classes a ``score_function`` spec builds, chosen by the options given (``varbench.catalog``)
+    spec_variants = (SequentialScoreFunction,)
 
     baseline: str = option("none", "baseline: none, mean (leave-one-out mean), optimal (leave-one-out b*), constant, "
                            "ema (stateful), value (sequential: V_t(z_{t-1}), with returns=to_go)",
@@ -79,57 +81,27 @@ class ScoreFunction(Estimator):
     decay: float = option(0.9, "EMA rate for baseline=ema (state; stateful)", static=False, kind=float, minimum=0.0)
     zero_debias: bool = option(True, "baseline=ema: divide the average by 1 - decay^t (Adam-style; optax's "
                                "zero_debias), or use the raw average started at 0", choices=(True, False), kind=bool)
-    control_variate: str = cv.control_variate_option()
-    order: int = cv.order_option()
-    coefficient: str = cv.coefficient_option()
-    scale: float = cv.scale_option()
-    fit_samples: int = cv.fit_samples_option()
-    returns: str = option("full", "sequential problems: full (total reward) or to_go (reward-to-go R_t)",
-                          choices=sequential.RETURNS, kind=str)
-    critic: str = option("oracle", "baseline=value: oracle (exact V) or learned (least squares, then frozen)",
-                         choices=sequential.CRITICS, kind=str)
-    critic_samples: int = option(sequential.DEFAULT_CRITIC_SAMPLES, "critic=learned: trajectories used once to "
-                                 "fit V", kind=int, minimum=2)
-
     stateful = StatefulWhen(lambda self: self.baseline == "ema")
 
     def validate(self) -> None:
-        sequential.validate_score_function_options(self)
         if float(self.decay) >= 1.0:
             raise VarbenchError(f"option 'decay' of estimator 'score_function' must be in [0, 1); got {self.decay}")
-        if self.control_variate == "delta" and self.baseline not in ("none", "constant", "ema"):
-            raise VarbenchError(f"score_function control_variate=delta needs a baseline independent of the other "
-                                f"samples: baseline none, constant or ema (got baseline={self.baseline})")
-        cv.validate(self, self.samples)
         if self.baseline in LEAVE_ONE_OUT and self.samples < 2:
             raise VarbenchError(f"score_function baseline={self.baseline} is leave-one-out and needs samples >= 2 "
                                 f"(got samples={self.samples}); valid: baseline=none, constant or ema, or samples >= 2")
 
-    def check_applies(self, problem: Problem) -> None:
-        cv.check_applies(self, problem)
-        sequential.score_function_applies(self, problem)
-
-    def evaluations_per_estimate(self, problem: Problem) -> int:
-        return self.samples + cv.extra_evaluations(self, 1)
-
-    def noise(self, problem: Problem, params: Params):
-        if self.control_variate == "delta":
-            return cv.single_noise(self, problem, params, problem.latent_noise(params), self.samples)
-        return batched_noise(problem.latent_noise(params), self.samples)
-
-    def costs(self, problem: Problem, params: Params, noise) -> tuple[jax.Array, jax.Array]:
+    def costs(self, problem: Problem, params: Params, noise: Any) -> tuple[jax.Array, jax.Array]:
         """The K latents and their costs (no gradient flows through either)."""
         xs = jax.lax.stop_gradient(jax.vmap(problem.latent, in_axes=(None, 0))(params, noise))
         return xs, jax.lax.stop_gradient(jax.vmap(problem.cost, in_axes=(None, 0))(params, xs))
 
-    def init(self, problem: Problem, params: Params, key: jax.Array):
+    def init(self, problem: Problem, params: Params, key: jax.Array) -> State:
         if self.baseline != "ema":
-            # A learned critic (baseline=value, critic=learned) is fitted once here and then frozen.
-            return sequential.score_function_init(self, problem, params, key)
+            return ()
         dtype = jax.tree_util.tree_leaves(params)[0].dtype
         return {"mean": jnp.zeros((), dtype), "weight": jnp.zeros((), dtype)}
 
-    def update(self, problem: Problem, params: Params, state, key: jax.Array):
+    def update(self, problem: Problem, params: Params, state: State, key: jax.Array) -> State:
         if self.baseline != "ema":
             return state
         dtype = jax.tree_util.tree_leaves(params)[0].dtype
@@ -138,7 +110,7 @@ class ScoreFunction(Estimator):
         return {"mean": decay * state["mean"] + (1 - decay) * jnp.mean(f),
                 "weight": decay * state["weight"] + (1 - decay)}
 
-    def constant_baseline(self, state, dtype) -> jax.Array:
+    def constant_baseline(self, state: State, dtype: Any) -> jax.Array:
         """The baseline that does not depend on this estimate's samples (constant, or the frozen EMA)."""
         if self.baseline == "constant":
             return jnp.asarray(self.value, dtype)
@@ -147,13 +119,10 @@ class ScoreFunction(Estimator):
         weight = state["weight"]
         return jnp.where(weight > 0, state["mean"] / jnp.where(weight > 0, weight, 1.0), 0.0).astype(dtype)
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
-        if sequential.uses_sequential_path(self, problem):
-            return sequential.score_function_estimate(self, problem, params, state, noise)
-        if self.control_variate == "delta":
-            single = cv.without_control_variate(self, samples=1)
-            return cv.estimate(self, problem, params, noise, lambda prob, n: single.estimate_from_noise(
-                prob, params, state, cv.one_sample(n)))
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
+        if problem.sequential and self.baseline == "none":
+            # Per-step scores; the sequential estimator at its defaults (composition, not a copy of its options).
+            return SequentialScoreFunction(samples=self.samples).estimate_from_noise(problem, params, state, noise)
         K = self.samples
         xs, f = self.costs(problem, params, noise)
         scores = per_sample_scores(problem, params, xs)

@@ -29,6 +29,7 @@ critic only enters as a baseline (``value`` baseline, GAE with λ = 1, n-step re
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax
@@ -47,7 +48,7 @@ from varbench.estimators.td_critic import (
 
 from varbench.core.capabilities import SEQUENTIAL, require
 from varbench.core.errors import VarbenchError
-from varbench.core.estimator import Estimator, batched_noise
+from varbench.core.estimator import Estimator, State, batched_noise
 from varbench.core.noise import sample_noise
 from varbench.core.numerics import after
 from varbench.core.problem import Params, Problem
@@ -151,39 +152,79 @@ def score_estimate(problem: Problem, params: Params, state: Any, noise: Any, *, 
     return jax.grad(surrogate)(params)
 
 
-# --- the score_function integration (options returns / critic; baseline=value) -------------------------------
+# --- the score function with per-step scores (spec: score_function:returns=...,baseline=value,critic=...) ----
 
-def validate_score_function_options(est: Any) -> None:
-    """Option combinations of ``score_function`` that involve ``returns``, ``critic`` or ``baseline=value``."""
-    if est.baseline == "value" and est.returns != "to_go":
-        raise VarbenchError("score_function baseline=value needs returns=to_go (the value V_t(z_{t-1}) is a "
-                            "baseline for the reward-to-go); valid: returns=to_go,baseline=value")
-    if est.returns == "to_go" and est.baseline not in ("none", "value"):
-        raise VarbenchError(f"score_function returns=to_go takes baseline none or value; got {est.baseline}")
-    if est.critic == "learned" and est.baseline != "value":
-        raise VarbenchError("score_function critic=learned applies only with baseline=value; valid: "
-                            "returns=to_go,baseline=value,critic=learned")
+#: The baselines of the per-step score function (``value`` is the critic's V_t(z_{t−1})).
+SEQUENTIAL_BASELINES = ("none", "value")
 
 
-def score_function_applies(est: Any, problem: Problem) -> None:
-    if est.returns != "full" or est.baseline == "value":
-        require_sequential(f"score_function:returns={est.returns},baseline={est.baseline}", problem)
+@pytree_dataclass
+class SequentialScoreFunction(Estimator):
+    """Score function with per-step scores: ``(1/K) Σ_k Σ_t ∇θ log q(z_kt | z_k,t−1) A_kt`` (module docstring).
 
+    Reference: Weber, Heess, Eslami, Schulman, Wingate & Silver (2015), "Reinforced Variational Inference", §3
+    (returns, baselines and critics); Williams (1992) (REINFORCE). The weight A_t is ``returns=full`` (Σ_u r_u) or
+    ``returns=to_go`` (R_t = Σ_{u≥t} r_u), minus ``baseline=value``'s V_t(z_{t−1}) (``critic=oracle`` exact,
+    ``critic=learned`` fitted by least squares in ``init`` on ``critic_samples`` trajectories, then frozen); the
+    zero-mean direct term of the −log q inside the rewards is dropped. Sequential problems only; K = ``samples``
+    trajectories (cost evaluations) per estimate.
 
-def uses_sequential_path(est: Any, problem: Problem) -> bool:
-    """Sequential problems with baseline none/value use per-step scores (and drop the zero-mean direct term)."""
-    return bool(problem.sequential) and est.baseline in ("none", "value")
+    It is written as the score function it refines: its ``name`` is ``score_function``, and the catalog builds it
+    from a ``score_function`` spec that selects it (:meth:`selected_by`), so ``score_function:returns=to_go`` is
+    its canonical spec. At its defaults it is what :class:`~varbench.estimators.score_function.ScoreFunction`
+    computes on a sequential problem with baseline none.
+    """
 
+    name = "score_function"
+    summary = "score function with per-step scores, reward-to-go and value baselines (Weber et al. 2015)"
 
-def score_function_estimate(est: Any, problem: Problem, params: Params, state: Any, noise: Any) -> Params:
-    kind = "value" if est.baseline == "value" else est.returns
-    return score_estimate(problem, params, state, noise, kind=kind, critic=est.critic)
+    baseline: str = option("none", "none, or value (sequential: V_t(z_{t-1}), with returns=to_go)",
+                           choices=SEQUENTIAL_BASELINES, kind=str)
+    samples: int = option(1, "K trajectories (cost evaluations) per estimate, averaged", kind=int, minimum=1)
+    returns: str = option("full", "sequential problems: full (total reward) or to_go (reward-to-go R_t)",
+                          choices=RETURNS, kind=str)
+    critic: str = option("oracle", "baseline=value: oracle (exact V) or learned (least squares, then frozen)",
+                         choices=CRITICS, kind=str)
+    critic_samples: int = option(DEFAULT_CRITIC_SAMPLES, "critic=learned: trajectories used once to fit V", kind=int,
+                                 minimum=2)
 
+    @classmethod
+    def selected_by(cls, options: dict[str, Any]) -> bool:
+        """Whether a ``score_function`` spec's ``options`` (by key, as given) ask for this class: a value only it
+        takes (``baseline=value``) or one of its own options away from its default. Its own options at their
+        defaults describe the plain score function, which the catalog then builds."""
+        own = ("returns", "critic", "critic_samples")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        return options.get("baseline") == "value" or any(k in options and options[k] != fields[k].default
+                                                         for k in own)
 
-def score_function_init(est: Any, problem: Problem, params: Params, key: jax.Array) -> Any:
-    if est.baseline == "value" and est.critic == "learned":
-        return fit_critic(problem, params, key, est.critic_samples)
-    return ()
+    def validate(self) -> None:
+        """Refuse combinations of returns, baseline and critic that do not go together."""
+        if self.baseline == "value" and self.returns != "to_go":
+            raise VarbenchError("score_function baseline=value needs returns=to_go (the value V_t(z_{t-1}) is a "
+                                "baseline for the reward-to-go); valid: returns=to_go,baseline=value")
+        if self.critic == "learned" and self.baseline != "value":
+            raise VarbenchError("score_function critic=learned applies only with baseline=value; valid: "
+                                "returns=to_go,baseline=value,critic=learned")
+
+    def check_applies(self, problem: Problem) -> None:
+        require_sequential(f"score_function:returns={self.returns},baseline={self.baseline}", problem)
+
+    def evaluations_per_estimate(self, problem: Problem) -> int:
+        return self.samples
+
+    def noise(self, problem: Problem, params: Params) -> Any:
+        return batched_noise(problem.latent_noise(params), self.samples)
+
+    def init(self, problem: Problem, params: Params, key: jax.Array) -> Any:
+        # A learned critic is fitted once here and then frozen.
+        if self.baseline == "value" and self.critic == "learned":
+            return fit_critic(problem, params, key, self.critic_samples)
+        return ()
+
+    def estimate_from_noise(self, problem: Problem, params: Params, state: Any, noise: Any) -> Params:
+        kind = "value" if self.baseline == "value" else self.returns
+        return score_estimate(problem, params, state, noise, kind=kind, critic=self.critic)
 
 
 # --- actor-critic, n-step and GAE -----------------------------------------------------------------------------
@@ -202,7 +243,7 @@ class _CriticEstimator(Estimator):
     def evaluations_per_estimate(self, problem: Problem) -> int:
         return 1
 
-    def noise(self, problem: Problem, params: Params):
+    def noise(self, problem: Problem, params: Params) -> Any:
         return batched_noise(problem.latent_noise(params), 1)
 
     def init(self, problem: Problem, params: Params, key: jax.Array) -> Any:
@@ -247,7 +288,7 @@ class ActorCritic(_CriticEstimator):
     critic_samples: int = critic_samples_option()
     td_lambda: float = td_lambda_option()
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         return self._estimate(problem, params, state, noise, "actor_critic")
 
 
@@ -271,7 +312,7 @@ class NStep(_CriticEstimator):
     critic_samples: int = critic_samples_option()
     td_lambda: float = td_lambda_option()
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         return self._estimate(problem, params, state, noise, "n_step", n=self.n)
 
 
@@ -302,6 +343,6 @@ class GAE(_CriticEstimator):
         if not float(self.lam) <= 1.0:
             raise VarbenchError(f"option 'lambda' of estimator 'gae' must be in [0, 1]; got {self.lam}")
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         return self._estimate(problem, params, state, noise, "gae", lambda_=self.lam)
 

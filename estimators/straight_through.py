@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 from varbench.estimators.relaxations import (
     RelaxedPathwise,
@@ -33,7 +35,7 @@ class StraightThrough(RelaxedPathwise):
     name = "straight_through"
     summary = "straight-through: hard sample forward, gradient of E(b) = probs backward (Bengio et al. 2013)"
 
-    def noise(self, problem: Problem, params: Params):
+    def noise(self, problem: Problem, params: Params) -> Any:
         return latent_noise(problem, params)
 
     def surrogate_latents(self, problem: Problem, logits: jax.Array, noise: dict) -> jax.Array:

@@ -53,7 +53,7 @@ def fit_td_critic(problem: Problem, params: Params, key: jax.Array, num_trajecto
     phi_tp1 = jnp.concatenate([phi_t[1:], jnp.zeros_like(phi_t[:1])])
     lam = jnp.asarray(lambda_, dtype)
 
-    def backward(carry, inputs):
+    def backward(carry: tuple, inputs: tuple) -> tuple[tuple, tuple]:
         g_tp1, w_tp1 = carry
         r, phi, psi, phi_next = inputs
         g = r + (1 - lam) * (phi_next @ w_tp1) + lam * g_tp1

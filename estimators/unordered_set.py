@@ -13,7 +13,7 @@ from varbench.estimators.relaxations import add, logits_and_pullback
 
 from varbench.core.capabilities import DISCRETE, require
 from varbench.core.errors import NotApplicableError, VarbenchError
-from varbench.core.estimator import Estimator
+from varbench.core.estimator import Estimator, State
 from varbench.core.noise import Discrete
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import option, pytree_dataclass
@@ -117,10 +117,10 @@ class UnorderedSet(Estimator):
     def evaluations_per_estimate(self, problem: Problem) -> int:
         return self.samples
 
-    def noise(self, problem: Problem, params: Params):
+    def noise(self, problem: Problem, params: Params) -> Any:
         return {"set": WithoutReplacement(jnp.ravel(problem.latent_logits(params, {})), self.samples)}
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         logits, pullback = logits_and_pullback(problem, params, {})
         one_hot = jax.lax.stop_gradient(noise["set"])                      # (k, n)
         log_probs = jax.nn.log_softmax(jnp.ravel(logits))

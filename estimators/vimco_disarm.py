@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from varbench.estimators.amortized import require_amortized
@@ -14,7 +16,7 @@ from varbench.estimators.relaxations import (
     relaxation_of,
 )
 
-from varbench.core.estimator import Estimator
+from varbench.core.estimator import Estimator, State
 from varbench.core.numerics import logmeanexp
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import pytree_dataclass
@@ -54,7 +56,7 @@ class VIMCODisARM(Estimator):
     def noise(self, problem: Problem, params: Params) -> dict:
         return logit_noise(problem, params)
 
-    def estimate_from_noise(self, problem: Problem, params: Params, state, noise) -> Params:
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
         context, u = noise["context"], noise["u"]
         logits, pullback = logits_and_pullback(problem, params, context)       # (B, K, L)
         b, b_tilde = antithetic_pair(logits, u)

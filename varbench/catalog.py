@@ -90,17 +90,67 @@ def estimator_names() -> list[str]:
 
 
 def build(registry: dict[str, type], what: str, name: str, options: dict[str, Any]) -> Any:
-    """Instantiate ``registry[name]`` with ``options`` (by the names users write), checked on construction."""
+    """Instantiate ``registry[name]`` with ``options`` (by the names users write), checked on construction.
+
+    An estimator's spec may also carry the options of a class it selects by them (``spec_variants``:
+    ``score_function:returns=to_go`` builds the sequential score function) and those of a wrapper that accepts it
+    (``pathwise:control_variate=delta`` builds ``DeltaControlVariate(base=Pathwise())``).
+
+    Args:
+      registry: :data:`PROBLEMS` or :data:`ESTIMATORS`.
+      what: ``"problem"`` or ``"estimator"``, for messages.
+      name: the registered name.
+      options: the spec's options, by key.
+
+    Returns:
+      The object.
+    """
     load_builtins()
     if name not in registry:
         raise VarbenchError(f"unknown {what} {name!r}; valid {what}s: {', '.join(sorted(registry))}")
     cls = registry[name]
-    fields = options_of(cls)
-    unknown = sorted(set(options) - set(fields))
+    keys = [key for key, _ in _spec_fields(cls)]
+    unknown = sorted(set(options) - set(keys))
     if unknown:
-        valid = ", ".join(fields) if fields else "(none)"
+        valid = ", ".join(dict.fromkeys(keys)) if keys else "(none)"
         raise VarbenchError(f"unknown option {unknown[0]!r} for {what} {name!r}; valid options: {valid}")
-    return cls(**{fields[k].name: v for k, v in options.items()})  # checked on construction (core.options)
+    wrapped = [(w, {k: v for k, v in options.items() if k in w.spec_options()}) for w in _wrappers(cls)]
+    rest = {k: v for k, v in options.items() if not any(k in given for _, given in wrapped)}
+    obj = _construct(name, cls, rest)
+    for wrapper, given in wrapped:
+        obj = wrapper.from_spec(obj, given) if given else obj
+    return obj
+
+
+def _construct(name: str, cls: type, options: dict[str, Any]) -> Any:
+    """``cls``, or the variant the options select, built from them (checked on construction: core.options)."""
+    chosen = next((v for v in getattr(cls, "spec_variants", ()) if v.selected_by(options)), cls)
+    fields = options_of(chosen)
+    if chosen is not cls:
+        foreign = [k for k in options if k not in fields]
+        if foreign:
+            raise VarbenchError(f"option {foreign[0]!r} of estimator {name!r} does not apply with the options of "
+                                f"{chosen.__name__} given; valid options there: {', '.join(fields)}")
+    # Keys of an unselected variant are at that variant's defaults, which is what ``cls`` does: dropped.
+    return chosen(**{fields[k].name: v for k, v in options.items() if k in fields})
+
+
+def _wrappers(cls: type) -> list[type]:
+    """The wrapper estimators (:data:`varbench.estimators.WRAPPERS`) that accept estimators of class ``cls``."""
+    if not issubclass(cls, Estimator):
+        return []
+    return [w for w in importlib.import_module("varbench.estimators").WRAPPERS if w.accepts(cls)]
+
+
+def _spec_fields(cls: type) -> list[tuple[str, dataclasses.Field]]:
+    """The options a spec of ``cls`` may carry, by key: its own, then its wrappers', then its variants' (a key
+    may appear more than once when a variant shares it)."""
+    fields = list(options_of(cls).items())
+    for wrapper in _wrappers(cls):
+        fields += list(wrapper.spec_options().items())
+    for variant in getattr(cls, "spec_variants", ()):
+        fields += list(options_of(variant).items())
+    return fields
 
 
 def resolve_problem(spec: Any) -> Problem:
@@ -123,9 +173,22 @@ def _resolve(spec_or_obj: Any, registry: dict[str, type], what: str, base: type)
 
 
 def describe(cls: type) -> list[dict[str, Any]]:
-    """Option table of a class for ``varbench list``."""
-    rows = []
-    for key, f in options_of(cls).items():
-        rows.append(dict(name=key, default=plain(f.default), doc=f.metadata.get("doc", ""),
-                         choices=f.metadata.get("choices")))
-    return rows
+    """Option table of a class for ``varbench list``: every option its spec may carry (:func:`build`).
+
+    Args:
+      cls: a registered problem or estimator class.
+
+    Returns:
+      One row per option key (``name``, ``default``, ``doc``, ``choices``); a key that a variant shares takes the
+      first class's default and doc and every class's choices.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    for key, f in _spec_fields(cls):
+        choices = f.metadata.get("choices")
+        if key in rows:
+            known = rows[key]["choices"]
+            if known is not None and choices is not None:
+                rows[key]["choices"] = known + tuple(c for c in choices if c not in known)
+            continue
+        rows[key] = dict(name=key, default=plain(f.default), doc=f.metadata.get("doc", ""), choices=choices)
+    return list(rows.values())

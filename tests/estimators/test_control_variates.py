@@ -119,6 +119,36 @@ def test_control_variate_options_are_checked():
     assert resolve_estimator("pathwise:samples=3,control_variate=delta").evaluations_per_estimate(problem) == 4
 
 
+def test_the_control_variate_wraps_a_base_estimator():
+    from varbench.catalog import describe, spec_of
+    from varbench.core.registry import ESTIMATORS
+    from varbench.estimators import DeltaControlVariate, MeasureValued, Pathwise, ScoreFunction
+
+    # A spec with control_variate=delta builds the wrapper, and the wrapper's canonical spec is that spec.
+    for spec, built in [("pathwise:control_variate=delta,order=1", DeltaControlVariate(Pathwise(), order=1)),
+                        ("score_function:samples=4,baseline=ema,control_variate=delta,coefficient=fitted",
+                         DeltaControlVariate(ScoreFunction(baseline="ema", samples=4), coefficient="fitted")),
+                        ("measure_valued:coupling=false,control_variate=delta",
+                         DeltaControlVariate(MeasureValued(coupling=False)))]:
+        assert resolve_estimator(spec) == built and resolve_estimator(spec_of(built)) == built
+    assert spec_of(DeltaControlVariate(base=Pathwise(samples=2), scale=0.5)) == \
+        "pathwise:samples=2,control_variate=delta,scale=0.5"
+    assert resolve_estimator("pathwise:control_variate=none") == Pathwise()
+    assert DeltaControlVariate(ScoreFunction(baseline="ema")).stateful and not DeltaControlVariate(Pathwise()).stateful
+    # Its options are checked wherever it is built, and it refuses bases it cannot wrap.
+    with pytest.raises(VarbenchError, match="applies only with control_variate=delta"):
+        resolve_estimator("score_function:order=1")
+    with pytest.raises(VarbenchError, match="'fit_samples' of control variate 'delta' must be >= 9"):
+        DeltaControlVariate(Pathwise(), fit_samples=2)
+    with pytest.raises(VarbenchError, match="wraps pathwise"):
+        DeltaControlVariate(resolve_estimator("rloo:samples=2"))
+    # `varbench list` describes the control variate's options once, from the wrapper, under each base it accepts.
+    for name in ("pathwise", "score_function", "measure_valued"):
+        keys = [row["name"] for row in describe(ESTIMATORS[name])]
+        assert ["control_variate", "order", "coefficient", "scale", "fit_samples"] == \
+            [k for k in keys if k in DeltaControlVariate.spec_options()]
+
+
 def test_measure_valued_coupling_changes_the_variance_not_the_mean():
     # Square cost at mu = sigma = 1, by hand with W, W' ~ Rayleigh (E W = sqrt(pi/2), E W^2 = 2, E W^4 = 8), M ~
     # double-sided Maxwell (E M^2 = 3, E M^4 = 15) and eps ~ N(0, 1), independent when uncoupled:

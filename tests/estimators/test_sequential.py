@@ -111,7 +111,7 @@ def test_pathwise_entropy_forms():
 
 @pytest.mark.parametrize("spec, error, match", [
     ("score_function:baseline=value", VarbenchError, "needs returns=to_go"),
-    ("score_function:returns=to_go,baseline=mean,samples=2", VarbenchError, "baseline none or value"),
+    ("score_function:returns=to_go,baseline=mean,samples=2", VarbenchError, "'baseline' .* must be one of none, value"),
     ("score_function:critic=learned", VarbenchError, "only with baseline=value"),
     ("gae:lambda=1.5", VarbenchError, "in \\[0, 1\\]"),
 ])
@@ -149,3 +149,25 @@ def test_fitting_critics_again_and_again_never_deadlocks():
 
     proc = subprocess.run([sys.executable, "-c", _FIT_LOOP], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "fitted" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_sequential_options_build_the_sequential_score_function():
+    from varbench.catalog import spec_of
+    from varbench.estimators import ScoreFunction, SequentialScoreFunction
+
+    for spec, cls, label in [("score_function:returns=to_go,baseline=value,critic=learned", SequentialScoreFunction,
+                              "score_function:baseline=value,returns=to_go,critic=learned"),
+                             ("score_function:returns=to_go", SequentialScoreFunction, "score_function:returns=to_go"),
+                             ("score_function:returns=full", ScoreFunction, "score_function"),
+                             ("score_function:critic=oracle,samples=2", ScoreFunction, "score_function:samples=2")]:
+        estimator = resolve_estimator(spec)
+        assert type(estimator) is cls and spec_of(estimator) == label
+        assert resolve_estimator(label) == estimator
+    with pytest.raises(VarbenchError, match="'decay' .* does not apply"):
+        resolve_estimator("score_function:returns=to_go,decay=0.5")
+    # The plain score function on a sequential problem IS the per-step estimator at its defaults.
+    problem = resolve_problem(LGSSM)
+    params = {k: jnp.asarray(v) for k, v in problem.default_params().items()}
+    key = jax.random.key(3)
+    np.testing.assert_array_equal(ScoreFunction(samples=2).estimate(problem, params, (), key)["alpha"],
+                                  SequentialScoreFunction(samples=2).estimate(problem, params, (), key)["alpha"])

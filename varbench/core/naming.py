@@ -43,8 +43,30 @@ def spec_of(obj: Any) -> str:
 
     A problem lists every option (the point of comparison should be explicit in every record); an estimator
     lists only options that differ from their defaults (estimators have many options that most uses leave
-    alone, such as the critic of sequential variants), so ``"score_function"`` stays ``"score_function"``.
+    alone, such as the critic of sequential variants), so ``"score_function"`` stays ``"score_function"``. A
+    wrapper estimator (a class with ``spec_switch = (key, value)`` around its ``base``, such as the delta control
+    variate) is written as its base's spec, then ``key=value``, then its own options:
+    ``"pathwise:control_variate=delta,order=1"``.
+
+    Args:
+      obj: a problem or an estimator.
+
+    Returns:
+      ``name`` or ``name:key=value,...``, which :func:`varbench.spec.parse_spec` reads back to an equal object.
     """
+    return format_spec(*_spec_parts(obj))
+
+
+def _spec_parts(obj: Any) -> tuple[str, dict[str, Any]]:
+    switch = getattr(type(obj), "spec_switch", None)
+    if switch is not None:
+        name, values = _spec_parts(obj.base)
+        return name, values | {switch[0]: switch[1]} | _options(obj)
+    return obj.name, _options(obj)
+
+
+def _options(obj: Any) -> dict[str, Any]:
+    """The options of ``obj`` its spec lists, by key, in field order."""
     values = {}
     for key, f in options_of(type(obj)).items():
         value, default = plain(getattr(obj, f.name)), f.default
@@ -53,4 +75,4 @@ def spec_of(obj: Any) -> str:
         at_default = value == plain(default)
         if not at_default or (isinstance(obj, Problem) and f.metadata.get("listed_at_default", True)):
             values[key] = value
-    return format_spec(obj.name, values)
+    return values
