@@ -228,11 +228,6 @@ class Categorical(_ShapedLikeItsParameter):
     parameter = "logits"
     logits: Any
 
-    @property
-    def num_configurations(self) -> int:
-        k = self.shape[-1]
-        return k ** (self.size // k)
-
     def sample(self, key: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
         # Gumbel-max (``argmax(logits + G)``) on logits shifted so that their largest is 0. The distribution is the
         # same, but large logits (1e6, where float32's spacing is 0.0625) would round the Gumbel noise away, and
@@ -241,6 +236,11 @@ class Categorical(_ShapedLikeItsParameter):
         logits = self.logits - jnp.max(self.logits, axis=-1, keepdims=True)
         index = jax.random.categorical(key, logits, axis=-1)
         return jax.nn.one_hot(index, self.shape[-1], dtype=dtype)
+
+    @property
+    def num_configurations(self) -> int:
+        k = self.shape[-1]
+        return k ** (self.size // k)
 
     def enumerate(self) -> tuple[np.ndarray, np.ndarray]:
         logits = np.asarray(self.logits, np.float64)
