@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.metadata
+import importlib.util
 import math
 import numbers
 import os
@@ -51,17 +52,30 @@ def load_builtins() -> None:
 
 
 def load_plugin(module: str, *, source: str | None = None) -> Any:
-    """Import the plugin ``module`` (a dotted module name), whose ``@register_problem`` / ``@register_estimator``
-    decorators add its classes; returns the module.
+    """Import the plugin ``module``, whose ``@register_problem`` / ``@register_estimator`` decorators add its
+    classes; returns the module.
 
-    A module that cannot be imported, or that registers a name which already exists, is a one-line
-    :class:`VarbenchError` naming the plugin. Importing the same module again is harmless.
+    Args:
+      module: a dotted module name (``my_package.my_estimators``), or the path of a Python file
+        (``path/to/my_estimators.py``; relative paths from the working directory), imported as a module named
+        after the file.
+      source: where the plugin was named (a config file), for messages.
+
+    Returns:
+      The imported module.
+
+    Raises:
+      VarbenchError: one line naming the plugin: it cannot be imported, or it registers a name that exists.
+        Importing the same module again is harmless.
     """
     if not isinstance(module, str) or not module.strip():
-        raise VarbenchError(f"a plugin is a module name such as 'my_package.my_estimators'; got {module!r}")
+        raise VarbenchError(f"a plugin is a module name such as 'my_package.my_estimators' or a .py file; got "
+                            f"{module!r}")
     load_builtins()
     name = module.strip()
     label = f"plugin {name!r}" + (f" ({source})" if source else "")
+    if name.endswith(".py"):
+        return _load_plugin_file(name, label)
     if name in sys.modules:
         return sys.modules[name]
     # A plugin file in the working directory is found as `python -m` would find it, also from the console
@@ -77,6 +91,32 @@ def load_plugin(module: str, *, source: str | None = None) -> Any:
         raise VarbenchError(f"{label} could not be imported: {missing} (is it installed, on PYTHONPATH, or in the working directory?)") from None
     except Exception as err:  # noqa: BLE001 - any failure inside a user's module is reported as one line
         raise VarbenchError(f"{label} failed to import: {type(err).__name__}: {err}".replace("\n", " ")) from None
+
+
+def _load_plugin_file(path: str, label: str) -> Any:
+    """Import the Python file ``path`` as the module named after it (so that pickled objects of its classes find
+    it again, in this process and in a Dask worker that loads the same file)."""
+    file = os.path.abspath(path)
+    name = os.path.splitext(os.path.basename(file))[0]
+    if not os.path.isfile(file):
+        raise VarbenchError(f"{label} could not be imported: no file {file!r}")
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        if os.path.abspath(getattr(loaded, "__file__", "") or "") == file:
+            return loaded
+        raise VarbenchError(f"{label}: a module named {name!r} is already imported (from "
+                            f"{getattr(loaded, '__file__', None) or 'elsewhere'}); rename the file")
+    spec = importlib.util.spec_from_file_location(name, file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - a failure inside a user's file is one line
+        del sys.modules[name]
+        if isinstance(err, VarbenchError):
+            raise VarbenchError(f"{label}: {err}") from None
+        raise VarbenchError(f"{label} failed to import: {type(err).__name__}: {err}".replace("\n", " ")) from None
+    return module
 
 
 def problem_names() -> list[str]:

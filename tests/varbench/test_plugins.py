@@ -75,6 +75,58 @@ def test_suite_config_names_its_plugins(tmp_path, capsys):
     assert set(frame["estimator_name"]) == {"my_score", "score_function"}
 
 
+FILE_PLUGIN = textwrap.dedent("""
+    import jax
+    import varbench
+
+    @varbench.register_estimator
+    @varbench.pytree_dataclass
+    class FilePathwise(varbench.Estimator):
+        name = "{name}"
+
+        def evaluations_per_estimate(self, problem):
+            return 1
+
+        def noise(self, problem, params):
+            return problem.latent_noise(params)
+
+        def estimate_from_noise(self, problem, params, state, noise):
+            return jax.grad(lambda p: problem.cost(p, problem.latent(p, noise)))(params)
+    """)
+
+
+def test_a_plugin_file_path_works_like_a_module_name(tmp_path, capsys, monkeypatch):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "file_plugin_a.py").write_text(FILE_PLUGIN.format(name="file_pathwise_a"))
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    code, out, err = _run(capsys, "run", "--plugin", "../file_plugin_a.py", "--problem", "gaussian", "--estimator",
+                          "file_pathwise_a", "--method", "exact", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["variance"]["mean"] == pytest.approx([4.0], rel=1e-12)  # as the built-in pathwise
+    code, _, err = _run(capsys, "run", "--plugin", "../no_such_plugin.py", "--problem", "gaussian", "--estimator",
+                        "pathwise")
+    assert code == 2 and "no file" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("named, module", [("file_plugin_b", "file_plugin_b"), ("file_plugin_c.py", "file_plugin_c")])
+def test_a_config_finds_its_plugins_beside_it_from_any_folder(named, module, tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / f"{module}.py").write_text(FILE_PLUGIN.format(name=f"pathwise_from_{module}"))
+    (folder / "mine.toml").write_text(textwrap.dedent(f"""
+        plugins = ["{named}"]
+        [[block]]
+        name = "mine"
+        problem = "gaussian:cost=square,k=0"
+        estimators = ["pathwise_from_{module}"]
+        method = "exact"
+        """))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    code, _, err = _run(capsys, "suite", "--config", "../configs/mine.toml", "--out", "store")
+    assert code == 0, err
+
+
 def test_entry_point_plugins_are_loaded(monkeypatch):
     entry = importlib.metadata.EntryPoint(name="mine", value=PLUGIN, group=catalog.ENTRY_POINT_GROUP)
     real = importlib.metadata.entry_points

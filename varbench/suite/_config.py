@@ -319,14 +319,29 @@ def executor_of(raw: dict[str, Any], given: ExecutorChoice | None, plugins: Sequ
     return ExecutorChoice.checked(kind, workers, scheduler, plugins)
 
 
-def load_config_plugins(raw: dict[str, Any], extra: Sequence[str] = ()) -> list[str]:
-    """Import the plugin modules named by ``plugins = [...]`` in the config and by ``extra`` (``--plugin``); returns
-    their names, without repeats."""
+def _beside(folder: Path, plugin: str) -> str:
+    """A config's plugin as it is loaded: a ``.py`` file relative to the config's folder, or a module name that is a
+    file in that folder (``my_plugin`` for ``my_plugin.py`` beside the config), as that file's path; otherwise the
+    module name, imported from the installed packages or the working directory."""
+    plugin = plugin.strip()
+    if plugin.endswith(".py"):
+        return str(folder / plugin)
+    beside = folder / (plugin.replace(".", os.sep) + ".py")
+    return str(beside) if beside.is_file() else plugin
+
+
+def load_config_plugins(raw: dict[str, Any], extra: Sequence[str] = (), folder: Path | None = None) -> list[str]:
+    """Import the plugins named by ``plugins = [...]`` in the config (found beside the config file in ``folder``
+    first, see :func:`_beside`) and by ``extra`` (``--plugin``, from the working directory); returns them as
+    loaded (names or file paths), without repeats."""
     from varbench.catalog import load_plugin
 
     named = raw.get("plugins", [])
     if not isinstance(named, list) or not all(isinstance(m, str) and m.strip() for m in named):
-        raise VarbenchError("'plugins' must be a list of module names, e.g. plugins = [\"my_package.estimators\"]")
+        raise VarbenchError("'plugins' must be a list of module names or .py files, e.g. plugins = "
+                            "[\"my_package.estimators\"]")
+    if folder is not None:
+        named = [_beside(folder, m) for m in named]
     modules = list(dict.fromkeys([*named, *extra]))
     for module in modules:
         load_plugin(module)

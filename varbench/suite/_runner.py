@@ -97,7 +97,8 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
         another writer.
     """
     raw = load_config(config)
-    modules = load_config_plugins(raw, [*plugins, *(executor.plugins if executor is not None else ())])
+    folder = Path(config).resolve().parent if config is not None else None
+    modules = load_config_plugins(raw, [*plugins, *(executor.plugins if executor is not None else ())], folder)
     blocks = parse_config(raw, quick=quick)
     choice = executor_of(raw, executor, modules)
     cells, not_applicable = validate_cells(blocks)
