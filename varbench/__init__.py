@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _PUBLIC = {
     "Estimator": "varbench.core.estimator",
+    "KeyedEstimator": "varbench.core.estimator",
     "Problem": "varbench.core.problem",
     "pytree_dataclass": "varbench.core.pytree",
     "option": "varbench.core.pytree",

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import jax
 
+from varbench.core.errors import NotApplicableError
 from varbench.core.noise import is_noise, sample_noise
 from varbench.core.problem import Params, Problem
 
@@ -137,6 +138,32 @@ class Estimator(abc.ABC):
         Raises:
           VarbenchError: one line naming the options and the valid choices.
         """
+
+
+class KeyedEstimator(Estimator):
+    """Base class of an estimator that draws its own noise from a PRNG key, as optax's ``monte_carlo`` functions and
+    most research code do: implement :meth:`estimate` (and ``name``, :meth:`evaluations_per_estimate`).
+
+    Such an estimator is measured by Monte Carlo only, one key per estimate: exact mode integrates over the noise an
+    estimate declares (:meth:`noise` with :meth:`estimate_from_noise`), which code that draws for itself does not
+    declare, so exact mode refuses it (NotApplicableError) and ``varbench check`` tests its bias statistically.
+    :meth:`noise` sizes the harness's chunks only; its default, one latent draw of the problem, fits an estimate that
+    draws one latent sample; override it to describe what one estimate draws when that is much more.
+    """
+
+    @abc.abstractmethod
+    def estimate(self, problem: Problem, params: Params, state: State, key: jax.Array) -> Params:
+        """One gradient estimate, drawing its noise from ``key`` (see :meth:`Estimator.estimate`)."""
+        raise NotImplementedError
+
+    def noise(self, problem: Problem, params: Params) -> Any:
+        """The noise one estimate draws, for sizing chunks only (default: one latent draw of the problem)."""
+        return problem.latent_noise(params)
+
+    def estimate_from_noise(self, problem: Problem, params: Params, state: State, noise: Any) -> Params:
+        """Not available: the estimate draws its own noise (:meth:`estimate`)."""
+        raise NotApplicableError(f"estimator {self.name!r} draws its own noise from a PRNG key; exact mode needs "
+                                 "the noise contract (noise + estimate_from_noise): use method=mc")
 
 
 def batched_noise(spec: Any, batch: int) -> Any:

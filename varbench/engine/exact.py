@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from varbench.core.errors import NotApplicableError
+from varbench.core.estimator import Estimator
 from varbench.core.noise import is_noise
 from varbench.engine._adaptive import MAX_NODES_PER_DIM, adaptive_moments
 from varbench.engine._grid import (
@@ -121,11 +122,15 @@ def exact_moments(subject: Subject, *, rtol: float = 1e-5,
       The :class:`ExactMoments`.
 
     Raises:
-      NotApplicableError: the continuous noise has more than :data:`MAX_DIMS` scalars, the discrete noise more
-        than ``max_configurations`` configurations, or neither the Gauss rules (two resolutions) nor the adaptive
-        refinement within its budget agree to ``rtol``.
+      NotApplicableError: the estimator draws its own noise (it overrides ``estimate``), the continuous noise has
+        more than :data:`MAX_DIMS` scalars, the discrete noise more than ``max_configurations`` configurations, or
+        neither the Gauss rules (two resolutions) nor the adaptive refinement within its budget agree to ``rtol``.
     """
     problem, estimator, params, state = subject
+    if type(estimator).estimate is not Estimator.estimate:
+        raise NotApplicableError(
+            f"estimator {estimator.name!r} draws its own noise from a PRNG key: exact mode integrates over the noise "
+            "an estimate declares (noise + estimate_from_noise); use method=mc")
     with jax.enable_x64(True):
         params64 = jax.tree_util.tree_map(lambda p: jnp.asarray(p, jnp.float64), params)
         subject64 = Subject(problem, estimator, params64, jax.tree_util.tree_map(to_float64, state))
