@@ -12,6 +12,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -123,3 +124,26 @@ def test_every_subpackage_is_installed():
                 continue  # varbench/problems would shadow the folder mapping; there is none
             found.add(".".join((package,) + relative))
     assert found == listed
+
+
+@pytest.mark.parametrize("first_call", [
+    "from varbench.provenance import environment; environment()",
+    "import varbench; varbench.check('pathwise', problems=['gaussian'], level='quick')",
+])
+def test_entry_points_apply_the_settings_before_jax_starts(first_call):
+    """The application layer's entry points configure before anything starts JAX's backend, as the CLI does: XLA
+    reads its flags (single-threaded Eigen, measured faster here) only then."""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS" and not k.startswith("VARBENCH_")}
+    code = textwrap.dedent("""
+        import os
+        from jax._src import xla_bridge
+        from varbench.engine import settings
+        started = []  # whether JAX's backends had started when the settings were first applied
+        apply = settings.configure
+        def spy(**given):
+            started.append(bool(xla_bridge._backends))
+            return apply(**given)
+        settings.configure = spy
+        """) + first_call + "\nprint(started[:1], os.environ.get('XLA_FLAGS'))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[False] --xla_cpu_multi_thread_eigen=false"

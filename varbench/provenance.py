@@ -44,6 +44,9 @@ def command_line() -> str:
 
 def environment() -> dict[str, Any]:
     """Versions (varbench, JAX, NumPy, Python), platform, JAX backend and devices, and the git commit."""
+    from varbench.engine import settings
+
+    settings.ensure_configured()  # asking for the devices starts JAX's backend: apply XLA's flags first
     import jax
     import numpy as np
 

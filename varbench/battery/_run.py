@@ -17,6 +17,7 @@ from varbench.core.errors import NotApplicableError, VarbenchError
 from varbench.core.estimator import Estimator
 from varbench.core.naming import spec_of
 from varbench.core.problem import Problem
+from varbench.engine import settings
 from varbench.engine.params import prepare_params
 from varbench.engine.prng import MAX_SEED, check_seed
 from varbench.engine.subject import Subject
@@ -83,6 +84,7 @@ def check(estimator: Any, *, problems: Sequence[Any] | None = None, against: Seq
       >>> report.passed
       True
     """
+    settings.ensure_configured()  # before anything starts JAX's backend (XLA's flags are among the settings)
     lv = level_named(level)
     choice = _executor(executor)
     start = time.perf_counter()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from varbench.core.errors import VarbenchError
+from varbench.engine import settings
 from varbench.executors import Executor, ExecutorChoice, Outcome
 from varbench.provenance import command_line, environment, now
 from varbench.reports import manifest as manifest_file
@@ -96,6 +97,7 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
       VarbenchError: bad input (one line naming the valid choices), a store of another config, a store locked by
         another writer.
     """
+    settings.ensure_configured()  # before anything starts JAX's backend (XLA's flags are among the settings)
     raw = load_config(config)
     folder = Path(config).resolve().parent if config is not None else None
     modules = load_config_plugins(raw, [*plugins, *(executor.plugins if executor is not None else ())], folder)

@@ -15,6 +15,7 @@ from varbench.api import measure
 from varbench.catalog import resolve_estimator, resolve_problem, spec_of
 from varbench.core.errors import VarbenchError
 from varbench.engine import compile_tier
+from varbench.engine import settings as engine_settings
 from varbench.engine.harness import METHODS
 from varbench.engine.params import prepare_params
 from varbench.engine.prng import MAX_SEED
@@ -73,6 +74,7 @@ def trace(problem: Any, estimator: Any, *, estimators: Sequence[Any] | None = No
       >>> [(r["step"], r["estimator"].split(":")[0]) for r in rows][:2]
       [(0, 'score_function'), (0, 'relax')]
     """
+    engine_settings.ensure_configured()  # before anything starts JAX's backend (XLA's flags are among the settings)
     settings = TraceSettings() if settings is None else settings
     problem = resolve_problem(problem)
     driver = resolve_estimator(estimator)
