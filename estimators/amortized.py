@@ -205,6 +205,17 @@ class NVIL(OneDraw):
         return {"xtx": state["xtx"] + features.T @ features, "xty": state["xty"] + features.T @ signal}
 
     def baseline_weights(self, state: State) -> jax.Array:
+        """NVIL's baseline coefficients ψ of ``C_ψ(x) = ψ·[x, 1]`` (Mnih & Gregor 2014, §3), by ridge least squares.
+
+        Solves ``(XᵀX + (ridge · tr(XᵀX)/d + 1e-12) I) ψ = Xᵀl`` from the sums :meth:`update` accumulated; with no
+        updates the sums are zero and so is ψ.
+
+        Args:
+          state: ``{"xtx": (d, d), "xty": (d,)}``, d = data dimension + 1 (the features ``[x, 1]``).
+
+        Returns:
+          ψ, shape ``(d,)``.
+        """
         xtx = state["xtx"]
         d = xtx.shape[0]
         scale = jnp.trace(xtx) / d

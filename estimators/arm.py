@@ -33,5 +33,17 @@ class ARM(AntitheticBinary):
 
     def logit_gradient(self, logits: jax.Array, u: jax.Array, b: jax.Array, b_tilde: jax.Array,
                        difference: jax.Array) -> jax.Array:
+        """ARM's estimate for the logits, ``[f(b̃) − f(b)] (u − 1/2)`` (Yin & Zhou 2019, eq. (5)).
+
+        Args:
+          logits: φ, of any shape ``S`` (``problem.latent_logits``; unused here).
+          u: the uniforms, shape ``S``.
+          b: ``1[u < σ(φ)]``, shape ``S`` (unused here).
+          b_tilde: ``1[1 − u < σ(φ)] = 1[u > σ(−φ)]``, shape ``S`` (unused here).
+          difference: ``f(b̃) − f(b)`` per cost unit, broadcast against the logits.
+
+        Returns:
+          The gradient estimate for the logits, shape ``S``.
+        """
         # b̃ = 1[1 − u < σ(φ)] = 1[u > σ(−φ)]: ARM's two evaluations are at the antithetic pair.
         return difference * (u - 0.5)

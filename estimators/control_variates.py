@@ -83,6 +83,17 @@ class Taylor(NamedTuple):
 
 
 def expand(problem: Problem, params: Params, order: int) -> Taylor:
+    """The delta method's expansion of the cost at the current mean μ₀ (held fixed; module docstring).
+
+    Args:
+      problem: a Gaussian location-scale problem (params ``mean``, ``log_scale``).
+      params: the params; the expansion point is ``params["mean"]``, shape ``(d,)``.
+      order: 1 (value and gradient; the Hessian is zeros) or 2 (with the Hessian).
+
+    Returns:
+      The :class:`Taylor` expansion: point ``(d,)``, value ``()``, gradient ``(d,)``, Hessian ``(d, d)``, all
+      constants. One cost evaluation (with its gradient, and for order 2 its Hessian).
+    """
     mu = jax.lax.stop_gradient(params["mean"])
     cost = lambda x: problem.cost(params, x)
     value, gradient = jax.value_and_grad(cost)(mu)
@@ -91,6 +102,15 @@ def expand(problem: Problem, params: Params, order: int) -> Taylor:
 
 
 def taylor_cost(t: Taylor, x: jax.Array) -> jax.Array:
+    """The control variate ``f̃(x) = f(μ₀) + ∇f(μ₀)·(x − μ₀) + ½ (x − μ₀)ᵀ H (x − μ₀)`` (module docstring).
+
+    Args:
+      t: the expansion (:func:`expand`).
+      x: one sample, shape ``(d,)``.
+
+    Returns:
+      ``f̃(x)``, a scalar (a closed-form polynomial, not a cost evaluation).
+    """
     d = x - t.point
     return t.value + d @ t.gradient + 0.5 * d @ t.hessian @ d
 

@@ -33,6 +33,18 @@ class DisARM(AntitheticBinary):
 
     def logit_gradient(self, logits: jax.Array, u: jax.Array, b: jax.Array, b_tilde: jax.Array,
                        difference: jax.Array) -> jax.Array:
+        """DisARM's logit estimate ``½ [f(b) − f(b̃)] (−1)^{b̃} 1[b ≠ b̃] σ(|φ|)`` (Dong et al. 2020, eq. (5)).
+
+        Args:
+          logits: φ, of any shape ``S`` (``problem.latent_logits``).
+          u: the uniforms, shape ``S`` (unused: DisARM integrates the augmentation out).
+          b: ``1[u < σ(φ)]``, shape ``S``.
+          b_tilde: ``1[1 − u < σ(φ)]``, shape ``S``.
+          difference: ``f(b̃) − f(b)`` per cost unit, broadcast against the logits.
+
+        Returns:
+          The gradient estimate for the logits, shape ``S``.
+        """
         # ½ [f(b) − f(b̃)] (−1)^{b̃} 1[b ≠ b̃] σ(|φ|), with f(b) − f(b̃) = −difference
         sign = 1 - 2 * b_tilde
         return -0.5 * difference * sign * (b != b_tilde) * jax.nn.sigmoid(jnp.abs(logits))

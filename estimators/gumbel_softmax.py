@@ -41,4 +41,14 @@ class GumbelSoftmax(RelaxedPathwise):
         return logit_noise(problem, params)
 
     def surrogate_latents(self, problem: Problem, logits: jax.Array, noise: dict) -> jax.Array:
+        """The relaxed latent σ(z/τ) or softmax(z/τ) of the logistic/Gumbel sample z (Jang et al. 2017, eq. (1)).
+
+        Args:
+          problem: a discrete problem (binary or categorical relaxation).
+          logits: φ, of any shape ``S`` (``problem.latent_logits``).
+          noise: :func:`logit_noise`'s dict; its uniforms ``noise["u"]`` have shape ``S``.
+
+        Returns:
+          The relaxed latents, shape ``S``, differentiable in the logits.
+        """
         return soften(problem, relaxed_sample(problem, logits, noise["u"]), self.temperature)

@@ -29,6 +29,7 @@ StatefulWhen = OptionFlag  # the name the stateful estimators use
 
 
 def squared_norm(tree: Any) -> jax.Array:
+    """The squared Euclidean norm ``‖g‖²`` of a pytree, summed over all its leaves (a scalar)."""
     return sum(jnp.sum(x * x) for x in jax.tree_util.tree_leaves(tree))
 
 

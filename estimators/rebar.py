@@ -56,6 +56,14 @@ class REBAR(ConditionalRelaxation):
     stateful = StatefulWhen(lambda self: self.tune == "variance")
 
     def initial_control(self, dtype: Any) -> dict:
+        """REBAR's control parameters at the options' values: ``{"log_temperature": log λ, "eta": η}``.
+
+        Args:
+          dtype: the dtype of the params.
+
+        Returns:
+          The scalar controls (used as is with ``tune=fixed``; the starting point with ``tune=variance``).
+        """
         return {"log_temperature": jnp.log(jnp.asarray(self.temperature, dtype)), "eta": jnp.asarray(self.eta, dtype)}
 
     def init(self, problem: Problem, params: Params, key: jax.Array) -> State:
@@ -64,6 +72,17 @@ class REBAR(ConditionalRelaxation):
         return init_learned(self.initial_control(jax.tree_util.tree_leaves(params)[0].dtype))
 
     def estimate_with(self, problem: Problem, params: Params, control: dict, noise: Any) -> Params:
+        """The REBAR estimate (Tucker et al. 2017, eq. (6)) for given controls, control variate ``c(z) = η f(σ_λ(z))``.
+
+        Args:
+          problem: a discrete problem (binary or categorical relaxation).
+          params: the params.
+          control: ``{"log_temperature": log λ, "eta": η}`` (:meth:`initial_control`, or the learned ones).
+          noise: the context and the uniforms ``u`` (for z) and ``v`` (for z̃), each shaped like the logits.
+
+        Returns:
+          The gradient estimate, shaped like ``params``; differentiable in ``control`` (for the variance step).
+        """
         return control_variate_estimate(
             problem, params, noise, lambda z: self.relaxed_cost(problem, params, noise["context"], control, z))
 

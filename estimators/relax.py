@@ -29,6 +29,15 @@ def init_network(key: jax.Array, inputs: int, hidden: int, dtype: Any) -> dict:
 
 
 def network(weights: dict, x: jax.Array) -> jax.Array:
+    """The tanh MLP ``r_ρ(x) = w2·tanh(x W1 + b1) + b2`` of RELAX's control variate (Grathwohl et al. 2018).
+
+    Args:
+      weights: ``{"w1": (inputs, hidden), "b1": (hidden,), "w2": (hidden,), "b2": ()}`` (:func:`init_network`).
+      x: one cost unit's relaxed latents, flattened: shape ``(inputs,)``.
+
+    Returns:
+      A scalar.
+    """
     return jnp.tanh(x @ weights["w1"] + weights["b1"]) @ weights["w2"] + weights["b2"]
 
 
@@ -73,6 +82,17 @@ class RELAX(ConditionalRelaxation):
                              "network": init_network(key, inputs, self.hidden, dtype)})
 
     def estimate_with(self, problem: Problem, params: Params, control: dict, noise: Any) -> Params:
+        """The RELAX estimate (Grathwohl et al. 2018, eq. (8)) for given controls, ``c_ψ(z) = η f(σ_λ(z)) + r_ρ(σ(z))``.
+
+        Args:
+          problem: a discrete problem (binary or categorical relaxation).
+          params: the params.
+          control: ψ: ``{"log_temperature": log λ, "eta": η, "network": ρ}`` (the state's ``control``).
+          noise: the context and the uniforms ``u`` (for z) and ``v`` (for z̃), each shaped like the logits.
+
+        Returns:
+          The gradient estimate, shaped like ``params``; differentiable in ``control`` (for the variance step).
+        """
         def c(z: jax.Array) -> jax.Array:
             units = z.shape[:problem.cost_unit_axes]
             per_unit_inputs = soften(problem, z, 1.0).reshape((math.prod(units), -1))

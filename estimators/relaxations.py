@@ -100,6 +100,7 @@ def direct_gradient(problem: Problem, params: Params, context: Any, *latents: ja
 
 
 def add(a: Params, b: Params) -> Params:
+    """The sum of two params-shaped pytrees, leaf by leaf."""
     return jax.tree_util.tree_map(jnp.add, a, b)
 
 

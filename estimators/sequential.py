@@ -61,6 +61,7 @@ DEFAULT_CRITIC_SAMPLES = 2000
 
 
 def require_sequential(estimator_name: str, problem: Problem) -> None:
+    """Raise :class:`NotApplicableError` naming ``estimator_name`` unless ``problem`` is sequential."""
     require(problem, SEQUENTIAL, f"estimator {estimator_name!r}")
 
 
@@ -261,12 +262,14 @@ class _CriticEstimator(Estimator):
 
 
 def critic_option() -> Any:
+    """The ``critic`` option (``oracle``, ``learned`` or ``td``) shared by the critic estimators."""
     return option("oracle", "critic: oracle (the problem's exact V, Q), learned (least squares on returns) or td "
                   "(fitted lambda-returns, estimators/td_critic.py); learned and td are then frozen",
                   choices=CRITICS + ("td",), kind=str)
 
 
 def critic_samples_option() -> Any:
+    """The ``critic_samples`` option: trajectories used once, in ``init``, to fit a learned critic."""
     return option(DEFAULT_CRITIC_SAMPLES, "trajectories used once to fit a learned critic (not per estimate)",
                   kind=int, minimum=2)
 

@@ -39,6 +39,16 @@ class StraightThrough(RelaxedPathwise):
         return latent_noise(problem, params)
 
     def surrogate_latents(self, problem: Problem, logits: jax.Array, noise: dict) -> jax.Array:
+        """``b + p(φ) − stop_gradient(p(φ))``: the hard sample b forward, the gradient of ``p = E[b]`` backward.
+
+        Args:
+          problem: a discrete problem (binary or categorical relaxation).
+          logits: φ, of any shape ``S`` (``problem.latent_logits``).
+          noise: :func:`latent_noise`'s dict (the enumerated latents ``b``, or uniforms ``u``).
+
+        Returns:
+          The surrogate latents, shape ``S``, equal to b in value (Bengio et al. 2013, §4).
+        """
         b = jax.lax.stop_gradient(draw_latents(problem, logits, noise))
         probs = probabilities(problem, logits)
         return b + probs - jax.lax.stop_gradient(probs)

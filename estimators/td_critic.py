@@ -31,6 +31,7 @@ DEFAULT_TD_LAMBDA = 0.0
 
 
 def td_lambda_option() -> Any:
+    """The ``td_lambda`` option of ``critic=td``: λ of the fitted λ-returns (0: fitted value iteration)."""
     return option(DEFAULT_TD_LAMBDA, "critic=td: lambda of the fitted lambda-returns (0 = fitted value iteration, "
                   "1 = Monte Carlo regression)", kind=float, minimum=0.0)
 

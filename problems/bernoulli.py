@@ -59,6 +59,14 @@ class Bernoulli(IndependentLogits, Problem):
         return {"logits": np.zeros(self.dim, np.float32)}
 
     def target_array(self, dtype: Any) -> jax.Array:
+        """The targets t as an array of shape ``(dim,)`` (one given number is repeated over the coordinates).
+
+        Args:
+          dtype: the dtype of the result.
+
+        Returns:
+          t, shape ``(dim,)``.
+        """
         return jnp.broadcast_to(jnp.ravel(jnp.asarray(self.target, dtype)), (self.dim,))
 
     def latent_noise(self, params: Params) -> BernoulliNoise:

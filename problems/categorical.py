@@ -73,6 +73,15 @@ class Categorical(IndependentLogits, Problem):
         return {"logits": np.zeros((self.dim, self.classes), np.float32)}
 
     def cost_table(self, dtype: Any) -> jax.Array:
+        """The cost table c, shape ``(dim, classes)``: the option ``costs`` (one row shared, or all rows row-major), or
+        :func:`default_cost_table`.
+
+        Args:
+          dtype: the dtype of the result.
+
+        Returns:
+          c, shape ``(dim, classes)``.
+        """
         if self.costs is None:
             return jnp.asarray(default_cost_table(self.dim, self.classes), dtype)
         table = jnp.ravel(jnp.asarray(self.costs, dtype))

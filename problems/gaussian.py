@@ -95,6 +95,14 @@ class Gaussian(DiagonalGaussian):
                                 f"(dim={self.dim}); got {len(self.weights)}")
 
     def coordinate_weights(self, dtype: Any) -> jnp.ndarray:
+        """The per-coordinate weights w of the cost (one given number is repeated over the coordinates).
+
+        Args:
+          dtype: the dtype of the result.
+
+        Returns:
+          w, shape ``(dim,)``.
+        """
         return jnp.broadcast_to(jnp.asarray(self.weights, dtype).reshape(-1), (self.dim,))
 
     def coordinate_cost(self, x: jnp.ndarray) -> jnp.ndarray:

@@ -107,13 +107,18 @@ class HMM(SequentialProblem):
         check_observations(self)
 
     def emission_means(self) -> np.ndarray:
+        """The emission means, shape ``(K,)``: the option ``means``, or K points evenly spaced on [−2, 2]."""
         return np.asarray(self.means if self.means is not None else np.linspace(-2.0, 2.0, self.K), np.float64)
 
     def prior_transition(self) -> np.ndarray:
+        """The prior's transition matrix, shape ``(K, K)``: ``stay`` on the diagonal, ``(1 − stay)/(K − 1)`` off it."""
         off = (1.0 - self.stay) / (self.K - 1)
         return np.full((self.K, self.K), off) + (self.stay - off) * np.eye(self.K)
 
     def observations(self) -> np.ndarray:
+        """The observations y_1..y_T, shape ``(T,)``: the option ``y``, or one path drawn from the model (seed
+        :data:`OBSERVATION_SEED`, so it never changes).
+        """
         if self.y is not None:
             return np.asarray(self.y, np.float64)
         rng = np.random.default_rng(OBSERVATION_SEED)
@@ -132,10 +137,30 @@ class HMM(SequentialProblem):
     # --- per-step tables (T, K, K): [t, i, j] for z_{t−1} = i, z_t = j; step 1 ignores i -------------------
 
     def q_log_table(self, params: Params) -> jax.Array:
+        """The variational log transition probabilities ``log q(z_t = j | z_{t−1} = i)`` as a table ``[t, i, j]``.
+
+        Step 1 is ``log softmax(init_logits)`` for every row i (it ignores the dummy state z_0).
+
+        Args:
+          params: ``init_logits`` (K,) and ``transition_logits`` (T − 1, K, K).
+
+        Returns:
+          The table, shape ``(T, K, K)``.
+        """
         init = jnp.broadcast_to(params["init_logits"], (1, self.K, self.K))
         return jax.nn.log_softmax(jnp.concatenate([init, params["transition_logits"]]), axis=-1)
 
     def model_log_table(self, dtype: Any) -> jax.Array:
+        """The model's per-step log joint ``log p(z_t = j | z_{t−1} = i) + log p(y_t | z_t = j)``, as ``[t, i, j]``.
+
+        Step 1 uses the uniform initial distribution ``−log K`` for every row i.
+
+        Args:
+          dtype: the dtype of the result.
+
+        Returns:
+          The table, shape ``(T, K, K)``.
+        """
         prior = np.log(self.prior_transition())
         first = np.full((1, self.K, self.K), -np.log(self.K))
         emission = normal_log_pdf(self.observations()[:, None], self.emission_means()[None, :],
@@ -144,6 +169,15 @@ class HMM(SequentialProblem):
         return jnp.asarray(table, dtype)
 
     def reward_table(self, params: Params) -> jax.Array:
+        """The rewards ``r_t(i, j) = log p(y_t, z_t = j | z_{t−1} = i) − log q(z_t = j | z_{t−1} = i)`` (Weber et al.
+        2015).
+
+        Args:
+          params: ``init_logits`` (K,) and ``transition_logits`` (T − 1, K, K).
+
+        Returns:
+          The table, shape ``(T, K, K)``, indexed ``[t, i, j]`` as :meth:`q_log_table`.
+        """
         q = self.q_log_table(params)
         return self.model_log_table(q.dtype) - q
 

@@ -78,6 +78,9 @@ class LGSSM(SequentialProblem):
         check_observations(self)
 
     def observations(self) -> np.ndarray:
+        """The observations y_1..y_T, shape ``(T,)``: the option ``y``, or one path drawn from the model (seed
+        :data:`OBSERVATION_SEED`, so it never changes).
+        """
         if self.y is not None:
             return np.asarray(self.y, np.float64)
         rng = np.random.default_rng(OBSERVATION_SEED)

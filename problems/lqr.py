@@ -172,6 +172,14 @@ class LQR(SequentialProblem):
         return -(self.q * jnp.sum(s[:-1] ** 2, -1) + self.r * jnp.sum(a ** 2, -1))
 
     def terminal_reward(self, z: jax.Array) -> jax.Array:
+        """The terminal reward ``r_T = −q_final |s_T|²`` of a trajectory.
+
+        Args:
+          z: the trajectory, shape ``(T + 1, n + m)`` (row t holds (s_t, a_t); the last row (s_T, 0)).
+
+        Returns:
+          A scalar.
+        """
         return -self.q_final * jnp.sum(z[-1, :self.state_dim] ** 2)
 
     def model_step_log_probs(self, params: Params, z: jax.Array) -> jax.Array:

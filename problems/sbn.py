@@ -97,6 +97,15 @@ class SBN(IndependentLogits, Amortized):
         return self._net(params, "enc_", data)
 
     def decoder_logits(self, params: Params, z: jax.Array) -> jax.Array:
+        """Logits of p_θ(x | z) per pixel: the decoder applied to latent bits.
+
+        Args:
+          params: the params (``dec_w1``, ``dec_b1``, and with ``hidden > 0`` ``dec_w2``, ``dec_b2``).
+          z: latent bits, shape ``(..., L)`` (``(B, K, L)`` for a draw, ``(C, L)`` for enumerated configurations).
+
+        Returns:
+          The logits, shape ``(..., 64)``.
+        """
         return self._net(params, "dec_", z)
 
     def z_noise(self, params: Params, data: jax.Array) -> Bernoulli | Noise:

@@ -68,6 +68,14 @@ def read_lock(root: str | os.PathLike) -> dict[str, Any] | None:
 
 
 def describe_holder(holder: dict[str, Any]) -> str:
+    """One-line description of a lock holder, for messages: its pid, host, start time and (shortened) command.
+
+    Args:
+      holder: the holder as :func:`read_lock` returns it (``{}`` when the lock file was unreadable).
+
+    Returns:
+      Text such as ``pid 123 on host h since 2024-01-01T00:00:00 ('varbench suite ...')``.
+    """
     if not holder:
         return "an unknown writer (the lock file is unreadable)"
     command = str(holder.get("command") or "?")
@@ -77,6 +85,16 @@ def describe_holder(holder: dict[str, Any]) -> str:
 
 
 def write_cell(root: str | os.PathLike, key: str, rows: Iterable[dict[str, Any]]) -> Path:
+    """Write one finished cell's rows to ``root/cells/<key>.parquet``, atomically (:func:`atomic_write`).
+
+    Args:
+      root: the store directory.
+      key: the cell's key, which names the file.
+      rows: the cell's tidy rows (one dict per row, provenance columns included).
+
+    Returns:
+      The path of the written file.
+    """
     frame = pd.DataFrame.from_records(list(rows))
     path = Path(root) / CELLS / f"{key}.parquet"
     atomic_write(path, lambda tmp: frame.to_parquet(tmp, engine="pyarrow", index=False))
@@ -90,6 +108,14 @@ def finished_cells(root: str | os.PathLike) -> set[str]:
 
 
 def cell_files(root: str | os.PathLike) -> list[Path]:
+    """The cell files present in the store, sorted by path (readable or not; none when ``cells/`` is missing).
+
+    Args:
+      root: the store directory.
+
+    Returns:
+      The paths of ``root/cells/*.parquet``.
+    """
     folder = Path(root) / CELLS
     return sorted(folder.glob("*.parquet")) if folder.exists() else []
 
@@ -182,9 +208,11 @@ class Verification:
 
     @property
     def ok(self) -> bool:
+        """True when verification found no problems (notes do not count)."""
         return not self.problems
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON output (``varbench store verify --format json``), ``ok`` included."""
         return dict(root=self.root, ok=self.ok, cells_ok=self.cells_ok, problems=self.problems, notes=self.notes)
 
 

@@ -120,11 +120,13 @@ def _load_plugin_file(path: str, label: str) -> Any:
 
 
 def problem_names() -> list[str]:
+    """The registered problem names, sorted (built-ins and entry-point plugins loaded first)."""
     load_builtins()
     return sorted(PROBLEMS)
 
 
 def estimator_names() -> list[str]:
+    """The registered estimator names, sorted (built-ins and entry-point plugins loaded first)."""
     load_builtins()
     return sorted(ESTIMATORS)
 

@@ -63,6 +63,7 @@ class Outcome:
 
     @property
     def attempts(self) -> int:
+        """How many times the item was run: once, plus once per worker that died holding it."""
         return 1 + len(self.lost_workers)
 
 
@@ -92,6 +93,7 @@ class Executor:
         return {"kind": self.kind}
 
     def close(self) -> None:
+        """Release what the executor holds (nothing for ``local``); also called on leaving a ``with`` block."""
         pass
 
     def __enter__(self) -> Executor:
@@ -262,9 +264,13 @@ class DaskExecutor(Executor):
                     self._lost.setdefault(str(key), []).append(str(msg.get("worker", "?")))
 
     def workers(self) -> int:
+        """The number of workers the cluster has now (it may grow or shrink)."""
         return len(self.client.nthreads())
 
     def describe(self) -> dict[str, Any]:
+        """Plain data for the manifest: the kind, the scheduler's address, the worker count, and whether the cluster was
+        started here (``LocalCluster``) or already running (``existing``).
+        """
         return {"kind": self.kind, "scheduler": self.scheduler, "workers": self.workers(),
                 "cluster": "LocalCluster" if self.cluster is not None else "existing"}
 
@@ -314,6 +320,7 @@ class DaskExecutor(Executor):
                 self.client.cancel(list(in_flight))
 
     def close(self) -> None:
+        """Close the client and, if varbench started it, the ``LocalCluster``; safe to call more than once."""
         client, cluster = getattr(self, "client", None), self.cluster
         self.cluster = None
         if client is not None:

@@ -38,9 +38,13 @@ class BiasTest(NamedTuple):
 
     @property
     def passed(self) -> bool:
+        """True when Holm's procedure rejected no coordinate (no bias detected at family-wise level ``alpha``)."""
         return not any(np.any(r) for r in self.rejected.values())
 
     def describe(self) -> str:
+        """A plain-text report: the test's sample size and level, then one line per coordinate with its mean, exact
+        gradient, z, p-value and whether it was rejected.
+        """
         lines = [f"{self.result.estimator} on {self.result.problem}: n={self.num_samples}, family-wise alpha="
                  f"{self.alpha:g} (Holm)"]
         for name, z in self.z.items():
