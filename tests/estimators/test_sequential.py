@@ -129,6 +129,7 @@ def test_sequential_estimators_refuse_non_sequential_problems(spec):
 _FIT_LOOP = """
 import sys, jax, numpy as np
 import varbench
+varbench.configure()  # as the CLI does, before JAX starts: XLA's flags (single-threaded Eigen) are settings
 from varbench.catalog import resolve_estimator, resolve_problem
 from varbench.engine import _kernels, _state
 from varbench.engine.params import prepare_params
