@@ -84,13 +84,18 @@ def load_plugin(module: str, *, source: str | None = None) -> Any:
         sys.path.append(os.getcwd())
     try:
         return importlib.import_module(name)
-    except VarbenchError as err:
-        raise VarbenchError(f"{label}: {err}") from None
     except ModuleNotFoundError as err:
         missing = f"no module named {err.name!r}" if err.name else str(err)
         raise VarbenchError(f"{label} could not be imported: {missing} (is it installed, on PYTHONPATH, or in the working directory?)") from None
     except Exception as err:  # noqa: BLE001 - any failure inside a user's module is reported as one line
-        raise VarbenchError(f"{label} failed to import: {type(err).__name__}: {err}".replace("\n", " ")) from None
+        raise _import_failure(label, err) from None
+
+
+def _import_failure(label: str, err: BaseException) -> VarbenchError:
+    """What a plugin's failure to import is reported as: one line naming the plugin."""
+    if isinstance(err, VarbenchError):
+        return VarbenchError(f"{label}: {err}")
+    return VarbenchError(f"{label} failed to import: {type(err).__name__}: {err}".replace("\n", " "))
 
 
 def _load_plugin_file(path: str, label: str) -> Any:
@@ -113,9 +118,7 @@ def _load_plugin_file(path: str, label: str) -> Any:
         spec.loader.exec_module(module)
     except (Exception, SystemExit) as err:  # noqa: BLE001 - a failure inside a user's file is one line
         del sys.modules[name]
-        if isinstance(err, VarbenchError):
-            raise VarbenchError(f"{label}: {err}") from None
-        raise VarbenchError(f"{label} failed to import: {type(err).__name__}: {err}".replace("\n", " ")) from None
+        raise _import_failure(label, err) from None
     return module
 
 
