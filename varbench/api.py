@@ -20,7 +20,8 @@ from varbench.engine.result import Result
 
 def measure(problem: str | Problem, estimator: str | Estimator, *, params: Mapping[str, Any] | None = None,
             num_samples: int | None = None, seed: int = 0, method: str = "mc", chunk_size: int | None = None,
-            warmup: int = 0, state: State | None = None, prng: str = DEFAULT_PRNG) -> Result:
+            warmup: int = 0, state: State | None = None, prng: str = DEFAULT_PRNG,
+            exact_budget: int | None = None) -> Result:
     """Measure the bias, variance and cost of one gradient estimator on one problem.
 
     Args:
@@ -35,6 +36,7 @@ def measure(problem: str | Problem, estimator: str | Estimator, *, params: Mappi
       warmup: updates of a stateful estimator's state before measuring.
       state: a state to start from instead of the estimator's ``init``.
       prng: ``"threefry"`` (default), ``"rbg"`` or ``"unsafe_rbg"``.
+      exact_budget: ``method="exact"``: most adaptive-quadrature points before the measurement is refused.
 
     Returns:
       A :class:`varbench.Result` (:func:`varbench.engine.harness.measure` details every argument).
@@ -48,7 +50,7 @@ def measure(problem: str | Problem, estimator: str | Estimator, *, params: Mappi
     settings.ensure_configured()  # before resolving specs, which may start JAX's backend
     return harness.measure(catalog.resolve_problem(problem), catalog.resolve_estimator(estimator), params=params,
                            num_samples=num_samples, seed=seed, method=method, chunk_size=chunk_size,
-                           warmup=warmup, state=state, prng=prng)
+                           warmup=warmup, state=state, prng=prng, exact_budget=exact_budget)
 
 
 def measure_batch(problems: Sequence[str | Problem], estimator: str | Estimator, *,

@@ -238,3 +238,15 @@ def test_the_quick_level_catches_a_defect_that_vanishes_at_log_scale_zero():
     hidden = check(DroppedChainRuleFactor(), problems=["gaussian:cost=square"], level="quick",
                    params={"mean": 1.0, "log_scale": 0.0})
     assert hidden.passed
+
+
+def test_the_exact_attempt_keeps_to_the_level_budget_then_falls_back_to_monte_carlo():
+    """A narrow-peaked cost needs adaptive quadrature; under a budget too small for it the bias and variance checks
+    fall back to the z-tests and Monte Carlo, and still give a verdict (the levels' budgets grow with the level)."""
+    tight = LEVELS["quick"]._replace(exact_budget=500)
+    report = check("score_function", problems=["gaussian:cost=exp_square,k=10"], level=tight, against=[])
+    rows = {r.check: r for r in report.rows}
+    assert report.passed and rows["unbiased"].detail.startswith("z-tests"), report.markdown()
+    assert rows["variance"].detail.endswith("(mc), rank 1 of 1")
+    budgets = [LEVELS[name].exact_budget for name in ("quick", "standard")]
+    assert budgets == sorted(budgets) and LEVELS["thorough"].exact_budget is None

@@ -1,9 +1,11 @@
+import re
+
 import numpy as np
 import pytest
 from scipy import integrate
 
 import varbench
-from varbench.core.errors import NotApplicableError
+from varbench.core.errors import NotApplicableError, VarbenchError
 from varbench.engine.exact import nodes_per_dim
 
 AT = {"mean": 1.0, "log_scale": 0.0}
@@ -85,6 +87,19 @@ def test_exact_refuses_only_when_the_adaptive_budget_is_exhausted(monkeypatch):
     with pytest.raises(NotApplicableError, match="estimator 'score_function' on problem 'gaussian' exhausted its "
                                                  "budget.*composite rules: scalar 0 of its normal noise"):
         varbench.measure("gaussian:cost=exp_square,k=10", "score_function", params=WIDE_PEAK, method="exact")
+
+
+def test_exact_budget_caps_the_adaptive_refinement():
+    # The same cell settles with the full budget; a caller's smaller budget (the check battery's, per level) is
+    # kept across both families of rules, and the refusal states it.
+    with pytest.raises(NotApplicableError, match=r"exhausted its budget \(\d+ points per grid, 500 in all, (\d+) "
+                                                 r"spent\)") as refused:
+        varbench.measure("gaussian:cost=exp_square,k=10", "score_function", params=WIDE_PEAK, method="exact",
+                         exact_budget=500)
+    spent = int(re.search(r"(\d+) spent", str(refused.value)).group(1))
+    assert 0 < spent <= 500
+    with pytest.raises(VarbenchError, match="exact_budget must be None or a positive integer"):
+        varbench.measure("gaussian", "pathwise", method="exact", exact_budget=0)
 
 
 WIDE_PEAK = {"mean": 0.0, "log_scale": float(np.log(1.5))}

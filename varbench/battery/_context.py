@@ -107,7 +107,7 @@ def bias_measurement(ctx: CheckContext, subject: Subject) -> BiasMeasurement:
     if sum(int(np.prod(s)) for s in problem.param_shapes().values()) <= EXACT_MAX_PARAMETERS:
         try:
             return BiasMeasurement(harness.measure(problem, estimator, params=ctx.point.params, method="exact",
-                                                   state=subject.state))
+                                                   state=subject.state, exact_budget=ctx.level.exact_budget))
         except NotApplicableError:
             pass
         except NonFiniteEstimateError as err:  # found by quadrature or by sampling, it is the estimator's failure

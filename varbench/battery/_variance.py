@@ -81,7 +81,8 @@ def _measured(ctx: CheckContext, estimator: Estimator, exact: bool) -> tuple[Res
     result = None
     if exact:
         try:
-            result = harness.measure(problem, estimator, params=params, method="exact")
+            result = harness.measure(problem, estimator, params=params, method="exact",
+                                     exact_budget=ctx.level.exact_budget)
         except NotApplicableError:
             result = None
     if result is not None and ctx.level.name == "quick":

@@ -143,8 +143,8 @@ class _FamilyGrids:
     """The tensor grids of one family of rules, one level per refined scalar; counts points evaluated and seconds
     spent compiling."""
 
-    def __init__(self, integrand: Integrand, layout: _Layout, family: Family) -> None:
-        self.integrand, self.layout, self.family = integrand, layout, family
+    def __init__(self, integrand: Integrand, layout: _Layout, family: Family, budget: int) -> None:
+        self.integrand, self.layout, self.family, self.budget = integrand, layout, family, budget
         self.start = family.start(len(layout.scalars))
         self.spent, self.compile_seconds = 0, 0.0
 
@@ -187,7 +187,7 @@ def _refine(grids: _FamilyGrids, rtol: float) -> ExactMoments:
             trial = levels.copy()
             trial[i] += 1
             size = grids.points(trial)
-            if size > ADAPTIVE_MAX_POINTS or grids.spent + size > ADAPTIVE_BUDGET[name]:
+            if size > ADAPTIVE_MAX_POINTS or grids.spent + size > grids.budget:
                 raise _Unsettled(_unsettled(grids, changes))
             candidate, used = grids.integrate(trial)
             change = relative_change(candidate, current)
@@ -211,13 +211,16 @@ def _unsettled(grids: _FamilyGrids, changes: list[float]) -> str:
     return f"{grids.family.name} rules: scalar {j} of its {leaf.kind} noise {list(leaf.shape)} {what}"
 
 
-def adaptive_moments(integrand: Integrand, rtol: float, gauss_discrepancy: tuple[float, int, int]) -> ExactMoments:
+def adaptive_moments(integrand: Integrand, rtol: float, gauss_discrepancy: tuple[float, int, int],
+                     max_points: int | None = None) -> ExactMoments:
     """Greedy dimension-adaptive refinement (see the module docstring) by each family in turn, within the budget.
 
     Args:
       integrand: what is integrated.
       rtol: the agreement required between two resolutions, relative to the estimate's scale.
       gauss_discrepancy: ``(relative change, coarse nodes, fine nodes)`` of the Gauss rules that disagreed.
+      max_points: most points evaluated by all families together (None: :data:`ADAPTIVE_BUDGET`'s sum); each
+        family also keeps within its own share of :data:`ADAPTIVE_BUDGET`.
 
     Returns:
       The moments at the first grid where refining any one scalar changes nothing beyond ``rtol``.
@@ -231,11 +234,15 @@ def adaptive_moments(integrand: Integrand, rtol: float, gauss_discrepancy: tuple
         raise QuadratureNotConvergedError(
             f"method=exact: quadrature did not converge for {integrand.where} (relative change {change:.2e} between "
             f"{n_coarse} and {n} nodes per dimension; a noise block has no adaptive rule); use method=mc")
+    budget = sum(ADAPTIVE_BUDGET.values()) if max_points is None else int(max_points)
     spent, compiling, failures = 0, 0.0, []
     for family in FAMILIES:
         if family.name == "gauss" and gauss_discrepancy[2] >= MAX_NODES_PER_DIM:
             continue  # the Gauss rules already failed at their largest trusted order
-        grids = _FamilyGrids(integrand, layout, family)
+        if budget <= spent:
+            failures.append(f"{family.name} rules: not tried (budget spent)")
+            continue
+        grids = _FamilyGrids(integrand, layout, family, min(ADAPTIVE_BUDGET[family.name], budget - spent))
         try:
             found = _refine(grids, rtol)
             return found._replace(compile_seconds=compiling + grids.compile_seconds)
@@ -244,5 +251,5 @@ def adaptive_moments(integrand: Integrand, rtol: float, gauss_discrepancy: tuple
         spent, compiling = spent + grids.spent, compiling + grids.compile_seconds
     raise QuadratureNotConvergedError(
         f"method=exact: adaptive quadrature for {integrand.where} exhausted its budget ({ADAPTIVE_MAX_POINTS} points "
-        f"per grid, {sum(ADAPTIVE_BUDGET.values())} in all, {spent} spent) without two resolutions agreeing to rtol "
+        f"per grid, {budget} in all, {spent} spent) without two resolutions agreeing to rtol "
         f"{rtol:g} ({'; '.join(failures)}); the integrand is too rough for tensor quadrature: use method=mc")

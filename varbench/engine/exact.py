@@ -109,14 +109,16 @@ def _nodes(integrand: Integrand, max_configurations: int) -> tuple[int, int]:
     return dims, n
 
 
-def exact_moments(subject: Subject, *, rtol: float = 1e-5,
-                  max_configurations: int = MAX_CONFIGURATIONS) -> ExactMoments:
+def exact_moments(subject: Subject, *, rtol: float = 1e-5, max_configurations: int = MAX_CONFIGURATIONS,
+                  max_points: int | None = None) -> ExactMoments:
     """Exact per-coordinate mean and variance of the estimator's single estimate, in float64.
 
     Args:
       subject: what is measured (its params and state are used in float64).
       rtol: the agreement required between two resolutions, relative to the estimate's scale.
       max_configurations: most discrete configurations enumerated.
+      max_points: most points the adaptive refinement evaluates when the Gauss rules disagree (None: its full
+        budget, ``sum(ADAPTIVE_BUDGET.values())``); a caller with a fallback (the check battery) passes less.
 
     Returns:
       The :class:`ExactMoments`.
@@ -148,5 +150,5 @@ def exact_moments(subject: Subject, *, rtol: float = 1e-5,
         if discrepancy <= rtol:
             return ExactMoments(fine.mean, fine.var, fine.points, discrepancy, compile_seconds)
         # The Gauss rules disagree: refine adaptively (values that converged above are returned unchanged).
-        result = adaptive_moments(integrand, rtol, gauss_discrepancy=(discrepancy, n_coarse, n))
+        result = adaptive_moments(integrand, rtol, gauss_discrepancy=(discrepancy, n_coarse, n), max_points=max_points)
         return result._replace(compile_seconds=result.compile_seconds + compile_seconds)

@@ -60,7 +60,8 @@ def _chunks_of(subject: Subject, chunk_size: int | None, points: int = 1) -> Chu
 
 def measure(problem: Problem, estimator: Estimator, *, params: Mapping[str, Any] | None = None,
             num_samples: int | None = None, seed: int = 0, method: str = "mc", chunk_size: int | None = None,
-            warmup: int = 0, state: State | None = None, prng: str = DEFAULT_PRNG) -> Result:
+            warmup: int = 0, state: State | None = None, prng: str = DEFAULT_PRNG,
+            exact_budget: int | None = None) -> Result:
     """Measure the bias, variance and cost of one gradient estimator on one problem.
 
     Args:
@@ -82,6 +83,9 @@ def measure(problem: Problem, estimator: Estimator, *, params: Mapping[str, Any]
         compiled kernel is reused.
       prng: the random number generator, ``"threefry"`` (default, statistically sound), ``"rbg"`` or
         ``"unsafe_rbg"`` (see :mod:`varbench.engine.prng`).
+      exact_budget: ``method="exact"``: most points the adaptive quadrature may evaluate where the Gauss rules
+        disagree, before the measurement is refused (None: the engine's full budget, about a minute of a cheap
+        cost on two CPU cores); the check battery passes its level's smaller budget and falls back to Monte Carlo.
 
     Returns:
       A :class:`varbench.Result`.
@@ -96,6 +100,7 @@ def measure(problem: Problem, estimator: Estimator, *, params: Mapping[str, Any]
     settings.ensure_configured()  # before anything starts JAX's backend (the settings include XLA's flags)
     _checks.check_objects([problem], estimator)
     _checks.check_run(method, seed, warmup, prng)
+    _checks.check_exact_budget(exact_budget)
     estimator.check_applies(problem)
     # Exact mode works in float64 throughout; Monte Carlo in float32 (the harness's default dtype).
     params_np = prepare_params(problem, params, np.float64 if method == "exact" else np.float32)
@@ -114,7 +119,7 @@ def measure(problem: Problem, estimator: Estimator, *, params: Mapping[str, Any]
         start = time.perf_counter()
         # Overflow inside the quadrature is detected below (non-finite moments), not reported as NumPy warnings.
         with memory_guard(None), np.errstate(all="ignore"):
-            moments = exact_moments(Subject(problem, estimator, params_np, state))
+            moments = exact_moments(Subject(problem, estimator, params_np, state), max_points=exact_budget)
         compile_seconds = moments.compile_seconds
         run_seconds = time.perf_counter() - start - compile_seconds
         st, count = exact_stats(moments, estimator), moments.num_points
