@@ -24,7 +24,7 @@ persistent compilation cache and then with the cache it filled (``--no-ttfr`` sk
 The machine may be shared, so every implementation is measured ``--repeats`` times in interleaved rounds and
 the best round is kept; compare ratios within one run. A second table shows the effect of ``--prng``.
 
-    python benchmarks/compare.py --setup-peers        # once: creates .peers/optax and .peers/pyro
+    python benchmarks/compare.py --setup-peers        # once: creates .peers/optax (with varbench) and .peers/pyro
     python benchmarks/compare.py                      # prints the tables (markdown)
 """
 
@@ -185,6 +185,21 @@ def setup_peers(args: argparse.Namespace) -> None:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-r",
                         str(HERE / "peers" / f"requirements-{name}.txt")], check=True)
+    install_varbench_beside_optax(args.peers_dir / PEERS["optax 0.1.8"])
+
+
+def install_varbench_beside_optax(venv: Path) -> None:
+    """varbench (editable) in the optax 0.1.8 environment, for ``benchmarks/peer_battery.py``: its dependencies
+    from pyproject.toml except optax, whose 0.1.8 release (the last with ``optax.monte_carlo``) stays."""
+    import tomllib
+
+    root = HERE.parent
+    requirements = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    keep = [r for r in requirements if not r.lower().startswith(("optax", "jax"))]
+    print(f"installing varbench beside optax 0.1.8 in {venv}", flush=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", *keep], check=True)
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "-e", str(root)], check=True)
 
 
 def peer_rates(name: str, cases: list, args: argparse.Namespace) -> tuple[dict, str]:

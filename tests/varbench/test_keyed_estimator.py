@@ -58,3 +58,32 @@ def test_the_battery_checks_it_by_sampling():
     assert report.passed, report.markdown()
     bias = next(r for r in report.rows if r.check == "unbiased")
     assert "exact" not in bias.detail
+
+
+@varbench.pytree_dataclass
+class AnalyticGradient(varbench.KeyedEstimator):
+    """A user's zero-variance estimator: the closed-form gradient, computed in float32 (its only error is rounding),
+    as optax's delta-method control variate is on a quadratic cost."""
+
+    name = "test_analytic_gradient"
+
+    def check_applies(self, problem):
+        require(problem, LOCATION_SCALE, f"estimator {self.name!r}", "use a Gaussian")
+
+    def evaluations_per_estimate(self, problem):
+        return 1
+
+    def estimate(self, problem, params, state, key):
+        x = params["mean"] + jnp.exp(params["log_scale"]) * jax.random.normal(key, params["mean"].shape)
+        # The cost is evaluated (and ignored beyond a zero weight) so that the evaluation count is honest.
+        weight = 0.0 * problem.cost(params, jax.lax.stop_gradient(x))
+        return jax.tree_util.tree_map(lambda g: g + weight, jax.grad(problem.objective_exact)(params))
+
+
+def test_a_zero_variance_estimator_is_not_failed_for_float32_rounding():
+    """Its estimates differ from the float64 gradient by float32 rounding only, with no spread to compare that
+    with: the z-tests look for a bias beyond rounding (``unbiasedness.ROUNDING_RTOL``), not for rounding."""
+    report = varbench.check(AnalyticGradient(), problems=[PROBLEM], level="quick", params=PARAMS, against=[])
+    assert report.passed, report.markdown()
+    outcome = varbench.unbiasedness.bias_test(PROBLEM, AnalyticGradient(), params=PARAMS, relative_bias=0.05)
+    assert outcome.passed and max(float(np.max(np.abs(b))) for b in outcome.result.bias.values()) > 0

@@ -61,7 +61,7 @@ def mc_stats(moments: Mapping[str, stats.Moments], estimator: Estimator, num_sam
         worst = max(bad, key=bad.get)
         raise NonFiniteEstimateError(
             f"estimator {spec_of(estimator)!r} produced NaN/inf in {bad[worst]} of {num_samples} estimates of "
-            f"{worst!r} at these params; valid params keep the problem's costs finite")
+            f"{worst!r} at these params (a fault of the estimator, unless the problem's costs overflow there)")
     summaries = {k: stats.summarize(m) for k, m in moments.items()}
     # The power sums are scaled to stay far from float32's range; if one overflowed anyway (estimates spanning
     # ~1e9 times their first chunk's spread), the variance interval (which needs the fourth moment) would be blank.
