@@ -28,9 +28,12 @@ parameters). Estimators that need the structure use these hooks (all per data po
 For problems without an exact objective, :func:`varbench.reference_gradient` gives a full-batch pathwise estimate
 of ∇F with its standard error.
 
-Parameters default to a seeded initialization (option ``init_seed``) or come from ``params_file``: a NumPy
-``.npz`` archive whose keys are the parameter names and whose arrays have the parameters' shapes (the format
-``varbench trace`` saves); missing or misshapen entries are an error.
+Parameters default to a seeded initialization (option ``init_seed``: LeCun-normal weights, zero biases, constant
+log-scales) whose special leaves (the zeros and constants) are then moved to a generic point by seeded offsets of
+0.15 to 0.45 in either direction (:func:`varbench.core.generic.generic_defaults` with seed ``init_seed``), so that
+no default sits where a defect can hide. Or they come from ``params_file``: a NumPy ``.npz`` archive whose keys
+are the parameter names and whose arrays have the parameters' shapes (the format ``varbench trace`` saves);
+missing or misshapen entries are an error.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from varbench.core.generic import generic_defaults
 from varbench.core.noise import Discrete, Noise
 from varbench.core.numerics import logmeanexp
 from varbench.core.params_file import load_params_file
@@ -144,7 +148,8 @@ class Amortized(Problem):
     def default_params(self) -> dict[str, np.ndarray]:
         if self.params_file:
             return load_params_file(self.params_file, self.param_shapes())
-        return self.init_params(np.random.RandomState(self.init_seed))
+        initial = self.init_params(np.random.RandomState(self.init_seed))
+        return generic_defaults(initial, self.init_seed, only_special=True, dtype=np.float32)
 
     def param_groups(self) -> dict[str, list[str]]:
         names = list(self.param_shapes())

@@ -10,6 +10,7 @@ import numpy as np
 from varbench.problems.discrete import IndependentLogits
 
 from varbench.core.errors import VarbenchError
+from varbench.core.generic import DEFAULT_SEED, generic_defaults
 from varbench.core.noise import Bernoulli as BernoulliNoise
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import option, pytree_dataclass
@@ -34,6 +35,10 @@ class Bernoulli(IndependentLogits, Problem):
     (used by REBAR, RELAX, Gumbel-softmax and straight-through). Exact objective
     ``Σ_i p_i (1 − t_i)² + (1 − p_i) t_i²`` with ``p = σ(φ)``; gradient by autodiff. One cost evaluation is one
     evaluation of ``Σ_i (b_i − t_i)²``.
+
+    Default params: a generic point, logits 0.15 to 0.45 away from 0 with seeded signs (seed 0, see
+    :mod:`varbench.core.generic`; 0.341 for dim = 1). The papers' logit 0 is special (DisARM's variance is exactly
+    0 there): pass ``params={"logits": 0.0}`` to measure it, as the default suite's logit sweeps do.
     """
 
     name = "bernoulli"
@@ -56,7 +61,7 @@ class Bernoulli(IndependentLogits, Problem):
         return {"logits": (self.dim,)}
 
     def default_params(self) -> dict[str, np.ndarray]:
-        return {"logits": np.zeros(self.dim, np.float32)}
+        return generic_defaults({"logits": np.zeros(self.dim)}, DEFAULT_SEED, dtype=np.float32)
 
     def target_array(self, dtype: Any) -> jax.Array:
         """The targets t as an array of shape ``(dim,)`` (one given number is repeated over the coordinates).

@@ -10,6 +10,7 @@ import numpy as np
 from varbench.problems.discrete import IndependentLogits
 
 from varbench.core.errors import VarbenchError
+from varbench.core.generic import DEFAULT_SEED, generic_defaults
 from varbench.core.noise import Categorical as CategoricalNoise
 from varbench.core.options import is_finite_real
 from varbench.core.problem import Params, Problem
@@ -48,6 +49,9 @@ class Categorical(IndependentLogits, Problem):
 
     Assumptions: discrete latent, not reparameterizable. Exact objective ``Σ_d softmax(φ_d) · c_d``; gradient by
     autodiff. One cost evaluation is one evaluation of ``Σ_d c_d · z_d``.
+
+    Default params: a generic point, each logit 0.15 to 0.45 away from 0 with a seeded sign (seed 0, see
+    :mod:`varbench.core.generic`), so the classes are not equally likely; uniform logits are ``params={"logits": 0.0}``.
     """
 
     name = "categorical"
@@ -70,7 +74,7 @@ class Categorical(IndependentLogits, Problem):
         return {"logits": (self.dim, self.classes)}
 
     def default_params(self) -> dict[str, np.ndarray]:
-        return {"logits": np.zeros((self.dim, self.classes), np.float32)}
+        return generic_defaults({"logits": np.zeros((self.dim, self.classes))}, DEFAULT_SEED, dtype=np.float32)
 
     def cost_table(self, dtype: Any) -> jax.Array:
         """The cost table c, shape ``(dim, classes)``: the option ``costs`` (one row shared, or all rows row-major), or

@@ -13,6 +13,7 @@ from varbench.problems.lgssm import normal_log_pdf
 from varbench.problems.sequential import SequentialProblem, check_observations, observations_option, steps_option
 
 from varbench.core.errors import VarbenchError
+from varbench.core.generic import DEFAULT_SEED, generic_defaults
 from varbench.core.noise import Discrete
 from varbench.core.problem import Params
 from varbench.core.pytree import option, pytree_dataclass
@@ -83,8 +84,10 @@ class HMM(SequentialProblem):
     backward recursion; ``objective_exact`` = V_1; ``log_evidence`` by the forward algorithm. Exact estimator
     variances by enumerating the K^T paths (noise block :class:`MarkovChainPath`).
 
-    Assumptions: discrete, not reparameterizable, sequential. Default params: all logits 0 (q uniform, ignoring
-    the data). One cost evaluation is one evaluation of Σ_t r_t along a path.
+    Assumptions: discrete, not reparameterizable, sequential. Default params: a generic point, every logit 0.15 to
+    0.45 away from 0 with a seeded sign (seed 0, see :mod:`varbench.core.generic`): q ignores the data but is not
+    uniform, so the states differ (at uniform logits a learned critic looks unbiased for n ≥ 2 only because every
+    state is alike). One cost evaluation is one evaluation of Σ_t r_t along a path.
     """
 
     name = "hmm"
@@ -131,8 +134,8 @@ class HMM(SequentialProblem):
         return {"init_logits": (self.K,), "transition_logits": (self.T - 1, self.K, self.K)}
 
     def default_params(self) -> dict[str, np.ndarray]:
-        return {"init_logits": np.zeros(self.K, np.float32),
-                "transition_logits": np.zeros((self.T - 1, self.K, self.K), np.float32)}
+        base = {"init_logits": np.zeros(self.K), "transition_logits": np.zeros((self.T - 1, self.K, self.K))}
+        return generic_defaults(base, DEFAULT_SEED, dtype=np.float32)
 
     # --- per-step tables (T, K, K): [t, i, j] for z_{t−1} = i, z_t = j; step 1 ignores i -------------------
 

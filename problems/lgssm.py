@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from varbench.problems.sequential import SequentialProblem, check_observations, observations_option, steps_option
 
+from varbench.core.generic import DEFAULT_SEED, generic_defaults
 from varbench.core.noise import Noise
 from varbench.core.problem import Params
 from varbench.core.pytree import option, pytree_dataclass
@@ -58,9 +59,10 @@ class LGSSM(SequentialProblem):
     the Kalman filter; oracle V_t and Q_t are quadratics, computed by a backward recursion (each V_t is
     evaluated at three states with an exact 3-node Gauss–Hermite rule and interpolated).
 
-    Assumptions: continuous, reparameterizable (z is affine in ε), sequential. Default params α = transition
-    (q follows the prior's dynamics), β = 0, log_scale = 0: a deliberately poor q that ignores the data. One
-    cost evaluation is one evaluation of Σ_t r_t along a trajectory.
+    Assumptions: continuous, reparameterizable (z is affine in ε), sequential. Default params: a deliberately
+    poor q that ignores the data, at a generic point (seed 0, see :mod:`varbench.core.generic`): α = transition
+    moved by 0.075 to 0.225 per step (q follows roughly the prior's dynamics), β and log_scale 0.15 to 0.45 away
+    from 0, each with a seeded sign. One cost evaluation is one evaluation of Σ_t r_t along a trajectory.
     """
 
     name = "lgssm"
@@ -94,8 +96,8 @@ class LGSSM(SequentialProblem):
         return {"alpha": (self.T - 1,), "beta": (self.T,), "log_scale": (self.T,)}
 
     def default_params(self) -> dict[str, np.ndarray]:
-        return {"alpha": np.full(self.T - 1, self.transition, np.float32), "beta": np.zeros(self.T, np.float32),
-                "log_scale": np.zeros(self.T, np.float32)}
+        base = {"alpha": np.full(self.T - 1, self.transition), "beta": np.zeros(self.T), "log_scale": np.zeros(self.T)}
+        return generic_defaults(base, DEFAULT_SEED, {"alpha": 0.5}, dtype=np.float32)
 
     # --- per-step coefficients, length T (step 1 ignores the dummy z_0 = 0) --------------------------------
 

@@ -16,10 +16,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from varbench.core.generic import GENERIC_OFFSET, generic_defaults, is_special
+
 #: Seed of the generic points: the same points in every run, named in each point's label.
 GENERIC_SEED = 0
-#: A generic point moves each special coordinate by an offset of this size, in either direction.
-GENERIC_OFFSET = (0.15, 0.45)
+__all__ = ["CHECK_POINTS", "GENERIC_OFFSET", "GENERIC_SEED", "CheckPoint", "generic_params", "generic_point",
+           "points_for"]
 
 
 class CheckPoint(NamedTuple):
@@ -32,10 +34,8 @@ class CheckPoint(NamedTuple):
     generic: bool = False
 
 
-def _special(values: np.ndarray) -> bool:
-    """Values at which a defect can hide: a 0 or ±1 anywhere, or all coordinates equal."""
-    flat = np.ravel(values)
-    return bool(np.any(np.isin(flat, (0.0, 1.0, -1.0))) or (flat.size > 1 and np.all(flat == flat[0])))
+#: Values at which a defect can hide (a 0 or ±1, or all coordinates equal); see :mod:`varbench.core.generic`.
+_special = is_special
 
 
 def generic_params(problem: Any, seed: int = GENERIC_SEED) -> dict[str, np.ndarray]:
@@ -49,13 +49,7 @@ def generic_params(problem: Any, seed: int = GENERIC_SEED) -> dict[str, np.ndarr
     Returns:
       ``{name: array}`` shaped as ``problem.param_shapes()``.
     """
-    rng = np.random.default_rng(seed)
-    params = {}
-    for name, value in sorted(problem.default_params().items()):
-        value = np.asarray(value, np.float64)
-        offset = rng.uniform(*GENERIC_OFFSET, value.shape) * rng.choice((-1.0, 1.0), value.shape)
-        params[name] = value + offset if _special(value) else value
-    return params
+    return dict(sorted(generic_defaults(problem.default_params(), seed, only_special=True).items()))
 
 
 def generic_point(label: str, spec: str, problem: Any) -> CheckPoint:

@@ -88,7 +88,7 @@ def test_default_cost_table_is_documented_formula():
 
 def test_score_function_exact_mode_enumerates_the_latent():
     # REINFORCE at target 0.499, logit 0: g = (b - 1/2)(b - t)^2, b ~ Bernoulli(1/2); variance by hand.
-    res = varbench.measure("bernoulli", "score_function", method="exact")
+    res = varbench.measure("bernoulli", "score_function", params={"logits": 0.0}, method="exact")
     g1, g0 = 0.5 * 0.501 ** 2, -0.5 * 0.499 ** 2
     assert res.grad_mean["logits"][0] == pytest.approx(0.0005, rel=1e-10)
     assert res.variance["logits"][0] == pytest.approx((g1 ** 2 + g0 ** 2) / 2 - 0.0005 ** 2, rel=1e-10)

@@ -20,11 +20,11 @@ from varbench.trace import TraceSettings, checkpoint_path, params_file_spec, tra
 def test_relax_toy_reinforce_stays_flat_while_relax_falls():
     # Grathwohl et al. (2018), Figure 1 (right), short: the toy with target 0.499, optimised from logit 0.
     settings = TraceSettings(steps=300, every=100, num_samples=20_000)
-    reinforce = trace("bernoulli", "score_function", settings=settings, seed=0)
+    reinforce = trace("bernoulli", "score_function", params={"logits": 0.0}, settings=settings, seed=0)
     assert [r["step"] for r in reinforce] == [0, 100, 200, 300]
     for r in reinforce:
         assert -4.4 < r["log_variance"] < -4.0, r
-    rows = trace("bernoulli", "relax", estimators=["score_function", "relax"],
+    rows = trace("bernoulli", "relax", estimators=["score_function", "relax"], params={"logits": 0.0},
                  settings=TraceSettings(steps=300, every=300, num_samples=20_000), seed=0)
     relax = [r for r in rows if r["estimator"].startswith("relax")]
     same_params = [r for r in rows if r["estimator"].startswith("score_function")]
@@ -60,13 +60,16 @@ def test_trace_is_a_pure_function_of_the_seed_and_does_not_recompile_measurement
 def test_measure_accepts_an_explicit_state():
     est = "score_function:baseline=ema"
     state = {"mean": jax.numpy.asarray(0.250001, jax.numpy.float32), "weight": jax.numpy.asarray(1.0)}
-    frozen = varbench.measure("bernoulli", est, method="exact", state=state)
+    at_zero = {"logits": 0.0}  # E[f] = 0.25 at logit 0
+    frozen = varbench.measure("bernoulli", est, params=at_zero, method="exact", state=state)
     assert frozen.variance["logits"][0] < 1e-10  # the baseline is E[f]: (b − ½)(f(b) − E f) is nearly constant
-    assert varbench.measure("bernoulli", est, method="exact").variance["logits"][0] == pytest.approx(0.015625, rel=1e-4)
+    assert varbench.measure("bernoulli", est, params=at_zero, method="exact").variance["logits"][0] == \
+        pytest.approx(0.015625, rel=1e-4)
 
 
 def test_trace_cli_prints_json_lines(capsys):
     rc = main(["trace", "--problem", "bernoulli", "--estimator", "arm", "--estimators", "arm", "disarm",
+               "--param", "logits=0",  # the toy's logit 0, where DisARM's variance is exactly 0
                "--steps", "4", "--every", "2", "--num-samples", "1000", "--method", "exact", "--format", "json"])
     lines = capsys.readouterr().out.strip().splitlines()
     assert rc == 0 and len(lines) == 6

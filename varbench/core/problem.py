@@ -12,7 +12,7 @@ differentiable in θ (the pathwise estimator differentiates through it); for the
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 import jax
 import numpy as np
@@ -46,6 +46,10 @@ class Problem(abc.ABC):
     location_scale: ClassVar[bool] = False
     #: ``objective_exact`` is available
     has_exact_objective: ClassVar[bool] = False
+    #: params whose default sits at a special value (a 0 or ±1, or all coordinates equal) on purpose, each with the
+    #: documented reason; every other default is generic (:mod:`varbench.core.generic`), because a defect can hide
+    #: at a special value (a dropped chain-rule factor exp(log_scale) is invisible at log_scale = 0)
+    special_defaults: ClassVar[Mapping[str, str]] = {}
 
     @abc.abstractmethod
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -58,7 +62,9 @@ class Problem(abc.ABC):
 
     @abc.abstractmethod
     def default_params(self) -> dict[str, np.ndarray]:
-        """The point at which gradients are measured unless the caller gives params.
+        """The point at which gradients are measured unless the caller gives params: generic (seeded draws away
+        from 0, ±1 and equal coordinates, see :mod:`varbench.core.generic`) except the params named in
+        :attr:`special_defaults`.
 
         Returns:
           ``{name: array}`` with the shapes of :meth:`param_shapes` (float32 NumPy arrays).
