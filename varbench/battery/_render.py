@@ -11,9 +11,12 @@ from typing import Any, Iterable
 import numpy as np
 
 _ROWS_HEAD = ["| problem | point | check | status | detail |", "|---|---|---|---|---|"]
-_VARIANCE_HEAD = ["## Variance against the references", "",
-                  "| problem | point | estimator | method | total variance | 95% interval | × evaluations | "
-                  "× seconds |", "|---|---|---|---|---|---|---|---|"]
+#: Columns of the variance table, in Markdown and in the terminal: the work-normalized variance and its rank beside
+#: the raw ones, since estimators averaging different numbers of samples compare only per cost evaluation.
+VARIANCE_COLUMNS = ("problem", "point", "estimator", "method", "total variance", "95% interval", "rank",
+                    "× evaluations", "rank × evaluations", "× seconds")
+_VARIANCE_HEAD = ["## Variance against the references", "", "| " + " | ".join(VARIANCE_COLUMNS) + " |",
+                  "|" + "---|" * len(VARIANCE_COLUMNS)]
 
 
 def markdown(estimator: str, verdict: str, rows: Iterable[tuple[Any, ...]], variance: Iterable[Any]) -> str:
@@ -39,9 +42,18 @@ def markdown(estimator: str, verdict: str, rows: Iterable[tuple[Any, ...]], vari
 
 
 def _variance_line(v: Any) -> str:
-    name = f"**{v.estimator}**" if v.candidate else v.estimator
-    return (f"| {v.problem} | {v.point} | {name} | {v.method} | {v.total_variance:.4g} | [{v.total_variance_lo:.4g}, "
-            f"{v.total_variance_hi:.4g}] | {v.work_evaluations:.4g} | {_number(v.work_seconds)} |")
+    cells = variance_cells(v)
+    if v.candidate:
+        cells[2] = f"**{cells[2]}**"
+    return "| " + " | ".join(cells) + " |"
+
+
+def variance_cells(v: Any) -> list[str]:
+    """One variance entry's cells under :data:`VARIANCE_COLUMNS`; a biased entry's ranks read "— (biased)"."""
+    ranks = ["— (biased)"] * 2 if v.biased else [str(v.rank), str(v.work_rank)]
+    return [v.problem, v.point, v.estimator, v.method, f"{v.total_variance:.4g}",
+            f"[{v.total_variance_lo:.4g}, {v.total_variance_hi:.4g}]", ranks[0], f"{v.work_evaluations:.4g}",
+            ranks[1], _number(v.work_seconds)]
 
 
 def _number(x: float | None) -> str:

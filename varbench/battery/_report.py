@@ -16,7 +16,8 @@ class Status(enum.StrEnum):
 
     PASS = "pass"
     FAIL = "fail"
-    BIASED = "biased"   # declared biased (``unbiased = False``): the bias is measured, not judged
+    BIASED = "biased"   # declared biased (``unbiased = False``): the bias is measured, not judged; on a variance
+    #                     row, a biased estimator's variance, ranked apart from the unbiased ones'
     FLAG = "flag"       # a warning (a variance above the plain score function's), not a failure
     SKIP = "skip"
 
@@ -82,7 +83,9 @@ class VarianceEntry(NamedTuple):
     work_evaluations: float       # total variance × evaluations
     seconds_per_estimate: float   # NaN when not timed (exact measurements at the quick level)
     work_seconds: float           # total variance × seconds per estimate
-    rank: int = 0                 # 1 = the smallest total variance at this point
+    rank: int = 0                 # 1 = the smallest total variance among the unbiased at this point; 0 = biased
+    work_rank: int = 0            # the same by total variance × evaluations
+    biased: bool = False          # ranked apart: a biased estimator's variance says nothing of its error alone
 
 
 class Comparison(NamedTuple):

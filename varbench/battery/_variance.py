@@ -25,36 +25,67 @@ def candidate_variance(ctx: CheckContext) -> tuple[Result, float]:
     return (own if own is not None else measured), seconds
 
 
-def compare_variance(ctx: CheckContext, own: Result, seconds: float) -> tuple[Comparison, Result | None]:
+def compare_variance(ctx: CheckContext, own: Result, seconds: float, biased: bool = False
+                     ) -> tuple[Comparison, Result | None]:
     """The candidate's variance ``own`` ranked against the references that apply (measured exactly where the
-    candidate's was), and the plain score function's measurement if it is one of them."""
-    entries = [_entry(ctx, ctx.label, True, own, seconds)]
+    candidate's was), and the plain score function's measurement if it is one of them.
+
+    ``biased`` says the candidate is biased; a reference is when it declares itself so (its bias is not measured).
+    Biased entries are ranked apart (rank 0, listed last; see :func:`rank_entries`)."""
+    entries = [_entry(ctx, ctx.label, True, own, seconds, biased)]
     results = [(ctx.problem, own)]
     plain = None
     for reference in _references(ctx):
         result, reference_seconds = _measured(ctx, reference, exact=own.method == "exact")
         results.append((ctx.problem, result))
-        entries.append(_entry(ctx, spec_of(reference), False, result, reference_seconds))
+        entries.append(_entry(ctx, spec_of(reference), False, result, reference_seconds, not reference.unbiased))
         if spec_of(reference) == "score_function":
             plain = result
-    ranked = sorted(entries, key=lambda e: e.total_variance)
-    return Comparison([e._replace(rank=rank) for rank, e in enumerate(ranked, 1)], results), plain
+    return Comparison(rank_entries(entries), results), plain
+
+
+def rank_entries(entries: list[VarianceEntry]) -> list[VarianceEntry]:
+    """The unbiased entries ranked by total variance (``rank``) and by total variance × evaluations
+    (``work_rank``), then the biased ones with rank 0: a lower variance bought with a bias is not better, and the
+    bias is not known for every entry, so a biased entry's variance has no place in the ranking."""
+    unbiased = sorted((e for e in entries if not e.biased), key=lambda e: e.total_variance)
+    by_work = sorted(range(len(unbiased)), key=lambda i: unbiased[i].work_evaluations)
+    work_rank = {i: rank for rank, i in enumerate(by_work, 1)}
+    ranked = [e._replace(rank=i + 1, work_rank=work_rank[i]) for i, e in enumerate(unbiased)]
+    return ranked + sorted((e._replace(rank=0, work_rank=0) for e in entries if e.biased),
+                           key=lambda e: e.total_variance)
 
 
 def variance_row(ctx: CheckContext, comparison: Comparison, own: Result, plain: Result | None) -> CheckRow:
-    """The variance check's row: the candidate's total variance, interval and rank; flagged if its interval lies
-    above the plain score function's in every coordinate."""
+    """The variance check's row: the candidate's total variance, interval and ranks (raw, and × evaluations
+    where the ranked estimators differ in evaluations); flagged if its interval lies above the plain score
+    function's in every coordinate. A biased candidate's row is BIASED, without a rank or that flag."""
     entries = comparison.entries
     mine = next(e for e in entries if e.candidate)
-    others = ", ".join(f"{e.estimator} {e.total_variance:.3g}" for e in entries if not e.candidate)
+    others = ", ".join(f"{e.estimator} {e.total_variance:.3g}" + (" (biased)" if e.biased else "")
+                       for e in entries if not e.candidate)
     detail = (f"total variance {mine.total_variance:.4g} [{mine.total_variance_lo:.4g}, "
-              f"{mine.total_variance_hi:.4g}] ({own.method}), rank {mine.rank} of {len(entries)}"
+              f"{mine.total_variance_hi:.4g}] ({own.method}), {_ranks(mine, entries)}"
               + (f"; references: {others}" if others else ""))
+    if mine.biased:
+        return ctx.row("variance", Status.BIASED, detail, own.total_variance)
     if plain is not None and _above_in_every_coordinate(own, plain):
         return ctx.row("variance", Status.FLAG,
                        detail + "; its interval lies above the plain score function's in every coordinate",
                        own.total_variance)
     return ctx.row("variance", Status.PASS, detail, own.total_variance)
+
+
+def _ranks(mine: VarianceEntry, entries: list[VarianceEntry]) -> str:
+    """The candidate's ranks among the unbiased entries: by variance, and by variance × evaluations when their
+    evaluations differ (a K-sample estimator's variance is then not comparable on its own)."""
+    if mine.biased:
+        return "rank — (biased; variance not comparable)"
+    ranked = [e for e in entries if not e.biased]
+    text = f"rank {mine.rank} of {len(ranked)}"
+    if len({e.evaluations for e in ranked}) > 1:
+        text += f", {mine.work_rank} of {len(ranked)} by variance × evaluations"
+    return text
 
 
 def _references(ctx: CheckContext) -> list[Estimator]:
@@ -92,13 +123,13 @@ def _measured(ctx: CheckContext, estimator: Estimator, exact: bool) -> tuple[Res
     return (result if result is not None else timed), timed.run_seconds / timed.num_samples
 
 
-def _entry(ctx: CheckContext, name: str, candidate: bool, result: Result, seconds_per_estimate: float
-           ) -> VarianceEntry:
+def _entry(ctx: CheckContext, name: str, candidate: bool, result: Result, seconds_per_estimate: float,
+           biased: bool) -> VarianceEntry:
     intervals = _coordinate_intervals(result)
     return VarianceEntry(ctx.problem, ctx.point.label, name, candidate, result.method, result.total_variance,
                          float(np.sum(intervals[:, 0])), float(np.sum(intervals[:, 1])),
                          result.evaluations_per_estimate, result.total_variance * result.evaluations_per_estimate,
-                         seconds_per_estimate, result.total_variance * seconds_per_estimate)
+                         seconds_per_estimate, result.total_variance * seconds_per_estimate, biased=biased)
 
 
 #: Relative margin by which an interval must lie above another to count as above: exact intervals have zero width, so

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from varbench.cli._common import FORMATS, add_executor, add_plugin, add_seed, executor_choice
 from varbench.core.errors import VarbenchError
 from varbench.spec import parse_assignments
+
+if TYPE_CHECKING:
+    from varbench.battery import CheckReport
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -42,8 +46,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out is not None and not args.out.strip():
         raise VarbenchError("--out must name a directory")
-    say = (lambda line: print(f"varbench check: {line}", file=sys.stderr, flush=True)) if args.format == "table" \
-        else None
+
+    # Progress goes to stderr in every format, so that stdout stays the report alone (a check can take minutes).
+    def say(line: str) -> None:
+        print(f"varbench check: {line}", file=sys.stderr, flush=True)
+
     report = check(args.estimator, problems=args.problems, against=args.against, level=args.level, seed=args.seed,
                    progress=say, executor=executor_choice(args),
                    params=parse_assignments(args.param) if args.param else None)
@@ -52,10 +59,30 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         print(report.markdown(), end="")
     else:
-        from varbench.display import print_check
-        print_check(report)
+        _print_table(report)
     if args.out is not None:
         write_check(report, args.out)
         if args.format == "table":
             print(f"written to {args.out} (check.md, check.json, variance.png; 'varbench report {args.out}')")
     return 0 if report.passed else 1
+
+
+def _print_table(report: CheckReport) -> None:
+    """The terminal report: the variance ranking at each point (raw and × evaluations), then the rows and the
+    verdict, which :func:`varbench.display.print_check` prints last, where a reader looks first."""
+    from rich.table import Table
+
+    from varbench.battery._render import VARIANCE_COLUMNS, variance_cells
+    from varbench.display import make_console, print_check
+
+    console = make_console()
+    points = list(dict.fromkeys((v.problem, v.point) for v in report.variance))
+    for problem, point in points:  # one table per point: the problem and point stated once, in its title
+        table = Table(title=f"variance at {problem} · {point} (ranks among the unbiased)")
+        for column in VARIANCE_COLUMNS[2:]:  # the estimator's spec folds rather than lose its options to an ellipsis
+            table.add_column(column, overflow="fold", no_wrap=column != "estimator")
+        for v in report.variance:
+            if (v.problem, v.point) == (problem, point):
+                table.add_row(*variance_cells(v)[2:], style="bold" if v.candidate else None)
+        console.print(table)
+    print_check(report, console)
