@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from varbench.catalog import (
     ESTIMATORS,
@@ -200,7 +201,8 @@ def _param_shapes(name: str) -> dict[str, list[int]] | str:
 
 
 def print_catalogue(console: Console | None = None) -> None:
-    """Print :func:`catalogue` as a listing: each problem and estimator with its tags, summary and options.
+    """Print :func:`catalogue` as two tables (problems, estimators): each row a name, where it comes from (``built
+    in`` or the plugin module) and its tags, summary, params and options.
 
     Args:
       console: where to print (default: :func:`make_console`).
@@ -208,22 +210,33 @@ def print_catalogue(console: Console | None = None) -> None:
     console = console or make_console()
     data = catalogue()
     for section in ("problems", "estimators"):
-        console.print(f"[bold underline]{section}[/bold underline]")
+        table = Table(title=section, title_style="bold underline", title_justify="left", show_lines=True,
+                      header_style="bold")
+        table.add_column("name", no_wrap=True, style="bold")
+        table.add_column("from", no_wrap=True)
+        table.add_column("tags, summary, options")
         for name, info in data[section].items():
-            tags = info.get("properties") or []
-            if section == "estimators":
-                tags = ["unbiased" if info["unbiased"] else "BIASED"] + (["stateful"] if info["stateful"] else [])
-            source = "" if info["origin"] == "built in" else f"  [plugin {info['origin']}]"
-            console.print(f"  [bold]{name}[/bold]  ({', '.join(tags)})  {info['summary']}{source}")
-            if "params" in info:
-                shapes = info["params"]
-                text = shapes if isinstance(shapes, str) else ", ".join(
-                    f"{k} {tuple(v) if v else 'scalar'}" for k, v in shapes.items())
-                console.print(f"      params (default options): {text}")
-            for opt in info["options"]:
-                choices = f" one of {', '.join(map(str, opt['choices']))};" if opt["choices"] else ""
-                console.print(f"      {opt['name']}={opt['default']}  ·{choices} {opt['doc']}")
+            source = info["origin"] if info["origin"] == "built in" else f"plugin {info['origin']}"
+            table.add_row(Text(name), Text(source), Text("\n".join(_catalogue_lines(section, info))))
+        console.print(table)
         console.print()
+
+
+def _catalogue_lines(section: str, info: dict[str, Any]) -> list[str]:
+    """The description cell of one :func:`print_catalogue` row: tags and summary, params, one line per option."""
+    tags = info.get("properties") or []
+    if section == "estimators":
+        tags = ["unbiased" if info["unbiased"] else "BIASED"] + (["stateful"] if info["stateful"] else [])
+    lines = [f"({', '.join(tags)})  {info['summary']}".rstrip()]
+    if "params" in info:
+        shapes = info["params"]
+        text = shapes if isinstance(shapes, str) else ", ".join(
+            f"{k} {tuple(v) if v else 'scalar'}" for k, v in shapes.items())
+        lines.append(f"params (default options): {text}")
+    for opt in info["options"]:
+        choices = f" one of {', '.join(map(str, opt['choices']))};" if opt["choices"] else ""
+        lines.append(f"{opt['name']}={opt['default']}  ·{choices} {opt['doc']}")
+    return lines
 
 
 _STATUS_STYLE = {"pass": "green", "fail": "bold red", "biased": "yellow", "flag": "magenta", "skip": "dim"}

@@ -11,6 +11,7 @@ class MyScore(varbench.Estimator):
     """Plain score function (Williams 1992), one sample; one cost evaluation per estimate."""
 
     name = "my_score"
+    summary = "plain score function, one sample (Williams 1992)"
 
     def evaluations_per_estimate(self, problem):
         return 1
@@ -20,5 +21,6 @@ class MyScore(varbench.Estimator):
 
     def estimate_from_noise(self, problem, params, state, noise):
         x = problem.latent(params, noise)
-        score = jax.grad(lambda p: problem.log_prob(p, x))(params)
-        return jax.tree_util.tree_map(lambda s: s * problem.cost(params, x), score)
+        f = problem.cost(params, x)
+        # f(x) ∇θ log q(x), plus ∇θ f(θ, x) where the cost depends on the params (linear_vae, sbn, ...)
+        return jax.grad(lambda p: problem.log_prob(p, x) * f + problem.cost(p, x))(params)

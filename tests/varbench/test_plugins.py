@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import re
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,6 +58,34 @@ def test_list_shows_where_each_estimator_comes_from(capsys):
     assert code == 0 and data["estimators"]["my_score"]["origin"] == PLUGIN
     assert data["estimators"]["pathwise"]["origin"] == "built in"
     assert data["problems"]["gaussian"]["origin"] == "built in"
+
+
+def test_list_table_has_a_from_column(capsys):
+    code, out, _ = _run(capsys, "list", "--plugin", PLUGIN)
+    rows = {cells[0]: cells for cells in ([c.strip() for c in re.split("[│┃]", line)[1:-1]]
+                                          for line in out.splitlines()) if len(cells) == 3 and cells[0]}
+    assert code == 0 and rows["name"][1] == "from"
+    assert rows["my_score"][1] == f"plugin {PLUGIN}" and "plain score function" in rows["my_score"][2]
+    assert rows["pathwise"][1] == rows["gaussian"][1] == "built in"
+
+
+def test_readme_plugin_example_is_the_test_plugin():
+    """tests/plugins/my_score.py is the README's example: the same estimate, with the direct term ∇θ f."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    body = (Path(__file__).parents[1] / "plugins" / "my_score.py").read_text(encoding="utf-8")
+    example = readme.split("class MyScore(varbench.Estimator):\n", 1)[1].split("\n\n", 1)[0]
+    estimate = example.split("def estimate_from_noise(self, problem, params, state, noise):\n", 1)[1]
+    assert "+ problem.cost(p, x))(params)" in estimate
+    assert all(line.strip() in body for line in estimate.splitlines() + example.splitlines()[:2])
+
+
+def test_plugin_example_is_unbiased_where_the_cost_depends_on_the_params():
+    # sbn's cost depends on the decoder params: without the direct term the example was biased there
+    varbench.load_plugin(PLUGIN)
+    spec = "sbn:latent=2,data_subset=1,batch_size=1"
+    mine = varbench.measure(spec, "my_score", method="exact")
+    for name, exact in mine.grad_exact.items():
+        np.testing.assert_allclose(mine.grad_mean[name], exact, rtol=1e-9, atol=1e-12)
 
 
 def test_suite_config_names_its_plugins(tmp_path, capsys):
