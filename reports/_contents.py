@@ -89,23 +89,36 @@ class Section(NamedTuple):
     title: str
     #: Its anchor in the HTML page.
     name: str
-    #: The file name of its figure in the report folder; None without one.
-    image: str | None
+    #: The file names of its figures in the report folder, in order (a tall figure is cut into pages); empty
+    #: without one.
+    images: tuple[str, ...]
     #: Its table, values already formatted; None without one.
     table: pd.DataFrame | None
     note: str
 
 
+def _compiles(counts: Any) -> str | None:
+    """The compile counts (block -> kernels compiled) in words; None when the manifest has none (a check store)."""
+    if not isinstance(counts, Mapping) or not counts:
+        return None
+    total = sum(int(n) for n in counts.values())
+    per_block = ", ".join(f"{block} {int(n)}" for block, n in counts.items())
+    return (f"{total} kernel{'s' * (total != 1)} compiled in {len(counts)} block{'s' * (len(counts) != 1)} "
+            f"({per_block})")
+
+
 def _header(manifest: Mapping[str, Any]) -> str:
-    """The line under the page's title: versions, backend, times, compile counts and (several runs) commits."""
+    """The line under the page's title: versions, backend, times, compile counts and (several runs) commits. Only
+    words and numbers: a value the manifest holds as a table is spelled out, never printed as a Python dict."""
     env = manifest.get("environment", {})
     runs = [r for r in manifest.get("runs", []) if isinstance(r, dict)]
     commits = list(dict.fromkeys(str((r.get("environment") or {}).get("git_commit"))[:10] for r in runs))
-    return (f"varbench {env.get('varbench_version', '?')} · JAX {env.get('jax_version', '?')} · backend "
-            f"{env.get('backend', '?')} · started {manifest.get('started')} · finished {manifest.get('finished')} · "
-            f"compile counts {manifest.get('compile_counts', {})}" +
-            (f" · {len(runs)} runs (git commits {', '.join(commits)}; each row's prov_* columns say which)"
-             if len(runs) > 1 else ""))
+    parts = [f"varbench {env.get('varbench_version', '?')}", f"JAX {env.get('jax_version', '?')}",
+             f"backend {env.get('backend', '?')}", f"started {manifest.get('started') or '?'}",
+             f"finished {manifest.get('finished') or '?'}", _compiles(manifest.get("compile_counts"))]
+    if len(runs) > 1:
+        parts.append(f"{len(runs)} runs (git commits {', '.join(commits)}; each row's prov_* columns say which)")
+    return " · ".join(p for p in parts if p)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,13 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from PIL import Image
-from varbench.reports import figures, schema, store, verdict
+from varbench.reports import confirmation, figures, schema, store, verdict
 from varbench.reports._contents import Contents, FigureKind, ReportBlock, Section
 from varbench.reports._page_text import write_html, write_markdown
 from varbench.reports.groups import group_table
@@ -23,11 +21,12 @@ from varbench.reports.groups import group_table
 DPI = 100
 
 
-def _block_table(frame: pd.DataFrame, estimator_order: list[str]) -> pd.DataFrame:
-    """The block's rows of :func:`schema.summary` (the same columns as ``varbench results``), without the block
-    column and without columns that no row of the block has (exact blocks have no Monte Carlo-only columns); the
-    bias verdict is spelled out (``yes (p = 3e-12)``)."""
-    table = schema.summary(frame, estimator_order={frame["block"].iloc[0]: estimator_order}).drop(columns="block")
+def _block_table(summary: pd.DataFrame, block: str) -> pd.DataFrame:
+    """The block's rows of the report's :func:`schema.summary` (the same columns as ``varbench results``; its
+    verdicts corrected across the whole report, so computed once for all blocks), without the block column and
+    without columns that no row of the block has (exact blocks have no Monte Carlo-only columns); the bias verdict
+    is spelled out (``yes (p = 3e-12)``)."""
+    table = summary[summary["block"] == block].drop(columns="block").reset_index(drop=True)
     table["bias_detected"] = [verdict.describe(r) for _, r in table.iterrows()]
     table = table.drop(columns="p_value")  # spelled out in bias_detected
     return table.dropna(axis=1, how="all")
@@ -48,19 +47,17 @@ def _trace_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _fmt_value(v: Any) -> Any:
-    if isinstance(v, (float, np.floating)):
-        return "–" if not np.isfinite(v) else f"{v:.4g}"
-    return v
-
-
-def _fmt_table(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` for printing: numbers to 4 significant digits, missing or infinite ones as ``–``."""
-    return table.map(_fmt_value)
-
-
 def _save(fig: plt.Figure, folder: Path, name: str) -> str:
-    """Save ``fig`` as ``folder/name.png`` and close it; returns the file name."""
+    """Save ``fig`` as ``folder/name.png`` and close it; returns the file name.
+
+    Args:
+      fig: the figure.
+      folder: the report's folder.
+      name: the file name without ``.png``.
+
+    Returns:
+      The file name.
+    """
     path = folder / f"{name}.png"
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
@@ -92,8 +89,8 @@ def _block_figure(block: ReportBlock, frame: pd.DataFrame, everything: pd.DataFr
     return None
 
 
-def _block_section(block: ReportBlock, frame: pd.DataFrame, contents: Contents, out: Path, failed: list[str],
-                   palette: figures.Palette) -> Section | None:
+def _block_section(block: ReportBlock, frame: pd.DataFrame, summary: pd.DataFrame, contents: Contents, out: Path,
+                   failed: list[str], palette: figures.Palette) -> Section | None:
     """The section of one block: its figure (saved into ``out``), its table and its note, which names the block's
     ``failed`` cells. None for a block without rows or failures (nothing to show)."""
     sub = frame[frame["block"] == block.name] if not frame.empty else frame
@@ -102,19 +99,19 @@ def _block_section(block: ReportBlock, frame: pd.DataFrame, contents: Contents, 
         note = (note + " " if note else "") + "FAILED cells (not measured; listed under 'Cells that failed'): " + \
             "; ".join(failed) + "."
     if sub.empty:
-        return Section(block.title, block.name, image=None, table=None, note=note) if failed else None
+        return Section(block.title, block.name, images=(), table=None, note=note) if failed else None
     fig = _block_figure(block, sub, frame, palette)
     if block.trace:
         table = _trace_table(sub)
     else:
-        table = _block_table(sub, contents.estimator_order.get(block.name, []))
+        table = _block_table(summary, block.name)
     # variance per parameter group (encoder/decoder); trace tables carry it already (no coordinates)
     if block.figure.groups and not block.trace:
         groups = group_table(sub)
         if not groups.empty:
             table = table.merge(groups.drop(columns="block"), on="estimator", how="left")
-    return Section(block.title, block.name, image=_save(fig, out, block.name) if fig is not None else None,
-                   table=_fmt_table(table), note=note)
+    return Section(block.title, block.name, images=(_save(fig, out, block.name),) if fig is not None else (),
+                   table=schema.format_table(table), note=note)
 
 
 def _cross_block_sections(frame: pd.DataFrame, contents: Contents, out: Path,
@@ -126,13 +123,14 @@ def _cross_block_sections(frame: pd.DataFrame, contents: Contents, out: Path,
         return []
     block_order = [b.name for b in contents.blocks]
     fig = figures.bias_vs_variance(frame, block_order, contents.estimator_order, palette)
-    bias = Section("Bias vs variance", "bias_vs_variance", image=_save(fig, out, "bias_vs_variance"), table=None,
+    bias = Section("Bias vs variance", "bias_vs_variance", images=(_save(fig, out, "bias_vs_variance"),), table=None,
                    note="One point per estimator and Monte Carlo block: the simultaneous 95% upper bound on its "
                         "largest relative bias against its median total variance; a cross marks a bias detected by "
                         "the Holm-corrected test. " + verdict.RULE)
-    fig, table = figures.work_normalized(frame, block_order, palette)
-    work = Section("Work-normalized variance", "work_normalized", image=_save(fig, out, "work_normalized"),
-                   table=_fmt_table(table),
+    # a page per group of blocks: one figure of every estimator of every block would be too tall to read
+    pages, table = figures.work_normalized_pages(frame, block_order, palette)
+    names = tuple(_save(fig, out, "work_normalized" + (f"_{i + 1}" if i else "")) for i, fig in enumerate(pages))
+    work = Section("Work-normalized variance", "work_normalized", images=names, table=schema.format_table(table),
                    note="Variance of one estimate times its cost (seconds or cost evaluations); the geometric mean "
                         "over each block's grid points. Each block has its own axis: compare estimators within a "
                         "block.")
@@ -170,19 +168,22 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None) 
     except OSError as err:
         raise store.StoreError(f"cannot create the report folder {str(out)!r}: {err.strerror or err}") from None
     try:
-        return _write_pages(out, Contents.from_manifest(manifest), frame)
+        contents = Contents.from_manifest(manifest)
+        summary = schema.summary(frame, [b.name for b in contents.blocks], contents.estimator_order)
+        summary = confirmation.with_confirmations(summary, confirmation.confirmations(root))
+        return _write_pages(out, contents, frame, summary)
     except BaseException:
         if created is not None:  # a report that failed leaves no half-written folder behind
             shutil.rmtree(created, ignore_errors=True)
         raise
 
 
-def _write_pages(out: Path, contents: Contents, frame: pd.DataFrame) -> Path:
+def _write_pages(out: Path, contents: Contents, frame: pd.DataFrame, summary: pd.DataFrame) -> Path:
     failed = contents.failures_by_block()
     # one colour per estimator across the whole report, variants shaded in config order
     palette = figures.estimator_palette([e for names in contents.estimator_order.values() for e in names] +
                                         (list(frame["estimator_label"]) if not frame.empty else []))
-    sections = [s for s in (_block_section(block, frame, contents, out, failed.get(block.name, []), palette)
+    sections = [s for s in (_block_section(block, frame, summary, contents, out, failed.get(block.name, []), palette)
                             for block in contents.blocks) if s is not None]
     sections += _cross_block_sections(frame, contents, out, palette)
     write_markdown(out / "report.md", sections, contents)

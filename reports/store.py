@@ -175,6 +175,11 @@ def clear(root: str | os.PathLike) -> None:
 def load(root: str | os.PathLike) -> pd.DataFrame:
     """All finished cells of a store as one tidy DataFrame (one row per result × parameter coordinate).
 
+    Estimators have three columns: ``estimator`` is the canonical spec, the key to group by (every option that
+    differs from its default: ``rloo:samples=8``; ``rloo:samples=4`` IS ``rloo``, whose default is 4 samples, so
+    the two are one estimator); ``estimator_label`` is the spec as the config spells it; ``estimator_name`` is the
+    bare registered name (``rloo``), for grouping variants together on purpose.
+
     A cell file that cannot be read, or that is not a cell of the store's config, is left out with a
     :class:`StoreWarning` naming it (a resumed ``varbench suite`` moves an unreadable one aside and measures that
     cell again); the rest is returned."""

@@ -108,18 +108,21 @@ def panel_grid(n: int, width: float, height: float, ncols: int = 3) -> tuple[plt
     return fig, axes.ravel()
 
 
-def estimator_legend(fig: plt.Figure, axes: Iterable[plt.Axes], **style: object) -> None:
+def estimator_legend(fig: plt.Figure, axes: Iterable[plt.Axes], keys: Iterable[object] = (), **style: object) -> None:
     """One legend for the whole figure, beside its panels (so it never covers an axis label however few rows
     there are).
 
     Args:
       fig: the figure.
       axes: its axes; the first line or marker of each label is in the legend, in drawing order.
+      keys: artists drawn on no axes, listed after the estimators under their labels (what a kind of mark means).
       **style: legend options (``fontsize``, ``handlelength``).
     """
     handles: dict[str, object] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
+    for key in keys:
+        handles.setdefault(key.get_label(), key)
     fig.legend(list(handles.values()), list(handles), loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False,
                title="estimator", **style)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from varbench.reports import schema
@@ -107,51 +108,126 @@ def work_table(frame: pd.DataFrame, block_order: Sequence[str] | None = None) ->
         columns="_block").reset_index(drop=True)
 
 
+#: Sizes (inches) of :func:`work_normalized`: the report saves at 100 dpi, so a page stays under ~2000 px however
+#: many blocks and estimators the suite has; an estimator's row fits its 9 pt label.
+WORK_WIDTH = 10.0
+WORK_ROW = 0.2
+WORK_BLOCK = 0.75  # a block's title and tick labels
+WORK_FRAME = 1.1   # the figure's title and the x labels of the bottom row
+WORK_MAX_HEIGHT = 19.0
+#: Font sizes (points) of :func:`work_normalized`: none below 9 at the saved size.
+WORK_FONT = dict(ticks=9, block=10, label=10, title=11)
+
+
 def _work_row(axes: Sequence[plt.Axes], block: str, table: pd.DataFrame, colors: Palette, last: bool) -> None:
     """One block's row of :func:`work_normalized` (``last``: the bottom row, which labels the x axes)."""
     # Dots, not bars: on a log axis a bar's length depends on where the axis happens to start.
     for j, (column, xlabel) in enumerate(WORK_MEASURES):
         ax = axes[j]
+        # a grey rim: the lightest shades of an estimator's variants would vanish on the white axes
         ax.scatter(table[column], table["estimator_label"], c=[colors[e] for e in table["estimator_label"]], s=45,
-                   zorder=3)
+                   edgecolors="0.35", linewidths=0.5, zorder=3)
         ax.set_xscale("log")
-        plain_log_ticks(ax)
         ax.margins(x=0.15, y=0.5 / max(len(table), 1))
+        plain_log_ticks(ax)
+        lo, hi = ax.get_xlim()
+        if 1.0 <= np.log10(hi / lo) < 2.5:  # 1-3 × 10^k: 1-2-5 labels (5e-05 1e-04 2e-04 5e-04) collide at 9 pt
+            ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 3.0), numticks=10))
         ax.invert_yaxis()
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=WORK_FONT["ticks"])
         ax.grid(True, axis="y", color="0.9")
-        ax.set_title(block, fontsize=8, loc="left")
+        ax.set_title(block, fontsize=WORK_FONT["block"], loc="left")
         if j == 1:
             ax.set_yticklabels([])
         if last:
-            ax.set_xlabel(xlabel)
+            ax.set_xlabel(xlabel, fontsize=WORK_FONT["label"])
+
+
+def work_height(rows: Sequence[int]) -> float:
+    """The height (inches) of :func:`work_normalized` for blocks with these numbers of estimators.
+
+    Args:
+      rows: the number of estimators of each block drawn.
+
+    Returns:
+      The height: a fixed frame, a block's title and ticks, and a row per estimator.
+    """
+    return WORK_FRAME + sum(WORK_BLOCK + WORK_ROW * n for n in rows)
 
 
 def work_normalized(frame: pd.DataFrame, block_order: Sequence[str] | None = None,
-                    palette: Palette | None = None) -> tuple[plt.Figure, pd.DataFrame]:
+                    palette: Palette | None = None, blocks: Sequence[str] | None = None,
+                    page: str = "") -> tuple[plt.Figure, pd.DataFrame]:
     """Variance × seconds per estimate and variance × cost evaluations, per block × estimator.
 
     Each value is the geometric mean over the block's grid points of ``total_variance × cost``, so estimators are
-    compared per unit of compute rather than per estimate. Each block gets its own row of axes (its own scale).
+    compared per unit of compute rather than per estimate. Each block gets its own row of axes (its own scale). The
+    figure is :data:`WORK_WIDTH` wide and :func:`work_height` tall; :func:`work_normalized_pages` cuts a report's
+    blocks into figures of readable height.
 
     Args:
       frame: tidy measurement rows (exact-mode rows are left out).
       block_order: block names in the order of the rows (then any other block in order of appearance); within a
         block, estimators go from least to most work-normalized variance.
       palette: a colour per estimator label (default: :func:`estimator_palette` of the table's labels).
+      blocks: the blocks drawn (default: every block of the table).
+      page: appended to the title (``page 1 of 2``).
 
     Returns:
-      The figure, and its table (:func:`work_table`, with the column ``estimator`` for the label).
+      The figure, and its table (:func:`work_table`, with the column ``estimator`` for the label; every block).
+    """
+    table = work_table(frame, block_order)
+    drawn = [b for b in dict.fromkeys(table["block"]) if blocks is None or b in blocks]
+    colors = palette or estimator_palette(list(table["estimator_label"]))
+    sizes = [int((table["block"] == b).sum()) for b in drawn]
+    height = work_height(sizes)
+    fig, axes = plt.subplots(len(drawn), 2, figsize=(WORK_WIDTH, height), squeeze=False,
+                             gridspec_kw=dict(height_ratios=[n + 1 for n in sizes]))
+    for i, block in enumerate(drawn):
+        _work_row(axes[i], block, table[table["block"] == block], colors, last=i == len(drawn) - 1)
+    title = "Work-normalized variance (geometric mean over grid points; lower is better; one axis per block)"
+    fig.suptitle(title + (f", {page}" if page else ""), fontsize=WORK_FONT["title"], y=1 - 0.08 / height, va="top")
+    # the title gets a band of its own above the panels (it was drawn over the first block's title)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.25 / height))
+    return fig, table.rename(columns={"estimator_label": "estimator"})
+
+
+def work_pages(rows: Sequence[int], max_height: float = WORK_MAX_HEIGHT) -> list[list[int]]:
+    """Blocks cut into pages that are at most ``max_height`` tall (a block is never cut; one taller than a page is
+    a page of its own).
+
+    Args:
+      rows: the number of estimators of each block, in order.
+      max_height: the tallest page (inches, :func:`work_height`).
+
+    Returns:
+      The indices of the blocks on each page, in order.
+    """
+    pages: list[list[int]] = []
+    for i, n in enumerate(rows):
+        if pages and work_height([rows[j] for j in pages[-1]] + [n]) <= max_height:
+            pages[-1].append(i)
+        else:
+            pages.append([i])
+    return pages
+
+
+def work_normalized_pages(frame: pd.DataFrame, block_order: Sequence[str] | None = None,
+                          palette: Palette | None = None) -> tuple[list[plt.Figure], pd.DataFrame]:
+    """:func:`work_normalized` cut into pages of at most :data:`WORK_MAX_HEIGHT` (about 1900 px at 100 dpi).
+
+    Args:
+      frame: tidy measurement rows (exact-mode rows are left out).
+      block_order: as for :func:`work_normalized`.
+      palette: as for :func:`work_normalized`.
+
+    Returns:
+      The figures, one per page, and the table of every block.
     """
     table = work_table(frame, block_order)
     blocks = list(dict.fromkeys(table["block"]))
-    colors = palette or estimator_palette(list(table["estimator_label"]))
-    sizes = [int((table["block"] == b).sum()) for b in blocks]
-    fig, axes = plt.subplots(len(blocks), 2, figsize=(10.0, 0.3 * sum(sizes) + 0.55 * len(blocks) + 0.8),
-                             squeeze=False, gridspec_kw=dict(height_ratios=[n + 1.2 for n in sizes]))
-    for i, block in enumerate(blocks):
-        _work_row(axes[i], block, table[table["block"] == block], colors, last=i == len(blocks) - 1)
-    fig.suptitle("Work-normalized variance (geometric mean over grid points; lower is better; one axis per block)",
-                 fontsize=10)
-    fig.tight_layout()
-    return fig, table.rename(columns={"estimator_label": "estimator"})
+    pages = work_pages([int((table["block"] == b).sum()) for b in blocks])
+    figs = [work_normalized(frame, block_order, palette, blocks=[blocks[i] for i in page],
+                            page=f"page {k + 1} of {len(pages)}" if len(pages) > 1 else "")[0]
+            for k, page in enumerate(pages)]
+    return figs, table.rename(columns={"estimator_label": "estimator"})

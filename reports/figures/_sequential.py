@@ -3,10 +3,14 @@ a model-based estimator."""
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import scipy.stats as sps
 import seaborn as sns
+from matplotlib.lines import Line2D
 from varbench.reports import schema
 from varbench.reports.figures._axes import integer_ticks, plain_log_ticks
 from varbench.reports.figures._style import CRITIC_COLORS, estimator_palette, value_palette
@@ -18,30 +22,74 @@ REFERENCES = {"score_function:returns=full": "full return", "score_function:retu
 FAMILIES = (("n_step", "n", "n (steps before bootstrapping)"), ("gae", "lambda", "λ"))
 
 
+#: The normal 97.5% quantile: 95% intervals and noise floors are this many standard errors wide.
+Z95 = 1.959964
+#: What the marks of the bias panels mean (their legend).
+BIAS_KEY = {"bars": "bars: 95% interval", "floor": "dotted: noise floor"}
+#: The caption under a figure with Monte Carlo bias panels.
+BIAS_CAPTION = ("Bias: bars are 95% intervals (simultaneous over the coordinates); dotted, the noise floor that an "
+                "unbiased estimator's Monte Carlo noise stays below with 95% probability: a value under it is noise.")
+
+
 def _relative_norms(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per measurement (cell × point) with ``relative_bias`` = ‖bias‖ / ‖exact gradient‖ and
-    ``noise_floor`` = ‖se‖ / ‖exact gradient‖ (norms over the parameter coordinates)."""
+    ``noise_floor`` = 1.96 ‖se‖ / ‖exact gradient‖ (norms over the parameter coordinates; NaN without standard
+    errors, as in exact mode).
+
+    The Monte Carlo error e of the bias vector has ‖e‖ ≤ 1.96 ‖se‖ with probability ≥ 95% (a weighted sum of
+    χ²₁ variables with weights summing to ‖se‖² has its 95% quantile at most 1.96² ‖se‖², the one-weight case), so
+    the floor bounds what pure noise shows, and ‖bias‖ ± the floor is a 95% interval for the true ‖bias‖ (triangle
+    inequality)."""
     norms = frame.assign(b2=pd.to_numeric(frame["bias"], errors="coerce") ** 2,
                          g2=pd.to_numeric(frame["grad_exact"], errors="coerce") ** 2,
                          s2=pd.to_numeric(frame["grad_se"], errors="coerce") ** 2).groupby(
-        ["cell", "point"])[["b2", "g2", "s2"]].sum()
+        ["cell", "point"])[["b2", "g2", "s2"]].sum(min_count=1)
     per = frame.drop_duplicates(["cell", "point"]).join(norms, on=["cell", "point"])
     per["relative_bias"] = np.sqrt(per["b2"] / per["g2"])
-    per["noise_floor"] = np.sqrt(per["s2"] / per["g2"])
+    per["noise_floor"] = Z95 * np.sqrt(per["s2"] / per["g2"])
     return per
 
 
-def _model_bias_axes(axes: np.ndarray, x: str) -> None:
-    for ax, ylabel in ((axes[0], "‖bias‖ / ‖∇‖ (dotted: MC noise floor)"), (axes[1], "total variance of one estimate")):
+def _bias_key(ax: plt.Axes, **style: object) -> None:
+    """The panel's legend: its lines, then what the bars and the dotted lines mean."""
+    handles, labels = ax.get_legend_handles_labels()
+    keys = [Line2D([], [], color="0.3", marker="|", ms=9, ls="none"), Line2D([], [], color="0.3", ls=":")]
+    ax.legend(handles + keys, labels + list(BIAS_KEY.values()), **style)
+
+
+def _caption(fig: plt.Figure) -> None:
+    """:data:`BIAS_CAPTION` under the figure (call after its layout; a tight save takes it in)."""
+    fig.text(0.5, 0.0, textwrap.fill(BIAS_CAPTION, 130), ha="center", va="top", fontsize=8)
+
+
+def _model_bias_points(ax: plt.Axes, sub: pd.DataFrame, x_col: str, color: tuple, label: str,
+                       bottom: float) -> None:
+    """One ``line`` value of :func:`model_bias`'s bias panel: each measurement (each seed) a marker with its 95%
+    interval, a thin line through the mean over seeds and the dotted noise floor. A bar reaching below ``bottom``
+    (the axis' lower limit) is an interval that holds zero: that bias is indistinguishable from noise."""
+    mean = sub.groupby(x_col)[["relative_bias", "noise_floor"]].mean()
+    # thin: the bars, not the line, say how far the trend can be trusted
+    ax.plot(mean.index, mean["relative_bias"], color=color, lw=0.8, label=label)
+    ax.plot(mean.index, mean["noise_floor"], color=color, ls=":", lw=1.2)
+    lower = (sub["relative_bias"] - sub["noise_floor"]).clip(lower=bottom / 10)
+    below = (sub["relative_bias"] - lower).clip(lower=0)
+    ax.errorbar(sub[x_col], sub["relative_bias"], yerr=[below, sub["noise_floor"]],
+                fmt="o", ms=4, color=color, ecolor=color, elinewidth=1, capsize=2.5, ls="none")
+
+
+def _model_bias_axes(axes: np.ndarray, x: str, bottom: float) -> None:
+    for ax, ylabel in ((axes[0], "‖bias‖ / ‖∇‖"), (axes[1], "total variance of one estimate")):
         ax.set_yscale("log")
         ax.set_xlabel(x)
         ax.set_ylabel(ylabel)
+    if np.isfinite(bottom):
+        axes[0].set_ylim(bottom=bottom)
     if x == "fit_transitions":
         for ax in axes:
             ax.set_xscale("log")
     for ax in axes:
         plain_log_ticks(ax)
-    axes[0].legend(fontsize=7)
+    _bias_key(axes[0], fontsize=7)
     axes[1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
 
 
@@ -49,9 +97,10 @@ def model_bias(frame: pd.DataFrame, x: str, line: str, title: str = "", estimato
                ) -> plt.Figure:
     """Model bias and variance of a model-based estimator vs its model option ``x``, one line per ``line``.
 
-    Left: ‖bias‖ / ‖exact gradient‖ (the Monte Carlo noise floor ‖se‖ / ‖gradient‖ dotted); right: total
-    variance, with the other (unbiased) estimators of the block as horizontal lines in the colour of their
-    ``line`` value. Several seeds of a point are averaged, with a band.
+    Left: ‖bias‖ / ‖exact gradient‖ of each measurement with its 95% interval (bars), the Monte Carlo noise floor
+    1.96 ‖se‖ / ‖gradient‖ dotted and a thin line through the mean over seeds: a change within the bars is noise,
+    not a trend. Right: total variance, with the other (unbiased) estimators of the block as horizontal lines in
+    the colour of their ``line`` value; several seeds of a point are averaged, with a band.
 
     Args:
       frame: tidy measurement rows of one block.
@@ -72,41 +121,91 @@ def model_bias(frame: pd.DataFrame, x: str, line: str, title: str = "", estimato
     lines = sorted(per[line_col].dropna().unique()) if line_col in per else []
     colors = value_palette([str(v) for v in lines])
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.4))
+    shown = pd.concat([model["relative_bias"], model["noise_floor"]])
+    bottom = 0.5 * float(shown[shown > 0].min()) if (shown > 0).any() else np.nan
     for value in lines:
         c = colors[str(value)]
         sub = model[model[line_col] == value].sort_values(x_col)
-        for ax, y in ((axes[0], "relative_bias"), (axes[1], "total_variance")):
-            sns.lineplot(data=sub, x=x_col, y=y, color=c, marker="o", ax=ax, label=f"{line} = {value:g}")
-        sns.lineplot(data=sub, x=x_col, y="noise_floor", color=c, ls=":", ax=axes[0])
+        _model_bias_points(axes[0], sub, x_col, c, f"{line} = {value:g}", bottom)
+        sns.lineplot(data=sub, x=x_col, y="total_variance", color=c, marker="o", ax=axes[1],
+                     label=f"{line} = {value:g}")
         others = per[(per["estimator_name"] != estimator) & (per[line_col] == value)]
         for k, (label, group) in enumerate(others.groupby("estimator_label", sort=False)):
             axes[1].axhline(float(group["total_variance"].mean()), color=c, lw=1, ls=("--", "-.", ":")[k % 3],
                             label=f"{label} ({line} = {value:g})")
-    _model_bias_axes(axes, x)
+    _model_bias_axes(axes, x, bottom)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    if model["noise_floor"].notna().any():
+        _caption(fig)
     return fig
 
 
+def _largest_bias(rows: pd.DataFrame, exact: bool) -> pd.DataFrame:
+    """Per estimator label: ``max_abs_bias`` (the largest |bias| over coordinates), ``bias_halfwidth`` (the
+    half-width of its 95% interval) and ``noise_floor`` (the largest |bias| that noise alone reaches with
+    probability 5%); both NaN in exact mode.
+
+    The largest of m noisy values is picked after seeing them, so both use the simultaneous quantile
+    z = Φ⁻¹(1 - 0.025 / m) (Bonferroni over the m coordinates): the interval z·se of the picked coordinate holds
+    its true |bias| with probability ≥ 95%, and an unbiased estimator's largest |bias| stays below z·max se."""
+    d = rows.reset_index(drop=True).assign(ab=pd.to_numeric(rows["bias"], errors="coerce").abs().to_numpy(),
+                                           se=pd.to_numeric(rows["grad_se"], errors="coerce").to_numpy())
+    d = d[d["ab"].notna()]
+    if exact:
+        d = d.assign(se=np.nan)
+    if d.empty:
+        return pd.DataFrame(columns=["max_abs_bias", "bias_halfwidth", "noise_floor"], dtype=float)
+    by = d.groupby("estimator_label")
+    top = d.loc[by["ab"].idxmax()].set_index("estimator_label")
+    z = pd.Series(sps.norm.ppf(1 - 0.025 / by["ab"].size()), index=top.index)
+    return pd.DataFrame(dict(max_abs_bias=top["ab"], bias_halfwidth=z * top["se"], noise_floor=z * by["se"].max()))
+
+
 def _per_estimator(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """One row per measurement with its ``critic`` (default ``oracle``) and ``max_abs_bias``, and the label of the
-    bias axis. The bias comes from exact-mode rows when there are any; the variance from the Monte Carlo rows."""
+    """One row per measurement with its ``critic`` (default ``oracle``) and the columns of :func:`_largest_bias`,
+    and the label of the bias axis. The bias comes from exact-mode rows when there are any; the variance from the
+    Monte Carlo rows."""
     exact = frame["method"].eq("exact")
     bias_rows = frame[exact] if exact.any() else frame
     variance_rows = frame[~exact] if (~exact).any() else frame
     per = variance_rows.drop_duplicates(["cell", "point"]).copy()
     per["critic"] = per.get(schema.option_column("critic"), pd.Series(index=per.index, dtype=object)).fillna("oracle")
-    # one value per estimator (these blocks measure one point): the largest |bias| over coordinates
-    absbias = bias_rows.assign(ab=pd.to_numeric(bias_rows["bias"], errors="coerce").abs()).groupby(
-        "estimator_label")["ab"].max()
-    per["max_abs_bias"] = per["estimator_label"].map(absbias)
-    return per, "largest |bias|, exact" if exact.any() else "largest |bias| (incl. MC noise)"
+    # one value per estimator (these blocks measure one point)
+    per = per.join(_largest_bias(bias_rows, bool(exact.any())), on="estimator_label")
+    return per, "largest |bias|, exact" if exact.any() else "largest |bias| (Monte Carlo)"
+
+
+def _critics(sub: pd.DataFrame) -> list[str]:
+    return [c for c in CRITIC_COLORS if c in set(sub["critic"])] + sorted(set(sub["critic"]) - set(CRITIC_COLORS))
+
+
+def _bias_panel(ax: plt.Axes, sub: pd.DataFrame, x: str) -> None:
+    """One family's largest |bias| per critic: markers with their 95% intervals and the dotted noise floor (Monte
+    Carlo), so that values within noise do not read as a trend; the axis starts at 0, where a bar that reaches it
+    says the bias may be zero."""
+    for critic in _critics(sub):
+        d = sub[sub["critic"] == critic].sort_values(x)
+        color = CRITIC_COLORS.get(critic, "#777777")
+        half = d["bias_halfwidth"]
+        ax.errorbar(d[x], d["max_abs_bias"], yerr=half.fillna(0) if half.notna().any() else None, fmt="o", ms=5,
+                    ls="-", lw=0.8, elinewidth=1.2, capsize=3, color=color, label=critic)
+        if d["noise_floor"].notna().any():
+            ax.plot(d[x], d["noise_floor"], color=color, ls=":", lw=1.2)
+    ax.set_ylim(bottom=0)
+    if sub["bias_halfwidth"].notna().any():
+        _bias_key(ax, fontsize=7, title="critic")
+    else:
+        ax.legend(fontsize=7, title="critic")
 
 
 def _family_panel(ax: plt.Axes, sub: pd.DataFrame, x: str, y: str, per: pd.DataFrame) -> None:
     """One family's line per critic (variance panels, ``y == "total_variance"``: with the reference lines)."""
-    critics = [c for c in CRITIC_COLORS if c in set(sub["critic"])] + sorted(set(sub["critic"]) - set(CRITIC_COLORS))
+    if y == "max_abs_bias":
+        _bias_panel(ax, sub, x)
+        return
+    critics = _critics(sub)
     sns.lineplot(data=sub.sort_values(x), x=x, y=y, hue="critic", hue_order=critics, marker="o", ax=ax,
                  palette={c: CRITIC_COLORS.get(c, "#777777") for c in critics})
     if y == "total_variance":
@@ -122,6 +221,9 @@ def _family_panel(ax: plt.Axes, sub: pd.DataFrame, x: str, y: str, per: pd.DataF
 
 def sequential_panels(frame: pd.DataFrame, title: str = "") -> plt.Figure:
     """Total variance (top) and largest |bias| (bottom) vs n for n-step and vs λ for GAE, per critic.
+
+    In Monte Carlo, each |bias| has its 95% interval (bars) and the noise floor (dotted): a largest |bias| below the
+    floor is what an unbiased estimator shows from sampling noise alone.
 
     Horizontal lines mark the full return, the reward-to-go, the value baseline and pathwise, so the ordering that
     Weber et al. (2015) predict can be read off. When the frame also holds exact-mode rows (a block's ``overlay``),
@@ -155,4 +257,6 @@ def sequential_panels(frame: pd.DataFrame, title: str = "") -> plt.Figure:
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    if per["bias_halfwidth"].notna().any():
+        _caption(fig)
     return fig

@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.lines import Line2D
 from varbench.reports import schema
 from varbench.reports.figures._axes import coincide, estimator_legend, integer_ticks, plain_log_ticks, positive
 from varbench.reports.figures._style import LINESTYLES, Palette, estimator_palette
@@ -13,6 +14,9 @@ from varbench.reports.figures._style import LINESTYLES, Palette, estimator_palet
 PARAM_LABEL = {"mean": "∂/∂μ", "log_scale": "∂/∂log σ"}
 #: What the marks of :func:`variance_vs` mean, per method.
 METHOD_KEY = {"mc": "lines and bands: Monte Carlo, 95% CI", "exact": "open circles: exact"}
+#: The legend's entry for each kind of mark (drawn in grey: the colour says the estimator).
+METHOD_LEGEND = {"mc": dict(color="0.35", lw=1.5, label="Monte Carlo (band: 95% CI)"),
+                 "exact": dict(ls="none", marker="o", ms=4.5, mfc="none", mec="0.35", mew=1.2, label="exact")}
 
 
 def _variance_panel(ax: plt.Axes, sub: pd.DataFrame, x: str, labels: list[str], colors: Palette,
@@ -38,7 +42,8 @@ def _variance_panel(ax: plt.Axes, sub: pd.DataFrame, x: str, labels: list[str], 
                                 color=colors[label], alpha=0.2, lw=0, zorder=1)
                 curves[label] = pd.Series(y.to_numpy(), index=d[x].to_numpy())
             else:
-                ax.plot(d[x], y, ls="none", marker="o", ms=4.5, mfc="white", mec=colors[label], mew=1.2,
+                # hollow (not white-filled), so the Monte Carlo line under it stays visible
+                ax.plot(d[x], y, ls="none", marker="o", ms=4.5, mfc="none", mec=colors[label], mew=1.2,
                         label=None if label in labelled else label, zorder=3)
             labelled.add(label)
     return curves
@@ -48,8 +53,8 @@ def variance_vs(frame: pd.DataFrame, x: str, col: str | None = None, title: str 
                 palette: Palette | None = None) -> plt.Figure:
     """Variance of one estimate vs a grid value, a panel per ``col`` value × parameter.
 
-    Monte Carlo values are lines with bands; exact values are open markers on top (so they stay visible where they
-    agree with the Monte Carlo curve).
+    Monte Carlo values are lines with bands; exact values are hollow markers on top (so they stay visible where they
+    agree with the Monte Carlo curve, and the curve shows through them); the legend keys both.
 
     Args:
       frame: tidy measurement rows of one block (and of its exact-mode overlay).
@@ -81,7 +86,8 @@ def variance_vs(frame: pd.DataFrame, x: str, col: str | None = None, title: str 
             integer_ticks(ax, sub[x])
             if j == 0:
                 ax.set_ylabel("variance of one estimate")
-    estimator_legend(fig, axes.ravel(), fontsize=8, handlelength=3)
+    keys = [Line2D([], [], **METHOD_LEGEND[m]) for m in METHOD_LEGEND if m in set(frame["method"])]
+    estimator_legend(fig, axes.ravel(), keys, fontsize=8, handlelength=3)
     if title:
         note = f"; curves that coincide: {', '.join(dict.fromkeys(hidden))}" if hidden else ""
         key = "; ".join(METHOD_KEY[m] for m in sorted(set(frame["method"]), reverse=True))

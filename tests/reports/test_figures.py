@@ -39,7 +39,7 @@ def test_exact_values_are_open_markers_on_top_and_integer_axes_get_integer_ticks
     fig = figures.variance_vs(frame, x=schema.grid_column("k"), title="t")
     ax = fig.axes[0]
     exact = [line for line in ax.lines if line.get_linestyle() == "None"]
-    assert len(exact) == 1 and exact[0].get_marker() == "o" and exact[0].get_markerfacecolor() == "white"
+    assert len(exact) == 1 and exact[0].get_marker() == "o" and exact[0].get_markerfacecolor() == "none"
     assert exact[0].get_zorder() > max(line.get_zorder() for line in ax.lines if line is not exact[0])
     ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
     assert all(float(t).is_integer() for t in ticks)

@@ -31,5 +31,5 @@ def test_model_bias_figure_draws_relative_bias_and_reference_variances():
     bias_line = left.lines[0]
     np.testing.assert_allclose(bias_line.get_xdata(), [0.0, 0.1, 0.2])  # the default (0) is filled in, sorted
     np.testing.assert_allclose(bias_line.get_ydata(), [0.01, 0.1, 0.2])  # ‖bias‖ / ‖∇‖
-    assert left.lines[1].get_ydata() == pytest.approx([0.01] * 3)  # noise floor ‖se‖ / ‖∇‖ (dotted)
+    assert left.lines[1].get_ydata() == pytest.approx([1.96 * 0.01] * 3, rel=1e-3)  # noise floor 1.96 ‖se‖ / ‖∇‖
     assert any(np.allclose(line.get_ydata(), 90.0) for line in right.lines)  # the unbiased reference
