@@ -22,6 +22,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="skip cells already finished in DIR (default); --no-resume starts over")
     parser.add_argument("--wait", action="store_true",
                         help="if another process writes DIR, wait until it has finished (default: refuse)")
+    parser.add_argument("--confirm", action="store_true",
+                        help="measure every block × estimator flagged as biased again on fresh seeds (into "
+                             "DIR/confirm); the report shows both verdicts")
     add_executor(parser, "the cells")
     add_plugin(parser)
     return parser
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     given = (args.executor, args.workers, args.scheduler) != (None, None, None)  # else: the config's [executor]
     executor = ExecutorChoice.checked(args.executor, args.workers, args.scheduler) if given else None
     manifest = run_suite(args.config, args.out, quick=args.quick, resume=args.resume, plugins=args.plugin,
-                         executor=executor, wait=args.wait)
+                         executor=executor, wait=args.wait, confirm=args.confirm)
     failed, retried = manifest.cells_failed, manifest.run.cells_retried
     again = (f", {len(retried)} retried after a worker died ({'; '.join(retried)})" if retried else "")
     print(f"varbench suite: {manifest.cells_done} of {manifest.cells_total} cells finished, "

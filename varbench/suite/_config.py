@@ -7,6 +7,7 @@ parsed and built once (:class:`EstimatorSpec`), so nothing downstream parses a s
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import importlib.resources
@@ -116,8 +117,11 @@ def default_config_path() -> Path:
     return Path(str(importlib.resources.files("varbench") / "configs" / DEFAULT_CONFIG))
 
 
-def load_config(path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Read a TOML config (the packaged default when ``path`` is None); one-line errors for unreadable files."""
+def load_config(path: str | os.PathLike | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Read a TOML config (the packaged default when ``path`` is None; a table already read is copied); one-line
+    errors for unreadable files."""
+    if isinstance(path, Mapping):
+        return copy.deepcopy(dict(path))
     path = Path(path) if path is not None else default_config_path()
     try:
         with open(path, "rb") as fh:
@@ -165,7 +169,7 @@ def _check_keys(name: Any, keys: Any, valid: Sequence[str], where: str = "") -> 
         raise VarbenchError(f"block {name!r}: {where}unknown key {unknown[0]!r}; valid keys: {', '.join(valid)}")
 
 
-def _with_quick(raw: dict[str, Any], name: str, quick: bool) -> dict[str, Any]:
+def with_quick(raw: dict[str, Any], name: str, quick: bool) -> dict[str, Any]:
     """The block's table with its ``quick = {...}`` overrides applied when ``quick``."""
     overrides = raw.get("quick")
     if not isinstance(overrides, dict):
@@ -249,7 +253,7 @@ def parse_block(raw: dict[str, Any], *, quick: bool) -> Block:
     _check_keys(name, raw, BLOCK_KEYS)
     if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
         raise VarbenchError(f"every block needs a name of letters, digits, '-' and '_'; got {name!r}")
-    raw = _with_quick(raw, name, quick)
+    raw = with_quick(raw, name, quick)
     kind, method, estimators = _check_choices(name, raw)
     num_samples, seeds, warmup = _check_numbers(name, raw, method)
     _check_tables(name, raw)

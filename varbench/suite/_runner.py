@@ -16,7 +16,7 @@ import os
 import socket
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from varbench.core.errors import VarbenchError
 from varbench.engine import settings
@@ -26,6 +26,8 @@ from varbench.reports import manifest as manifest_file
 from varbench.reports import schema, store, store_lock
 from varbench.reports.manifest import Failure, FailureKind, Manifest, Run
 from varbench.suite._cell import CellOutcome, CellStatus, run_cell_task
+from varbench.reports.confirmation import CONFIRM_FOLDER
+from varbench.suite._confirm import confirmation_config, flagged_families
 from varbench.suite._config import config_hash, executor_of, load_config, load_config_plugins, parse_config
 from varbench.suite._plan import Cell, validate_cells
 from varbench.suite._progress import progress_bar, say_on_stderr, sigterm_interrupts
@@ -43,6 +45,8 @@ class _Job:
     out: Path
     executor: ExecutorChoice
     say: Callable[[str], None]
+    plugins: tuple[str, ...] = ()   # resolved modules and files (a confirmation run imports the same)
+    confirm: bool = False
 
 
 def check_out(out: Any) -> Path:
@@ -64,10 +68,10 @@ def check_out(out: Any) -> Path:
     return path
 
 
-def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = "varbench-results", *,
-              quick: bool = False, resume: bool = True, progress: Callable[[str], None] | None = None,
+def run_suite(config: str | os.PathLike | Mapping[str, Any] | None = None, out: str | os.PathLike = "varbench-results",
+              *, quick: bool = False, resume: bool = True, progress: Callable[[str], None] | None = None,
               report: bool = True, executor: ExecutorChoice | None = None, plugins: Sequence[str] = (),
-              wait: bool = False) -> Manifest:
+              wait: bool = False, confirm: bool = False) -> Manifest:
     """Run (or resume) a suite into the store ``out``.
 
     The whole config (every cell's problem, options, params and estimators), the executor and ``out`` are checked
@@ -77,7 +81,8 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
     measured again; a cell whose worker died is measured again by another worker, and the manifest says so.
 
     Args:
-      config: a TOML config (default: the packaged suite, :func:`default_config_path`).
+      config: a TOML config file (default: the packaged suite, :func:`default_config_path`), or the table read
+        from one.
       out: the result store's directory (created, or resumed).
       quick: the config's quick variant (its blocks' ``quick = {...}`` overrides).
       resume: skip the cells already finished in ``out``; False starts the store over.
@@ -89,6 +94,8 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
         problems and estimators can be named in its blocks (as are the executor's ``plugins``); every Dask worker
         imports them too.
       wait: if another process writes ``out``, wait until it has finished instead of refusing.
+      confirm: measure the Monte Carlo blocks × estimators flagged as biased again on fresh seeds, into
+        ``out/confirm`` (:mod:`varbench.suite._confirm`); the report shows both verdicts.
 
     Returns:
       The store's final manifest.
@@ -99,7 +106,7 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
     """
     settings.ensure_configured()  # before anything starts JAX's backend (XLA's flags are among the settings)
     raw = load_config(config)
-    folder = Path(config).resolve().parent if config is not None else None
+    folder = Path(config).resolve().parent if isinstance(config, (str, os.PathLike)) else None
     modules = load_config_plugins(raw, [*plugins, *(executor.plugins if executor is not None else ())], folder)
     blocks = parse_config(raw, quick=quick)
     choice = executor_of(raw, executor, modules)
@@ -109,7 +116,7 @@ def run_suite(config: str | os.PathLike | None = None, out: str | os.PathLike = 
         raise VarbenchError("the config measures nothing: " + (
             f"no estimator applies to its problem (e.g. {first[0]}: {first[1]})" if first else "it has no cells"))
     job = _Job(raw, tuple(cells), config_hash(raw, quick), quick, resume, check_out(out), choice,
-               progress or say_on_stderr)
+               progress or say_on_stderr, tuple(modules), confirm)
     lock = store_lock.StoreLock(job.out, command=command_line(), wait=wait, on_wait=job.say)
     with sigterm_interrupts():
         _acquire(job, lock, wait)
@@ -162,10 +169,22 @@ def _run_locked(job: _Job, lock: store_lock.StoreLock, report: bool) -> Manifest
         if existing and not job.resume:
             store.clear(job.out)
         manifest = _run_cells(job, pool, lock)
+    if job.confirm:
+        _confirm_flags(job)
     if report:
         from varbench.reports.page import write_report
         write_report(job.out)
     return manifest
+
+
+def _confirm_flags(job: _Job) -> None:
+    """Measure the flagged families again on fresh seeds into ``out/confirm`` (nothing to do if none is)."""
+    flagged = flagged_families(job.out)
+    job.say(f"confirm: {len(flagged)} block × estimator flagged as biased" + (
+        f", measured again on fresh seeds into {str(job.out / CONFIRM_FOLDER)!r}" if flagged else ""))
+    if flagged:
+        run_suite(confirmation_config(job.config, flagged, job.quick, job.plugins), job.out / CONFIRM_FOLDER,
+                  resume=False, progress=job.say, report=False, executor=job.executor)
 
 
 def _tidy_cells(job: _Job) -> tuple[set[str], dict[str, str]]:
