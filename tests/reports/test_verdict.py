@@ -57,7 +57,7 @@ def test_false_alarm_rate_of_unbiased_families_is_alpha():
 
 
 def test_upper_bound_covers_the_true_relative_bias():
-    """The simultaneous 95% bound on max |bias|/scale covers the truth in at least 95% of families."""
+    """The simultaneous 95% bound on ‖bias‖/‖gradient‖ covers the truth in at least 95% of families."""
     rng = np.random.default_rng(2)
     n, m, grad, se = 4000, 10, np.linspace(1.0, 2.0, 10), np.full(10, 0.02)
     true_bias = 0.03 * grad  # relative bias 3% everywhere
@@ -90,7 +90,8 @@ def test_float_rounding_is_not_bias():
     biased = family(np.array([0.01, 0.0]), np.zeros(2), np.array([1.0, 2.0]), method="exact",
                     variance=np.array([4.0, 8.0]))
     row = verdict.verdicts(biased).iloc[0]
-    assert row["bias_detected"] and row["rel_bias_ub95"] == pytest.approx(0.01 / 1.0, rel=0.01)
+    # ‖bias‖ / ‖gradient‖ of the group: 0.01 / ‖(1, 2)‖
+    assert row["bias_detected"] and row["rel_bias_ub95"] == pytest.approx(0.01 / np.sqrt(5.0), rel=0.01)
 
 
 def test_no_exact_gradient_gives_no_verdict():
@@ -135,3 +136,14 @@ def test_real_estimator_with_a_planted_five_percent_bias_is_flagged():
     assert table.loc["planted", "bias_detected"] and table.loc["planted", "rel_bias_ub95"] >= 0.05
     assert not table.loc["pathwise", "bias_detected"]
     assert table.loc["pathwise", "rel_bias_ub95"] < 0.05  # the bound is tight enough to rule the planted bias out
+
+
+def test_relative_bias_is_per_parameter_group_and_holds_where_a_coordinate_crosses_zero():
+    """An unbiased estimator at a point where one coordinate's gradient is ~0: per coordinate, its noise over the
+    floored scale read as a large relative bias; per group (‖bias‖ / ‖∇‖) it stays at the noise's size. A uniform
+    5% bias reads 5% whatever the group's size."""
+    grad, se = np.array([1e-7, 2.0, -1.5, 0.8]), np.full(4, 0.01)
+    unbiased = verdict.verdicts(family(se * np.array([1.2, -0.4, 0.3, 0.9]), se, grad)).iloc[0]
+    assert unbiased["rel_bias_ub95"] < 0.03, unbiased
+    uniform = verdict.verdicts(family(0.05 * grad, np.zeros(4), grad, method="exact")).iloc[0]
+    assert uniform["rel_bias"] == pytest.approx(0.05)
