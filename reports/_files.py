@@ -6,10 +6,37 @@ The lowest layer of the store: :mod:`varbench.reports.manifest` writes ``manifes
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any, Callable
+
+
+#: Characters a file name or an HTML anchor derived from store text may keep; every other run becomes "_".
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+#: Longest stem kept (file systems allow 255 bytes; a hash suffix follows a shortened or changed name).
+MAX_STEM = 80
+
+
+def safe_stem(name: str) -> str:
+    """A file name stem (and HTML anchor) derived from ``name``, text that comes from a store or a config: only
+    letters, digits, ``_``, ``.`` and ``-``, no leading dot, at most :data:`MAX_STEM` characters, so that a block named
+    ``../escaped`` or ``/etc/x`` writes inside the report folder and nowhere else. A name that had to change gets a
+    short hash of the original, so two names never map to one file. Valid block names (letters, digits, ``-``,
+    ``_``) come back unchanged.
+
+    Args:
+      name: the text to derive a stem from.
+
+    Returns:
+      The stem.
+    """
+    stem = _UNSAFE.sub("_", str(name)).lstrip(".-_")[:MAX_STEM] or "section"
+    if stem != name:
+        stem = f"{stem}-{hashlib.sha256(str(name).encode()).hexdigest()[:10]}"
+    return stem
 
 
 class StoreError(ValueError):

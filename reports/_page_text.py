@@ -11,6 +11,7 @@ import pandas as pd
 
 from varbench.reports import schema, verdict
 from varbench.reports._contents import Contents, Section
+from varbench.reports._files import safe_stem
 
 #: What each column of the page's tables means. The block tables fold the summary's ``p_value`` into
 #: ``bias_detected`` (``yes (p = 3e-12)``), so the page describes it there and lists no ``p_value`` column.
@@ -118,7 +119,7 @@ def write_html(path: Path, sections: Sequence[Section], contents: Contents, fold
              f"<details><summary>Columns of the tables</summary><dl class='legend'>{entries}</dl></details>",
              f"<p>{html.escape(verdict.RULE)}</p>"]
     for s in sections:
-        parts.append(f"<h2 id='{s.name}'>{html.escape(s.title)}</h2>")
+        parts.append(f"<h2 id='{safe_stem(s.name)}'>{html.escape(s.title)}</h2>")  # store text: never markup
         if s.note:
             parts.append(f"<p>{html.escape(s.note)}</p>")
         for image in s.images:

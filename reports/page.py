@@ -15,6 +15,7 @@ import pandas as pd
 from PIL import Image
 from varbench.reports import confirmation, figures, schema, store, verdict
 from varbench.reports._contents import Contents, FigureKind, ReportBlock, Section
+from varbench.reports._files import safe_stem
 from varbench.reports._page_text import write_html, write_markdown
 from varbench.reports.groups import group_table
 
@@ -58,7 +59,7 @@ def _save(fig: plt.Figure, folder: Path, name: str) -> str:
     Returns:
       The file name.
     """
-    path = folder / f"{name}.png"
+    path = folder / f"{safe_stem(name)}.png"  # block names come from the store: never a path
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     # Line plots use few colours: a 256-colour palette keeps them sharp at a third of the size, so the
