@@ -79,16 +79,23 @@ def load_plugin(module: str, *, source: str | None = None) -> Any:
     if name in sys.modules:
         return sys.modules[name]
     # A plugin file in the working directory is found as `python -m` would find it, also from the console
-    # script (whose sys.path lacks the working directory); appended, so it never shadows an installed package.
-    if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())
+    # script (whose sys.path lacks the working directory); appended, so it never shadows an installed package, and
+    # removed again, so that later imports of the process never pick up files from the working directory.
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.append(cwd)
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as err:
         missing = f"no module named {err.name!r}" if err.name else str(err)
-        raise VarbenchError(f"{label} could not be imported: {missing} (is it installed, on PYTHONPATH, or in the working directory?)") from None
-    except Exception as err:  # noqa: BLE001 - any failure inside a user's module is reported as one line
+        raise VarbenchError(f"{label} could not be imported: {missing} (is it installed, on PYTHONPATH, or in the "
+                            "working directory?)") from None
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - any failure inside a user's module is one line
         raise _import_failure(label, err) from None
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
 
 
 def _import_failure(label: str, err: BaseException) -> VarbenchError:

@@ -196,3 +196,21 @@ def test_registration_rules():
             pass
     with pytest.raises(VarbenchError, match="takes a subclass of varbench.Estimator"):
         varbench.register_estimator(int)
+
+
+def test_a_plugin_found_in_the_working_directory_leaves_sys_path_as_it_was(tmp_path, monkeypatch):
+    """The working directory is searched for the plugin only while it is imported: afterwards, a file there is
+    never imported in place of another module; a plugin that calls sys.exit on import is one line, not an exit."""
+    import sys
+
+    (tmp_path / "cwd_plugin_ok.py").write_text("VALUE = 1\n")
+    (tmp_path / "cwd_plugin_exits.py").write_text("import sys\nsys.exit(3)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    before = list(sys.path)
+    assert varbench.load_plugin("cwd_plugin_ok").VALUE == 1
+    assert sys.path == before
+    with pytest.raises(varbench.VarbenchError, match="plugin 'cwd_plugin_exits' failed to import: SystemExit: 3"):
+        varbench.load_plugin("cwd_plugin_exits")
+    assert sys.path == before
+    sys.modules.pop("cwd_plugin_ok", None)
