@@ -90,6 +90,13 @@ def test_a_fifty_point_k_sweep_compiles_once():
      "^block 'a': quick: 'samples' is now 'num_samples'"),
     ({"block": [{"name": "a", "problem": "gaussian", "estimators": ["pathwise"], "quick": {"colour": 1}}]},
      "quick: unknown key 'colour'; valid keys: title, "),
+    # a cell given twice would be measured twice and never count as finished on a resume
+    ({"block": [{"name": "a", "problem": "gaussian", "estimators": ["pathwise"], "seeds": [0, 0]}]},
+     "^block 'a': 'seeds' lists 0 twice; list each once$"),
+    ({"block": [{"name": "a", "problem": "gaussian", "estimators": ["score_function", "score_function:samples=1"]}]},
+     "^block 'a': 'estimators' lists 'score_function:samples=1' twice \\(the same as 'score_function'\\)"),
+    ({"block": [{"name": "a", "problem": "gaussian", "estimators": ["pathwise"], "grid": {"cost": ["cos", "cos"]}}]},
+     "^block 'a': grid axis 'cost' lists 'cos' twice"),
 ])
 def test_bad_configs_are_one_line_errors(raw, fragment):
     with pytest.raises(VarbenchError, match=fragment):

@@ -110,6 +110,7 @@ def test_trace_settings_are_the_cli_defaults():
     (dict(method="quad"), "valid methods"), (dict(estimators=["arm"], problem="categorical"), "binary latents only"),
     (dict(seed=-1), "seed"), (dict(seed=2 ** 32 - 5, settings=TraceSettings(steps=10)), "seed \\+ steps"),
     (dict(executor=ExecutorChoice("local", workers=2)), "apply to --executor dask"),
+    (dict(estimators=["arm", "score_function", "arm"]), "^estimators lists 'arm' twice; list each once$"),
 ])
 def test_trace_bad_arguments(kwargs, fragment):
     problem = kwargs.pop("problem", "bernoulli")

@@ -21,6 +21,7 @@ import numpy as np
 
 from varbench.catalog import ESTIMATORS, PROBLEMS, build
 from varbench.core.errors import VarbenchError
+from varbench.core.naming import spec_of
 from varbench.core.options import is_finite_real, is_integer
 from varbench.engine.harness import MAX_SAMPLES, MAX_WARMUP
 from varbench.engine.prng import MAX_SEED
@@ -189,7 +190,19 @@ def _check_numbers(name: str, raw: dict[str, Any], method: str) -> tuple[int, tu
     seeds = raw.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(is_integer(s) and 0 <= s <= MAX_SEED for s in seeds):
         raise VarbenchError(f"block {name!r}: 'seeds' must be a list of integers from 0 to {MAX_SEED}; got {seeds!r}")
+    _refuse_repeats(f"block {name!r}: 'seeds'", seeds)
     return int(num_samples), tuple(seeds), int(warmup)
+
+
+def _refuse_repeats(where: str, values: Sequence[Any], canonical: Sequence[Any] | None = None) -> None:
+    """A one-line refusal of a value listed twice (a cell measured twice would also never count as finished on a
+    resume); ``canonical`` compares values by another form (estimator specs by their canonical spec)."""
+    seen: dict[Any, Any] = {}
+    for value, key in zip(values, canonical if canonical is not None else values):
+        if key in seen:
+            same = "" if seen[key] == value else f" (the same as {seen[key]!r})"
+            raise VarbenchError(f"{where} lists {value!r} twice{same}; list each once")
+        seen[key] = value
 
 
 def _check_choices(name: str, raw: dict[str, Any]) -> tuple[str, str, list[str]]:
@@ -266,6 +279,9 @@ def parse_block(raw: dict[str, Any], *, quick: bool) -> Block:
     trace = dict(raw.get("trace") or {})
     table = _check_trace(name, trace, grid) if kind == "trace" else None
     specs = {label: EstimatorSpec.parse(label) for label in [*estimators, *(table.drivers if table else ())]}
+    _refuse_repeats(f"block {name!r}: 'estimators'", estimators, [spec_of(specs[e].estimator) for e in estimators])
+    for axis, values in grid.items():
+        _refuse_repeats(f"block {name!r}: grid axis {axis!r}", values, [json.dumps(v, sort_keys=True) for v in values])
     return Block(name=name, title=raw.get("title", name), kind=kind, problem=problem, estimators=tuple(estimators),
                  grid=grid, method=method, num_samples=num_samples, seeds=seeds, warmup=warmup,
                  figure=dict(raw.get("figure") or {}), trace=trace, problem_name=problem_name,

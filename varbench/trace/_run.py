@@ -79,6 +79,10 @@ def trace(problem: Any, estimator: Any, *, estimators: Sequence[Any] | None = No
     problem = resolve_problem(problem)
     driver = resolve_estimator(estimator)
     measured = [resolve_estimator(e) for e in (estimators if estimators else [driver])]
+    labels = [spec_of(e) for e in measured]
+    twice = next((label for i, label in enumerate(labels) if label in labels[:i]), None)
+    if twice is not None:  # it would be measured twice at every checkpoint, under one label
+        raise VarbenchError(f"estimators lists {twice!r} twice; list each once")
     seed = check_count("seed", seed, 0)
     if seed + 1 + settings.steps > MAX_SEED:  # checkpoint t is measured with seed + 1 + t
         raise VarbenchError(f"a trace measures checkpoint t with seed + 1 + t, so seed + steps must be below "
