@@ -67,3 +67,22 @@ def test_bad_settings_are_refused_with_one_line():
         varbench.configure(xla_multi_thread_eigen="yes")
     with pytest.raises(VarbenchError, match="cache_dir must be a directory name or None"):
         Settings(Path("/tmp"), "auto", False)
+
+
+def test_a_cache_dir_that_is_a_file_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    """JAX would warn on every compile and run without a cache: refused, from the argument, the environment or the
+    CLI (exit 2), and nothing is created."""
+    file = tmp_path / "cache.txt"
+    file.write_text("not a directory")
+    with pytest.raises(VarbenchError, match=r"compilation cache .*cache.txt.* \(given .*\) is an existing file"):
+        varbench.configure(cache_dir=file)
+    monkeypatch.setenv("VARBENCH_CACHE_DIR", str(file))
+    with pytest.raises(VarbenchError, match=r"\(VARBENCH_CACHE_DIR\) is an existing file; give a directory"):
+        varbench.configure()
+    monkeypatch.delenv("VARBENCH_CACHE_DIR")
+    from varbench.cli import main
+
+    assert main(["--cache-dir", str(file), "run", "--problem", "gaussian", "--estimator", "pathwise"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is an existing file" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.txt"]

@@ -109,6 +109,10 @@ def configure(*, cache_dir: str | os.PathLike | None = UNSET, optimize: str = UN
         _check_optimize(optimize, OPTIMIZE_ENV, os.environ.get(OPTIMIZE_ENV))
     if xla_multi_thread_eigen is UNSET:
         xla_multi_thread_eigen = os.environ.get(EIGEN_ENV, "0").strip().lower() not in FALSE
+    if cache_dir is not None and Path(cache_dir).exists() and not Path(cache_dir).is_dir():
+        # JAX would only warn, on every compile, and run without a cache
+        raise VarbenchError(f"the compilation cache {cache_dir!r} ({source}) is an existing file; give a directory, "
+                            "or 'off' for no cache")
     settings = Settings(cache_dir, optimize, xla_multi_thread_eigen)
     _apply_eigen(settings.xla_multi_thread_eigen)
     compile_cache.use(None if settings.cache_dir is None else Path(settings.cache_dir), source)
