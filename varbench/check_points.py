@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from varbench.core.generic import GENERIC_OFFSET, generic_defaults, is_special
+from varbench.core.generic import GENERIC_OFFSET, generic_defaults
 
 #: Seed of the generic points: the same points in every run, named in each point's label.
 GENERIC_SEED = 0
@@ -32,10 +32,6 @@ class CheckPoint(NamedTuple):
     problem: str
     params: dict[str, Any]
     generic: bool = False
-
-
-#: Values at which a defect can hide (a 0 or ±1, or all coordinates equal); see :mod:`varbench.core.generic`.
-_special = is_special
 
 
 def generic_params(problem: Any, seed: int = GENERIC_SEED) -> dict[str, np.ndarray]:

@@ -87,3 +87,7 @@ def test_a_zero_variance_estimator_is_not_failed_for_float32_rounding():
     assert report.passed, report.markdown()
     outcome = varbench.unbiasedness.bias_test(PROBLEM, AnalyticGradient(), params=PARAMS, relative_bias=0.05)
     assert outcome.passed and max(float(np.max(np.abs(b))) for b in outcome.result.bias.values()) > 0
+    # one rounding rule for the battery and the report (reports/ needs no JAX, so each module states it)
+    from varbench.reports import verdict
+
+    assert varbench.unbiasedness.ROUNDING_RTOL == verdict.ROUNDING_ULPS * verdict.FLOAT32_EPS

@@ -27,8 +27,9 @@ Levels (:data:`LEVELS`): ``quick`` (one problem per family, i.e. per set of capa
 relative bias, no timing runs for exact measurements), ``standard`` (every problem, two points, 1%),
 ``thorough`` (three points, 0.5%, longer warm-ups). An exact measurement that needs adaptive quadrature keeps to
 the level's budget of points (``Level.exact_budget``: about 2 s of a cheap cost at quick, 8 s at standard, exact
-mode's full minute at thorough) and otherwise gives way to the Monte Carlo test. For pytest, :func:`varbench.testing.parametrize_with_checks`
-makes one test per estimator × problem × check (:func:`check_cases`).
+mode's full minute at thorough) and otherwise gives way to the Monte Carlo test. For pytest,
+:func:`varbench.testing.parametrize_with_checks` makes one test per estimator × problem × check
+(:func:`check_cases`).
 """
 
 from varbench.battery._cases import CheckCase, check_cases

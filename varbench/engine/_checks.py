@@ -56,7 +56,8 @@ def check_run(method: str, seed: Any, warmup: Any, prng: str) -> None:
 def check_exact_budget(budget: Any) -> None:
     """Refuse an exact-mode budget that is not None or a positive integer number of quadrature points."""
     if budget is not None and (not is_integer(budget) or budget <= 0):
-        raise VarbenchError(f"exact_budget must be None or a positive integer number of quadrature points; got {budget!r}")
+        raise VarbenchError(f"exact_budget must be None or a positive integer number of quadrature points; got "
+                            f"{budget!r}")
 
 
 def check_objects(problems: Sequence[Any], estimator: Any) -> None:

@@ -4,8 +4,9 @@ The report's verdicts are corrected across the whole report (:data:`varbench.rep
 report of unbiased estimators flags any of them with probability at most 5%; a flag can still be one unlucky
 seed. Confirming re-runs exactly the flagged Monte Carlo families (their block, grid and sample count) with every
 seed moved by :data:`CONFIRM_SEED_OFFSET`, into a store of its own inside the suite's (``STORE/confirm``,
-:mod:`varbench.reports.confirmation`), and the report tests them again there (Holm across the re-tested families at the same level): a flag that a fresh,
-independent measurement does not reproduce is reported as not confirmed. Both verdicts are shown.
+:mod:`varbench.reports.confirmation`), and the report tests them again there (Holm across the re-tested families at
+the same level): a flag that a fresh, independent measurement does not reproduce is reported as not confirmed. Both
+verdicts are shown.
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ from varbench.provenance import command_line, environment, now
 from varbench.reports import manifest as manifest_file
 from varbench.reports import schema, store, store_lock
 from varbench.reports.manifest import Failure, FailureKind, Manifest, Run
-from varbench.suite._cell import CellOutcome, CellStatus, run_cell_task
 from varbench.reports.confirmation import CONFIRM_FOLDER
+from varbench.suite._cell import CellOutcome, CellStatus, run_cell_task
 from varbench.suite._confirm import confirmation_config, flagged_families
 from varbench.suite._config import config_hash, executor_of, load_config, load_config_plugins, parse_config
 from varbench.suite._plan import Cell, validate_cells

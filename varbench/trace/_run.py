@@ -97,7 +97,7 @@ def trace(problem: Any, estimator: Any, *, estimators: Sequence[Any] | None = No
     groups = param_groups(problem)
 
     # One state per distinct estimator spec; the driver's is slot 0.
-    specs = [spec_of(driver)] + [s for s in dict.fromkeys(spec_of(e) for e in measured) if s != spec_of(driver)]
+    specs = [spec_of(driver)] + [s for s in labels if s != spec_of(driver)]  # labels are distinct (checked above)
     learners = [driver] + [next(e for e in measured if spec_of(e) == s) for s in specs[1:]]
     slot = {s: i for i, s in enumerate(specs)}
     # The optimisation first (each step needs the one before); each checkpoint's measurements need only its params
