@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from varbench.problems.sequential import SequentialProblem, check_observations, observations_option, steps_option
 
+from varbench.core.errors import VarbenchError
 from varbench.core.generic import DEFAULT_SEED, generic_defaults
 from varbench.core.noise import Noise
 from varbench.core.problem import Params
@@ -70,13 +71,18 @@ class LGSSM(SequentialProblem):
     reparameterizable = True
 
     T: int = steps_option(5)
-    transition: float = option(0.9, "prior dynamics z_t = transition * z_{t-1} + noise", kind=float)
+    transition: float = option(0.9, "prior dynamics z_t = transition * z_{t-1} + noise, |transition| <= 1",
+                               kind=float)
     process_var: float = option(1.0, "variance of the prior's process noise", kind=float, minimum=1e-12)
     init_var: float = option(1.0, "variance of z_1 under the prior", kind=float, minimum=1e-12)
     obs_var: float = option(0.5, "variance of y_t given z_t", kind=float, minimum=1e-12)
     y: tuple | None = observations_option()
 
     def validate(self) -> None:
+        # A stable (|a| < 1) or unit-root (|a| = 1) prior: beyond, z_t grows like a^T and overflows float32 soon.
+        if not abs(self.transition) <= 1:
+            raise VarbenchError(f"option 'transition' of problem {self.name!r} must be from -1 to 1 (the prior's "
+                                f"dynamics, stable or a random walk); got {self.transition!r}")
         check_observations(self)
 
     def observations(self) -> np.ndarray:

@@ -6,6 +6,7 @@ The lowest layer of the store: :mod:`varbench.reports.manifest` writes ``manifes
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -41,6 +42,27 @@ def safe_stem(name: str) -> str:
 
 class StoreError(ValueError):
     """A directory is not a readable result store (reported to people as one line)."""
+
+
+class StoreAccessError(StoreError):
+    """The operating system refused a store's file (no permission, a full disk): a fault of the environment, not
+    bad input, so the command line exits with status 1 (one line naming the path and the OS error)."""
+
+    @classmethod
+    def of(cls, err: OSError, doing: str, path: str | os.PathLike) -> StoreAccessError:
+        """The error for an operating-system error.
+
+        Args:
+          err: the error.
+          doing: what was being done to ``path`` (``"write the cell file"``).
+          path: the file.
+
+        Returns:
+          The error, its message one line: ``cannot <doing> '<path>': <reason> [<errno name>]``.
+        """
+        reason = err.strerror or (str(err).splitlines() or [type(err).__name__])[0]
+        code = f" [{errno.errorcode.get(err.errno, err.errno)}]" if err.errno else ""
+        return cls(f"cannot {doing} {str(path)!r}: {reason}{code}")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], Any], suffix: str = ".tmp") -> None:

@@ -16,10 +16,12 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from varbench.reports._files import StoreError, atomic_write
+from varbench.reports import manifest_schema
+from varbench.reports._files import StoreAccessError, StoreError, atomic_write
+from varbench.reports.manifest_schema import DamagedManifestError
 
-__all__ = ["MANIFEST", "CheckManifest", "Failure", "FailureKind", "Manifest", "Run", "RunStatus", "check_json",
-           "read", "read_json", "write", "write_json"]
+__all__ = ["MANIFEST", "CheckManifest", "DamagedManifestError", "Failure", "FailureKind", "Manifest", "Run",
+           "RunStatus", "check_json", "read", "read_json", "write", "write_json"]
 
 MANIFEST = "manifest.json"
 
@@ -30,6 +32,7 @@ class RunStatus(enum.Enum):
     RUNNING = "running"
     FINISHED = "finished"
     INTERRUPTED = "interrupted"
+    REPAIRED = "repaired"  # not a run of the suite: ``varbench store repair`` rebuilt the manifest from the cells
 
 
 class FailureKind(enum.Enum):
@@ -38,6 +41,7 @@ class FailureKind(enum.Enum):
     MEASUREMENT = "measurement"      # the measurement failed: the same seeds and code fail the same way again
     OUT_OF_MEMORY = "out_of_memory"  # depends on what else was running
     WORKER_DIED = "worker_died"      # workers die for reasons of their own
+    CODE_ERROR = "code_error"        # a plugin's estimator raised or broke its contract: once fixed, retried
 
     @property
     def retried_on_resume(self) -> bool:
@@ -46,7 +50,8 @@ class FailureKind(enum.Enum):
 
 
 #: How the manifest writes a failure's kind: as the prefix of its reason (the layout older stores have).
-_PREFIXES = {FailureKind.OUT_OF_MEMORY: "out of memory: ", FailureKind.WORKER_DIED: "worker died: "}
+_PREFIXES = {FailureKind.OUT_OF_MEMORY: "out of memory: ", FailureKind.WORKER_DIED: "worker died: ",
+             FailureKind.CODE_ERROR: "code error: "}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,11 +252,19 @@ def write_json(root: str | os.PathLike, manifest: Mapping[str, Any]) -> None:
     Args:
       root: the store's directory (created if missing).
       manifest: the manifest's fields; values JSON cannot hold are written as their ``str``.
+
+    Raises:
+      StoreAccessError: the operating system refused the write (no permission, a full disk); the manifest there
+        before is unchanged.
     """
     def dump(tmp: str) -> None:
         with open(tmp, "w") as fh:
             json.dump(manifest, fh, indent=2, default=str)
-    atomic_write(Path(root) / MANIFEST, dump)
+    path = Path(root) / MANIFEST
+    try:
+        atomic_write(path, dump)
+    except OSError as err:
+        raise StoreAccessError.of(err, "write the manifest", path) from None
 
 
 def write(root: str | os.PathLike, manifest: Manifest | CheckManifest) -> None:
@@ -263,23 +276,34 @@ def read_json(root: str | os.PathLike) -> dict[str, Any] | None:
     """The manifest of the store at ``root`` as its JSON object.
 
     Returns:
-      The object; None if there is no manifest.
+      The object, checked against the manifest's schema (:mod:`varbench.reports.manifest_schema`); None if there
+      is no manifest.
 
     Raises:
-      StoreError: the file is not a JSON object (a truncated or foreign file).
+      DamagedManifestError: the file is not a JSON object (a truncated or foreign file), or a field has the wrong
+        type; the message names the first such field.
+      StoreAccessError: the operating system refused to read it (no permission).
     """
     path = Path(root) / MANIFEST
-    if not path.exists():
+    if not os.path.lexists(path):
         return None
     try:
-        with open(path, encoding="utf-8") as fh:
-            manifest = json.load(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise StoreError(f"{str(path)!r} is not a readable varbench manifest ({type(err).__name__}); "
-                         "run 'varbench suite' to write a store") from None
-    if not isinstance(manifest, dict):
-        raise StoreError(f"{str(path)!r} is not a varbench manifest (a JSON object); run 'varbench suite'")
-    return manifest
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except IsADirectoryError:
+        raise DamagedManifestError(f"{str(path)!r} is not a readable varbench manifest (a directory); "
+                                   f"{manifest_schema.repair_hint(root)}") from None
+    except FileNotFoundError:  # a dangling link, or removed since we looked
+        raise DamagedManifestError(f"{str(path)!r} is not a readable varbench manifest (a dangling link); "
+                                   f"{manifest_schema.repair_hint(root)}") from None
+    except OSError as err:
+        raise StoreAccessError.of(err, "read the manifest", path) from None
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError) as err:  # not UTF-8, not JSON, nested too deep, an integer too long
+        raise DamagedManifestError(f"{str(path)!r} is not a readable varbench manifest ({type(err).__name__}); "
+                                   f"{manifest_schema.repair_hint(root)}") from None
+    return manifest_schema.check(manifest, path)
 
 
 def read(root: str | os.PathLike) -> Manifest | None:
@@ -291,19 +315,19 @@ def read(root: str | os.PathLike) -> Manifest | None:
 
 def check_json(root: str | os.PathLike, *, need_blocks: bool = False) -> dict[str, Any]:
     """The manifest of the result store at ``root`` as its JSON object, or a one-line :class:`StoreError` saying
-    why ``root`` is not one: not a directory, no manifest, an unreadable one, or one without the config hash that
-    every store's manifest has (``need_blocks``: nor the config's blocks, which a report is organised by)."""
+    why ``root`` is not one: not a directory, no manifest, or (``need_blocks``) one without the config's blocks,
+    which a report is organised by. A damaged manifest, or cell files without one, is a
+    :class:`DamagedManifestError` (``varbench store repair`` mends it)."""
     root = Path(root)
     if not root.is_dir():
         raise StoreError(f"{str(root)!r} is not a varbench result store (not a directory); run 'varbench suite'")
-    manifest = read_json(root)
+    manifest = read_json(root)  # its schema checked: types and the config hash
     if manifest is None:
+        if any((root / "cells").glob("*.parquet")):  # the results are there: the manifest was lost
+            raise DamagedManifestError(f"{str(root)!r} holds cell files but no {MANIFEST}; "
+                                       f"{manifest_schema.repair_hint(root)}")
         raise StoreError(f"{str(root)!r} is not a varbench result store (no {MANIFEST}); run 'varbench suite'")
-    config = manifest.get("config")
-    blocks = config.get("block") if isinstance(config, dict) else None
-    named = isinstance(blocks, list) and all(isinstance(b, dict) and isinstance(b.get("name"), str) for b in blocks)
-    if "config_hash" not in manifest or (need_blocks and not named):
-        raise StoreError(f"{str(root / MANIFEST)!r} is not the manifest of a varbench result store (it lacks "
-                         f"{'the config hash' if 'config_hash' not in manifest else 'the config blocks'}); run "
-                         "'varbench suite'")
+    if need_blocks and not isinstance((manifest.get("config") or {}).get("block"), list):
+        raise StoreError(f"{str(root / MANIFEST)!r} is not the manifest of a varbench result store (it lacks the "
+                         "config blocks); run 'varbench suite'")
     return manifest

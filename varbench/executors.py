@@ -214,6 +214,51 @@ def _run_task(fn: Callable[[Any], Any], setup: dict[str, Any], payload: bytes) -
     return fn(pickle.loads(payload))
 
 
+def _drop_shadowing_entries(name: str, origin: str) -> list[str]:
+    """Remove (and return) the ``sys.path`` entries that make ``import name`` find other code than the package whose
+    ``__init__.py`` is ``origin``: run in each worker of a ``LocalCluster`` before it imports varbench (a Dask preload
+    given as source text, so standard library only). A worker gets the client's import path, with the working
+    directory on it under ``python -m``, ``-c`` or a notebook; a folder there named like the package (the one that
+    holds a clone) is imported instead: an empty namespace package if varbench is an editable install (its finder
+    runs after the path), else another copy. Another package before the real one is dropped; a namespace portion
+    only when no entry holds the real package (then it would win)."""
+    import importlib.machinery
+    import os
+    import sys
+
+    shadows, portions = [], []
+    for entry in list(sys.path):
+        spec = importlib.machinery.PathFinder.find_spec(name, [entry])
+        if spec is None:
+            continue
+        if spec.origin and os.path.normcase(os.path.abspath(spec.origin)) == origin:
+            break  # the real package is found first: nothing later matters
+        (shadows if spec.origin and spec.loader is not None else portions).append(entry)
+    else:
+        shadows += portions
+    for entry in shadows:
+        sys.path.remove(entry)
+    return shadows
+
+
+def _worker_preloads() -> dict[str, Any]:
+    """The ``preload`` and ``preload_argv`` of a ``LocalCluster``'s workers: :func:`_drop_shadowing_entries` for this
+    package, then the preloads of the Dask config."""
+    import inspect
+    import textwrap
+
+    import dask
+
+    origin = os.path.normcase(os.path.abspath(os.path.join(os.path.dirname(__file__), "__init__.py")))
+    source = textwrap.dedent(inspect.getsource(_drop_shadowing_entries))
+    text = f"{source}\n_drop_shadowing_entries({__name__.split('.')[0]!r}, {origin!r})\n"  # text: has spaces
+    preload = dask.config.get("distributed.worker.preload", None) or []
+    argv = dask.config.get("distributed.worker.preload-argv", None) or []
+    if argv and not isinstance(argv[0], str):  # one list per preload: ours takes none
+        argv = [[], *argv]
+    return dict(preload=[text, *([preload] if isinstance(preload, str) else preload)], preload_argv=argv)
+
+
 # --- dask ----------------------------------------------------------------------------------------------------------
 class DaskExecutor(Executor):
     """Tasks on a ``dask.distributed`` cluster: a ``LocalCluster`` started here, or the one at ``scheduler``."""
@@ -234,7 +279,8 @@ class DaskExecutor(Executor):
             if scheduler is None:
                 workers = workers or default_workers()
                 self.cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                        dashboard_address=None, silence_logs=logging.ERROR)
+                                                        dashboard_address=None, silence_logs=logging.ERROR,
+                                                        **_worker_preloads())
                 self.client = distributed.Client(self.cluster, set_as_default=False)
                 cpus = _share_cores(workers)
             else:

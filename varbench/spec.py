@@ -1,7 +1,8 @@
 """Parsing of ``name:key=value,key=value`` specs and ``NAME=VALUE`` assignments.
 
 Values parse as JSON when they can (numbers, booleans, lists such as ``[0.5,-0.3]``), otherwise they are kept as
-strings; commas inside brackets do not split.
+strings; commas inside brackets do not split. A value nested deeper than
+:data:`~varbench.core.options.MAX_NESTING` is refused before it is parsed.
 """
 
 from __future__ import annotations
@@ -11,17 +12,48 @@ from typing import Any
 
 from varbench.core.errors import VarbenchError
 from varbench.core.naming import format_spec
+from varbench.core.options import MAX_NESTING
 
 __all__ = ["format_spec", "parse_assignment", "parse_assignments", "parse_spec", "parse_value"]
 
 
-def parse_value(text: str) -> Any:
-    """A JSON value if ``text`` is one, else the stripped string."""
+def parse_value(text: str, what: str = "a value") -> Any:
+    """A JSON value if ``text`` is one, else the stripped string.
+
+    Args:
+      text: the value as written.
+      what: what the value is, for the message (``"option 'k'"``).
+
+    Returns:
+      The parsed value.
+
+    Raises:
+      VarbenchError: brackets nested deeper than :data:`MAX_NESTING` (JSON's parser would recurse that deep).
+    """
     text = text.strip()
+    if _bracket_depth(text) > MAX_NESTING:
+        raise VarbenchError(f"{what} nests brackets more than {MAX_NESTING} deep, the limit for any value")
     try:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+def _bracket_depth(text: str) -> int:
+    """The deepest nesting of brackets in ``text``, outside JSON strings (where brackets are characters)."""
+    deepest = depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 
 
 def _split_top_level(text: str, sep: str = ",") -> list[str]:
@@ -48,7 +80,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not eq or not key:
         raise VarbenchError(f"expected NAME=VALUE, got {text!r}")
-    return key, parse_value(value)
+    return key, parse_value(value, f"the value of {key!r}")
 
 
 def parse_assignments(texts: list[str], flag: str = "--param") -> dict[str, Any]:

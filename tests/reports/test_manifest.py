@@ -19,7 +19,9 @@ def test_a_failures_kind_is_the_prefix_of_its_reason_in_the_file():
     assert Failure(FailureKind.MEASUREMENT, "did not converge").text() == "did not converge"
     for failure in (Failure(kind, "why: because") for kind in FailureKind):
         assert Failure.parse(failure.text()) == failure
-    assert [k for k in FailureKind if k.retried_on_resume] == [FailureKind.OUT_OF_MEMORY, FailureKind.WORKER_DIED]
+    assert Failure(FailureKind.CODE_ERROR, "ValueError: boom").text() == "code error: ValueError: boom"
+    assert [k for k in FailureKind if k.retried_on_resume] == [FailureKind.OUT_OF_MEMORY, FailureKind.WORKER_DIED,
+                                                               FailureKind.CODE_ERROR]
 
 
 def test_a_manifest_round_trips_through_its_file(tmp_path):

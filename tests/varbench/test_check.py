@@ -254,3 +254,16 @@ def test_the_exact_attempt_keeps_to_the_level_budget_then_falls_back_to_monte_ca
     assert rows["variance"].detail.endswith("(mc), rank 1 of 1")
     budgets = [LEVELS[name].exact_budget for name in ("quick", "standard")]
     assert budgets == sorted(budgets) and LEVELS["thorough"].exact_budget is None
+
+
+def test_a_bias_test_capped_short_of_the_level_target_is_inconclusive_not_a_pass():
+    """At the sample cap, a z-test that could still miss a bias above the level's target says so (a flag, not a
+    pass); with the cap out of the way the same check passes."""
+    no_exact = LEVELS["quick"]._replace(exact_budget=500)  # forces the Monte Carlo route (z-tests)
+    capped = check("score_function", problems=["gaussian:cost=exp_square,k=10"], level=no_exact._replace(
+        max_samples=2_000), against=[])
+    row = {r.check: r for r in capped.rows}["unbiased"]
+    assert row.status == "flag" and row.detail.startswith("inconclusive") and capped.passed, capped.markdown()
+    assert "2000 samples" in row.detail
+    free = check("score_function", problems=["gaussian:cost=exp_square,k=10"], level=no_exact, against=[])
+    assert {r.check: r for r in free.rows}["unbiased"].status == "pass"

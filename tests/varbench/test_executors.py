@@ -8,7 +8,6 @@ workers keep compiled kernels between tests, and configs are tiny (a few ``gauss
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import signal
@@ -51,11 +50,35 @@ QUIET = dict(progress=lambda line: None, report=False)
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    local = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                     silence_logs=logging.ERROR)
-    yield local.scheduler_address
+def cluster(tmp_path_factory):
+    """The address of a LocalCluster of 2 workers that varbench starts, from a client whose import path has a
+    folder holding another ``varbench`` first (as the working directory is under ``python -m`` or in a notebook
+    run from the folder that holds a clone): its workers must import the client's varbench all the same."""
+    shadow = tmp_path_factory.mktemp("holds_a_clone")
+    (shadow / "varbench").mkdir()
+    (shadow / "varbench" / "__init__.py").write_text("raise ImportError('a worker imported another varbench')\n")
+    sys.path.insert(0, str(shadow))  # only while the workers start: they copy the client's import path
+    try:
+        local = ExecutorChoice.checked("dask", workers=2).start()
+    finally:
+        sys.path.remove(str(shadow))
+    try:  # checked here, with a function that needs nothing of varbench: a task of varbench's would hang the worker
+        assert set(_varbench_of_workers(local.client).values()) == {_varbench_file()}
+    except BaseException:
+        local.close()
+        raise
+    yield local.scheduler
     local.close()
+
+
+def _varbench_file() -> str:
+    import varbench
+    return varbench.__file__
+
+
+def _varbench_of_workers(client) -> dict[str, str]:
+    """Where each worker imports varbench from (``eval`` is a builtin: the worker imports nothing to run it)."""
+    return client.run(eval, "__import__('varbench').__file__")
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +118,21 @@ def test_dask_gives_the_results_of_the_local_executor(config, local_store, clust
     assert {"prov_jax_version", "prov_backend", "prov_devices", "prov_started", "prov_finished", "prov_host"} <= \
         set(frame.columns)
     assert store.verify(tmp_path / "dask").ok
+
+
+def test_a_cell_whose_plugin_raises_fails_alone_on_dask_as_in_process(cluster, tmp_path, capfd):
+    """The cell is a failed cell with one line naming the exception (tests/varbench/test_broken_plugins.py holds the
+    same in process); the other cells finish, and no worker prints a traceback."""
+    path = tmp_path / "broken.toml"
+    tiny = "[[block]]" + CONFIG.split("[[block]]")[1]  # the kernels of its good cells are the workers' already
+    path.write_text(tiny.replace('["pathwise", "score_function"]', '["pathwise", "broken_raise", "score_function"]')
+                    .replace("seeds = [0, 1, 2]", "seeds = [0]"))
+    manifest = run_suite(path, tmp_path / "dask", executor=ExecutorChoice.checked(scheduler=cluster),
+                         plugins=["tests.plugins.broken"], **QUIET)
+    assert manifest.cells_done == 2 and manifest.cells_total == 3
+    assert store.read_manifest(tmp_path / "dask")["cells_failed"] == {
+        "tiny · broken_raise · seed 0": "code error: estimator 'broken_raise' raised ValueError while traced: boom"}
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_a_worker_killed_mid_cell_loses_only_that_cell_which_is_retried(cluster, tmp_path):
@@ -310,3 +348,33 @@ def test_the_config_can_name_the_executor_and_it_is_not_part_of_the_hash(config,
     next(iter((out / "cells").glob("*.parquet"))).unlink()
     manifest = run_suite(with_executor, out, **QUIET)  # resumes the local store, on the cluster
     assert manifest.run.executor["kind"] == "dask" and manifest.run.cells_finished == 1
+
+
+def test_a_folder_named_like_the_package_on_the_import_path_is_dropped_for_workers(tmp_path, monkeypatch):
+    """What a worker of a LocalCluster runs first: entries that would import another ``varbench`` go."""
+    import varbench
+    from varbench.executors import _drop_shadowing_entries
+
+    origin = os.path.normcase(os.path.abspath(varbench.__file__))
+    real = os.path.dirname(os.path.dirname(origin))
+    portion, copy, plain = tmp_path / "holds_clone", tmp_path / "other_copy", tmp_path / "plain"
+    (portion / "varbench").mkdir(parents=True)                # a clone's folder: a namespace portion
+    (copy / "varbench").mkdir(parents=True)
+    (copy / "varbench" / "__init__.py").write_text("")        # another copy of the package
+    plain.mkdir()
+    # the real package on the path: a copy before it goes, a namespace portion after it stays (it never wins)
+    monkeypatch.setattr(sys, "path", [str(plain), str(copy), real, str(portion)])
+    assert _drop_shadowing_entries("varbench", origin) == [str(copy)]
+    assert sys.path == [str(plain), real, str(portion)]
+    # found by a finder after the path (an editable install): a namespace portion anywhere would win, so it goes
+    monkeypatch.setattr(sys, "path", [str(portion), str(plain)])
+    assert _drop_shadowing_entries("varbench", origin) == [str(portion)]
+    assert sys.path == [str(plain)]
+
+
+def test_local_cluster_workers_import_the_clients_varbench_not_a_folder_on_the_path(cluster):
+    """The module's cluster was started with another ``varbench`` first on the client's import path."""
+    with ExecutorChoice.checked(scheduler=cluster).start() as pool:
+        assert set(_varbench_of_workers(pool.client).values()) == {_varbench_file()}
+        outcome, = pool.map(len, ["abc"])
+    assert outcome.value == 3 and outcome.error is None

@@ -5,9 +5,10 @@ on every built-in problem the estimator applies to (by its ``check_applies``, i.
 one to three params points per problem (:mod:`varbench.check_points`), and says plainly what failed. Each check
 is a function of a :class:`CheckContext` that yields rows:
 
-1. **runs**: one jitted estimate is a finite pytree shaped like the params; the harness's vmapped kernel compiles
-   once, and changing the params, the seed or the sample count (with freshly built problem and estimator objects)
-   does not compile again; a fixed seed gives bit-identical results.
+1. **runs**: the estimator keeps the engine's contract (a real floating-point gradient shaped like the params, a
+   positive int ``evaluations_per_estimate``, no exception while traced), one jitted estimate is finite, the
+   harness's vmapped kernel compiles once, and changing the params, the seed or the sample count (with freshly
+   built problem and estimator objects) does not compile again; a fixed seed gives bit-identical results.
 2. **unbiased** (``bias``): in exact mode wherever the noise permits and the problem is small (exact mean against
    the exact gradient, to quadrature precision; :data:`EXACT_MAX_PARAMETERS`), otherwise the calibrated z-tests of
    :func:`varbench.unbiasedness.bias_test` (Holm within a point, Bonferroni across the battery's points so that

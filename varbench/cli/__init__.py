@@ -25,7 +25,7 @@ from varbench.cli import (
     _trace,
 )
 from varbench.cli._common import SAMPLES_DEPRECATED, OneLineParser
-from varbench.core.errors import VarbenchError
+from varbench.core.errors import EstimatorContractError, EstimatorRaisedError, VarbenchError
 
 __all__ = ["build_parser", "entry", "main"]
 
@@ -100,12 +100,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
       The exit status: the command's (0 on success), 2 for bad input (one line on stderr), 130 when interrupted,
-      1 for an internal error.
+      1 for an estimator that breaks its contract or raises (one line naming it), for a fault of the operating
+      system (a full disk, no permission: one line naming the path) and for an internal error.
     """
-    from varbench.reports.store import StoreError
+    from varbench.reports.store import StoreAccessError, StoreError
     try:
         with _one_line_warnings():
             return _main(argv)
+    except (EstimatorContractError, StoreAccessError) as err:  # the estimator's code or the machine, not the input
+        raised = isinstance(err, EstimatorRaisedError)
+        if raised and _debug():
+            raise  # the plugin's author sees the line of their code that raised
+        print(f"varbench: error: {err}" + (" (set VARBENCH_DEBUG=1 for its traceback)" if raised else ""),
+              file=sys.stderr)
+        return 1
     except (VarbenchError, StoreError) as err:
         print(f"varbench: error: {err}", file=sys.stderr)
         return 2

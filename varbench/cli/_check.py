@@ -43,9 +43,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Run the battery and print its report; returns 0 if it passed, else 1."""
     from varbench.battery import check, write_check
+    from varbench.battery._store import check_out
 
     if args.out is not None and not args.out.strip():
         raise VarbenchError("--out must name a directory")
+    if args.out is not None:
+        check_out(args.out)  # before the battery runs: a refused --out costs nothing and changes nothing
 
     # Progress goes to stderr in every format, so that stdout stays the report alone (a check can take minutes).
     def say(line: str) -> None:

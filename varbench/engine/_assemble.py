@@ -11,6 +11,7 @@ import numpy as np
 from varbench.core.errors import NonFiniteEstimateError
 from varbench.core.estimator import Estimator
 from varbench.core.naming import spec_of
+from varbench.core.noise import sample_noise
 from varbench.core.problem import Problem
 from varbench.engine import stats
 from varbench.engine.exact import ExactMoments, to_float64
@@ -45,20 +46,67 @@ class Run(NamedTuple):
     run_seconds: float
 
 
-def mc_stats(moments: Mapping[str, stats.Moments], estimator: Estimator, num_samples: int) -> Stats:
+def problem_fault(subject: Subject) -> str | None:
+    """Whether the problem itself, not the estimator, is NaN/inf at the subject's params (in their dtype): its cost
+    and log-density at one draw from q, and its exact objective where it has one. Only asked once estimates came
+    out non-finite, so that the message can blame the right party.
+
+    Args:
+      subject: the problem and the params (NumPy arrays, float32 or float64) that were measured.
+
+    Returns:
+      ``"problem '...' is not finite in float32 at these params (its cost at a draw from q is NaN/inf)"``, or None
+      when those values are finite (or cannot be evaluated outside a kernel).
+    """
+    problem, params = subject.problem, subject.params
+    dtype = np.result_type(*params.values())
+    try:
+        with jax.enable_x64(dtype == np.float64):
+            if dtype == np.float64:
+                problem = jax.tree_util.tree_map(to_float64, problem)
+            p = {k: jnp.asarray(v, dtype) for k, v in params.items()}
+            x = problem.latent(p, sample_noise(problem.latent_noise(p), jax.random.key(0), dtype))
+            values = {"cost at a draw from q": problem.cost(p, x), "log-density there": problem.log_prob(p, x)}
+            if problem.has_exact_objective:
+                values["exact objective"] = problem.objective_exact(p)
+            bad = [what for what, v in values.items() if not np.all(np.isfinite(np.asarray(v)))]
+    except Exception:  # noqa: BLE001 - a diagnosis only; without it the estimator's message stands
+        return None
+    if not bad:
+        return None
+    return (f"problem {spec_of(problem)!r} is not finite in {dtype.name} at these params (its {' and '.join(bad)} "
+            f"{'is' if len(bad) == 1 else 'are'} NaN/inf)")
+
+
+def _blame_problem(subject: Subject | None, what: str) -> None:
+    """Raise the problem's fault, if it has one, for the non-finite ``what`` of the estimator's estimates."""
+    fault = problem_fault(subject) if subject is not None else None
+    if fault:
+        raise NonFiniteEstimateError(f"{fault}, so estimator {spec_of(subject.estimator)!r} {what}; choose params "
+                                     "and options that keep the problem's values finite")
+
+
+def mc_stats(moments: Mapping[str, stats.Moments], estimator: Estimator, num_samples: int,
+             subject: Subject | None = None) -> Stats:
     """Per-parameter statistics from streamed moments; non-finite estimates or overflowing moments are errors.
 
     Args:
       moments: ``{name: Moments}`` of the streamed estimates.
       estimator: the estimator measured (named in errors).
       num_samples: estimates streamed.
+      subject: what was measured, with the params as NumPy arrays: where given, non-finite estimates are blamed
+        on the problem when its own values are non-finite there (:func:`problem_fault`).
 
     Returns:
       The :class:`Stats`.
+
+    Raises:
+      NonFiniteEstimateError: NaN/inf estimates, or moments that overflowed.
     """
     bad = {k: int(np.sum(m.nonfinite)) for k, m in moments.items()}
     if any(bad.values()):
         worst = max(bad, key=bad.get)
+        _blame_problem(subject, f"produced NaN/inf in {bad[worst]} of {num_samples} estimates of {worst!r}")
         raise NonFiniteEstimateError(
             f"estimator {spec_of(estimator)!r} produced NaN/inf in {bad[worst]} of {num_samples} estimates of "
             f"{worst!r} at these params (a fault of the estimator, unless the problem's costs overflow there)")
@@ -76,7 +124,7 @@ def mc_stats(moments: Mapping[str, stats.Moments], estimator: Estimator, num_sam
                  {k: np.stack([sm.variance_lo, sm.variance_hi], -1) for k, sm in summaries.items()})
 
 
-def exact_stats(moments: ExactMoments, estimator: Estimator) -> Stats:
+def exact_stats(moments: ExactMoments, estimator: Estimator, subject: Subject | None = None) -> Stats:
     """Per-parameter statistics from exact mode's moments: no sampling error, a variance interval of width 0.
 
     Exact mode's moments must be finite, as Monte Carlo mode's are (:func:`mc_stats`): an estimate whose value or
@@ -85,13 +133,19 @@ def exact_stats(moments: ExactMoments, estimator: Estimator) -> Stats:
     Args:
       moments: the exact moments.
       estimator: the estimator measured (named in errors).
+      subject: what was measured (float64 params): non-finite moments are blamed on the problem when its own
+        values are non-finite there (:func:`problem_fault`).
 
     Returns:
       The :class:`Stats`.
+
+    Raises:
+      NonFiniteEstimateError: a mean or variance that is not finite.
     """
     for what, tree in (("mean", moments.mean), ("variance", moments.variance)):
         bad = [k for k, v in tree.items() if not np.all(np.isfinite(v))]
         if bad:
+            _blame_problem(subject, f"has no finite exact {what} of its estimate of {bad[0]!r}")
             raise NonFiniteEstimateError(
                 f"estimator {spec_of(estimator)!r}: the exact {what} of its estimate of {bad[0]!r} is not finite in "
                 "float64 (estimates overflow at these params); valid params keep the estimates' squares finite")

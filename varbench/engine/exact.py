@@ -36,8 +36,8 @@ from varbench.engine._grid import (
 from varbench.engine.subject import Subject
 
 __all__ = ["MAX_CONFIGURATIONS", "MAX_DIMS", "MAX_NODES_PER_DIM", "MAX_POINTS", "MAX_TOTAL_POINTS",
-           "MIN_NODES_PER_DIM", "ExactMoments", "clear_cache", "compile_count", "exact_moments", "nodes_per_dim",
-           "relative_change", "to_float64"]
+           "MIN_NODES_PER_DIM", "ExactMoments", "check_exact", "clear_cache", "compile_count", "exact_moments",
+           "nodes_per_dim", "relative_change", "to_float64"]
 
 #: Largest number of continuous noise scalars integrated by a tensor grid.
 # 5 covers lgssm with T = 5 (the default): its estimates are polynomials of degree <= 4 in the noise, so 12 Gauss–
@@ -109,6 +109,36 @@ def _nodes(integrand: Integrand, max_configurations: int) -> tuple[int, int]:
     return dims, n
 
 
+def _refuse_own_noise(estimator: Estimator) -> None:
+    if type(estimator).estimate is not Estimator.estimate:
+        raise NotApplicableError(
+            f"estimator {estimator.name!r} draws its own noise from a PRNG key: exact mode integrates over the noise "
+            "an estimate declares (noise + estimate_from_noise); use method=mc")
+
+
+def check_exact(problem: Any, estimator: Estimator, params: Any, max_configurations: int = MAX_CONFIGURATIONS
+                ) -> None:
+    """Refuse, without evaluating any estimate, what :func:`exact_moments` refuses before it integrates (a plan
+    checks its exact-mode cells with it before anything runs).
+
+    Args:
+      problem: the problem measured.
+      estimator: the estimator measured.
+      params: the params measured at (their shapes are what matters).
+      max_configurations: most discrete configurations enumerated.
+
+    Raises:
+      NotApplicableError: the estimator draws its own noise, or its noise has more continuous scalars or discrete
+        configurations than exact mode integrates (the messages of :func:`exact_moments`).
+    """
+    _refuse_own_noise(estimator)
+    with jax.enable_x64(True):
+        params64 = jax.tree_util.tree_map(lambda p: jnp.asarray(p, jnp.float64), params)
+        leaves, treedef = jax.tree_util.tree_flatten(estimator.noise(problem, params64), is_leaf=is_noise)
+        where = f"estimator {estimator.name!r} on problem {problem.name!r}"
+        _nodes(Integrand(None, leaves, treedef, where), max_configurations)  # only the noise's sizes are read
+
+
 def exact_moments(subject: Subject, *, rtol: float = 1e-5, max_configurations: int = MAX_CONFIGURATIONS,
                   max_points: int | None = None) -> ExactMoments:
     """Exact per-coordinate mean and variance of the estimator's single estimate, in float64.
@@ -129,10 +159,7 @@ def exact_moments(subject: Subject, *, rtol: float = 1e-5, max_configurations: i
         neither the Gauss rules (two resolutions) nor the adaptive refinement within its budget agree to ``rtol``.
     """
     problem, estimator, params, state = subject
-    if type(estimator).estimate is not Estimator.estimate:
-        raise NotApplicableError(
-            f"estimator {estimator.name!r} draws its own noise from a PRNG key: exact mode integrates over the noise "
-            "an estimate declares (noise + estimate_from_noise); use method=mc")
+    _refuse_own_noise(estimator)
     with jax.enable_x64(True):
         params64 = jax.tree_util.tree_map(lambda p: jnp.asarray(p, jnp.float64), params)
         subject64 = Subject(problem, estimator, params64, jax.tree_util.tree_map(to_float64, state))

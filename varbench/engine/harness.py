@@ -21,7 +21,7 @@ from varbench.core.noise import noise_dimension
 from varbench.core.problem import Problem
 from varbench.engine import _checks, _grid, _kernels, columns, settings, sharding
 from varbench.engine._assemble import Run, exact_objective_and_gradient, exact_stats, make_result, mc_stats
-from varbench.engine._checks import MAX_SAMPLES, MAX_WARMUP, METHODS
+from varbench.engine._checks import MAX_SAMPLES, MAX_WARMUP, METHODS, check_contract
 from varbench.engine._chunks import ChunkPlan, auto_chunk_size, check_chunk_memory, memory_guard, plan
 from varbench.engine._kernels import compiled_kernel, kernel_subject, run_moments
 from varbench.engine._state import check_state, prepare_state
@@ -31,7 +31,8 @@ from varbench.engine.prng import DEFAULT_PRNG, make_key
 from varbench.engine.result import Result
 from varbench.engine.subject import Subject
 
-__all__ = ["MAX_SAMPLES", "MAX_WARMUP", "METHODS", "auto_chunk_size", "check_chunk_memory", "check_state",
+__all__ = ["MAX_SAMPLES", "MAX_WARMUP", "METHODS", "auto_chunk_size", "check_chunk_memory", "check_contract",
+           "check_state",
            "clear_cache", "compile_count", "compiled_kernel", "exact_objective_and_gradient", "measure",
            "measure_batch", "prepare_state", "run_moments"]
 
@@ -105,6 +106,7 @@ def measure(problem: Problem, estimator: Estimator, *, params: Mapping[str, Any]
     # Exact mode works in float64 throughout; Monte Carlo in float32 (the harness's default dtype).
     params_np = prepare_params(problem, params, np.float64 if method == "exact" else np.float32)
     subject = kernel_subject(problem, estimator, params_np).replace(state=state)
+    _checks.check_contract([subject])  # a broken estimator is one line naming it, before anything compiles
     key_state, key_measure = jax.random.split(make_key(seed, prng))
     if method == "mc":  # every check before the first kernel runs, so bad input fails fast
         num_samples = _checks.check_samples(num_samples)
@@ -113,7 +115,7 @@ def measure(problem: Problem, estimator: Estimator, *, params: Mapping[str, Any]
             subject = subject.replace(state=prepare_state(subject, key_state, int(warmup)))
             moments, compile_seconds, run_seconds = run_moments(subject, key_measure, num_samples, chunks.size,
                                                                 scalars=chunks.scalars)
-        st, count = mc_stats(moments, estimator, num_samples), num_samples
+        st, count = mc_stats(moments, estimator, num_samples, Subject(problem, estimator, params_np)), num_samples
     else:
         state = prepare_state(subject, key_state, int(warmup))
         start = time.perf_counter()
@@ -122,7 +124,7 @@ def measure(problem: Problem, estimator: Estimator, *, params: Mapping[str, Any]
             moments = exact_moments(Subject(problem, estimator, params_np, state), max_points=exact_budget)
         compile_seconds = moments.compile_seconds
         run_seconds = time.perf_counter() - start - compile_seconds
-        st, count = exact_stats(moments, estimator), moments.num_points
+        st, count = exact_stats(moments, estimator, Subject(problem, estimator, params_np)), moments.num_points
     return make_result(Subject(problem, estimator, params_np), st,
                        Run(seed, method, count, compile_seconds, run_seconds))
 
@@ -168,6 +170,7 @@ def measure_batch(problems: Sequence[Problem], estimator: Estimator, *, params: 
         estimator.check_applies(p)
     params_np = [prepare_params(p, q) for p, q in zip(problems, params)]
     points = [kernel_subject(p, estimator, q) for p, q in zip(problems, params_np)]
+    _checks.check_contract(points)
     stack = lambda *xs: jnp.stack([jnp.asarray(x) for x in xs])
     batch = Subject(jax.tree_util.tree_map(stack, *[s.problem for s in points]), points[0].estimator,
                     jax.tree_util.tree_map(stack, *[s.params for s in points]))
@@ -182,5 +185,6 @@ def measure_batch(problems: Sequence[Problem], estimator: Estimator, *, params: 
                                                             batched=True, scalars=chunks.scalars)
     run = Run(seed, "mc", num_samples, compile_seconds / n, run_seconds / n)
     return [make_result(Subject(problem, estimator, p_np),
-                        mc_stats(jax.tree_util.tree_map(lambda x: x[i], moments), estimator, num_samples), run)
+                        mc_stats(jax.tree_util.tree_map(lambda x: x[i], moments), estimator, num_samples,
+                                 Subject(problem, estimator, p_np)), run)
             for i, (problem, p_np) in enumerate(zip(problems, params_np))]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from varbench.core.errors import OutOfMemoryError, VarbenchError
+from varbench.core.options import check_nesting
 
 if TYPE_CHECKING:  # annotations only: this module needs neither JAX nor the problem classes
     from varbench.core.problem import Problem
@@ -34,7 +35,7 @@ def prepare_params(problem: Problem, overrides: Mapping[str, Any] | None = None,
       ``{name: array}`` in the problem's parameter order, each shaped as its default.
     """
     _check_param_memory(problem)
-    params = {k: np.asarray(v, dtype) for k, v in problem.default_params().items()}
+    params = _defaults(problem, dtype)
     if overrides is None:
         return params
     if not isinstance(overrides, Mapping):
@@ -51,8 +52,23 @@ def prepare_params(problem: Problem, overrides: Mapping[str, Any] | None = None,
         except ValueError:
             raise VarbenchError(f"parameter {name!r} has shape {shape}; got a value of shape {array.shape}") from None
         if not np.all(np.isfinite(array)):
-            raise VarbenchError(f"parameter {name!r} must be finite in {np.dtype(dtype).name}; got {_short(value)}")
+            raise VarbenchError(f"parameter {name!r} must be finite in {np.dtype(dtype).name} (|x| <= "
+                                f"{np.finfo(dtype).max:.4g}); got {_short(value)}")
         params[name] = array
+    return params
+
+
+def _defaults(problem: Problem, dtype: Any) -> dict[str, np.ndarray]:
+    """The problem's default params in ``dtype``, refused in one line where one is not finite there (a plugin's
+    defaults, or a problem whose options put them beyond float32: the problem is at fault, not an estimator)."""
+    params = {}
+    for name, value in problem.default_params().items():
+        with np.errstate(over="ignore", invalid="ignore"):  # out of the dtype's range: inf, refused below
+            params[name] = np.asarray(value, dtype)
+        if not np.all(np.isfinite(params[name])):
+            raise VarbenchError(f"the default value of parameter {name!r} of problem {problem.name!r} is not finite "
+                                f"in {np.dtype(dtype).name}; choose options that keep it within "
+                                f"|x| <= {np.finfo(dtype).max:.4g}, or give the parameter with --param")
     return params
 
 
@@ -82,6 +98,7 @@ def _check_param_memory(problem: Any) -> None:
 
 def _real_array(name: str, value: Any, dtype: Any) -> np.ndarray:
     """``value`` as an array of ``dtype`` if it is real-valued numbers, else a one-line error."""
+    check_nesting(f"parameter {name!r}", value)  # before anything recurses into it or prints it
     what = f"parameter {name!r} must be a number, a rectangular list of numbers or a real array; got {_short(value)}"
     if hasattr(value, "dtype") and hasattr(value, "shape"):  # NumPy and JAX arrays and scalars
         kind = np.dtype(value.dtype).kind

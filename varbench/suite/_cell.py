@@ -1,7 +1,9 @@
 """Running ONE cell, wherever an executor runs it: its measurements (or its trace) and a typed outcome.
 
 Failures that belong to the cell (an estimator that does not apply, quadrature that does not converge, non-finite
-estimates, memory) come back as a :class:`CellOutcome`; anything else is raised, as a local call would raise it.
+estimates, memory, an estimator whose code breaks its contract or raises anything at all) come back as a
+:class:`CellOutcome`, so the other cells go on alike on every executor; an interrupt (``KeyboardInterrupt``,
+``SystemExit``) or a ``MemoryError`` of the process is raised, as a local call would raise it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 from typing import Any, Mapping
 
 from varbench.core.errors import (
+    EstimatorContractError,
     NotApplicableError,
     OutOfMemoryError,
     QuadratureNotConvergedError,
@@ -104,10 +107,22 @@ def run_cell_task(cell: Cell) -> CellOutcome:
         failure = Failure(FailureKind.MEASUREMENT, str(err))
     except NotApplicableError as err:
         skipped = str(err)
+    except EstimatorContractError as err:  # the estimator's code is at fault: once fixed, a resume measures it again
+        failure = Failure(FailureKind.CODE_ERROR, str(err))
     except VarbenchError as err:
         kind = FailureKind.OUT_OF_MEMORY if isinstance(err, OutOfMemoryError) else FailureKind.MEASUREMENT
         failure = Failure(kind, str(err))
+    except MemoryError:  # the measurement's own become OutOfMemoryError (memory_guard); any other is the process's
+        raise
+    except Exception as err:  # noqa: BLE001 - a plugin's code can raise anything; the other cells go on
+        failure = Failure(FailureKind.CODE_ERROR, _one_line(err))
     status = CellStatus.FAILED if failure else CellStatus.SKIPPED if skipped is not None else CellStatus.DONE
     return CellOutcome(status, rows, failure, skipped, compiled=harness.compile_count() - before,
                        seconds=time.perf_counter() - start,
                        provenance=dict(process_provenance(), started=started, finished=now()))
+
+
+def _one_line(err: Exception) -> str:
+    """An exception that is not varbench's as one line naming its type (a cell's failure in the manifest)."""
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text[:397] + '...' if len(text) > 400 else text}" if text else type(err).__name__

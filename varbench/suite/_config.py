@@ -1,8 +1,9 @@
 """A suite config: the TOML file, its schema and validation, parsed into :class:`Block` values.
 
-A config has ``[[block]]`` tables, an optional ``plugins = [...]`` list and an optional ``[executor]`` table. Every
-value is checked here with a one-line error naming the block and the valid choices; problem and estimator specs are
-parsed and built once (:class:`EstimatorSpec`), so nothing downstream parses a spec string again.
+A config has ``[[block]]`` tables, an optional ``plugins = [...]`` list and an optional ``[executor]`` table. Its
+structure (keys and types of every table) is checked against :mod:`varbench.suite._schema` first; every value is
+checked here with a one-line error naming the block and the valid choices; problem and estimator specs are parsed
+and built once (:class:`EstimatorSpec`), so nothing downstream parses a spec string again.
 """
 
 from __future__ import annotations
@@ -22,30 +23,31 @@ import numpy as np
 from varbench.catalog import ESTIMATORS, PROBLEMS, build
 from varbench.core.errors import VarbenchError
 from varbench.core.naming import spec_of
-from varbench.core.options import is_finite_real, is_integer
+from varbench.core.options import MAX_NESTING, check_nesting, is_finite_real, is_integer
+from varbench.core.pytree import options_of
 from varbench.engine.harness import MAX_SAMPLES, MAX_WARMUP
 from varbench.engine.prng import MAX_SEED
 from varbench.executors import ExecutorChoice
 from varbench.spec import parse_spec
+from varbench.suite._schema import SCHEMA, check_block, check_config, check_figure, check_table, check_title
 from varbench.trace import TraceSettings
 
 DEFAULT_CONFIG = "default.toml"
 BLOCK_KINDS = ("measure", "trace")
 METHODS = ("mc", "exact")
-BLOCK_KEYS = ("name", "title", "kind", "problem", "estimators", "grid", "method", "num_samples", "seeds", "warmup",
-              "quick", "figure", "trace")
+BLOCK_KEYS = tuple(SCHEMA["block"])
 #: Estimates per grid point when a block does not say.
 DEFAULT_NUM_SAMPLES = 100_000
 #: Keys of a trace block's ``trace`` table (see :func:`varbench.trace.trace`).
-TRACE_KEYS = ("drivers", "lr", "steps", "every")
+TRACE_KEYS = tuple(SCHEMA["trace"])
 #: Keys of a grid range ``{start, stop, num}`` (``log = true``: geometric spacing).
-RANGE_KEYS = ("start", "stop", "num", "log")
+RANGE_KEYS = tuple(SCHEMA["range"])
 #: Most points of one range axis (every point is a measurement; far beyond any figure's resolution).
 MAX_RANGE_POINTS = 10_000
 #: Top-level keys of a suite config.
-CONFIG_KEYS = ("plugins", "executor", "block")
+CONFIG_KEYS = tuple(SCHEMA["config"])
 #: Keys of the config's ``[executor]`` table (the same as ``--executor``, ``--workers``, ``--scheduler``).
-EXECUTOR_KEYS = ("kind", "workers", "scheduler")
+EXECUTOR_KEYS = tuple(SCHEMA["executor"])
 
 
 class EstimatorSpec(NamedTuple):
@@ -97,6 +99,7 @@ class Block:
     warmup: int
     figure: dict[str, Any]
     trace: dict[str, Any] = dataclasses.field(default_factory=dict)  # as written (part of a trace cell's key)
+    reference: str = ""  # the label of the estimator that variance ratios divide by (one of ``estimators``)
     # The specs above, parsed and built once: the problem's name and fixed options; every estimator (and driver).
     problem_name: str = dataclasses.field(default="", compare=False)
     problem_options: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
@@ -122,11 +125,17 @@ def load_config(path: str | os.PathLike | Mapping[str, Any] | None = None) -> di
     """Read a TOML config (the packaged default when ``path`` is None; a table already read is copied); one-line
     errors for unreadable files."""
     if isinstance(path, Mapping):
+        check_nesting("the suite config", path)  # before deepcopy, json or any check recurses into it
         return copy.deepcopy(dict(path))
     path = Path(path) if path is not None else default_config_path()
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            raw = tomllib.load(fh)
+        check_nesting(f"config file {str(path)!r}", raw)
+        return raw
+    except RecursionError:  # tomllib recurses once per level of nesting
+        raise VarbenchError(f"config file {str(path)!r} nests arrays or tables more than {MAX_NESTING} deep, the "
+                            "limit for any value") from None
     except FileNotFoundError:
         raise VarbenchError(f"config file {str(path)!r} not found") from None
     except IsADirectoryError:
@@ -141,11 +150,10 @@ def load_config(path: str | os.PathLike | Mapping[str, Any] | None = None) -> di
 
 def _expand_values(where: str, spec: Any) -> tuple[Any, ...]:
     """A grid axis: a list of values, a scalar, or ``{start, stop, num}`` (linspace) / ``{..., log = true}``;
-    ``where`` names the axis in errors."""
+    ``where`` names the axis in errors (the range's keys and types are checked by the schema)."""
     if isinstance(spec, dict):
-        unknown = sorted(set(spec) - set(RANGE_KEYS))
         start, stop, num, log = (spec.get(k) for k in RANGE_KEYS)
-        if unknown or not (is_finite_real(start) and is_finite_real(stop) and is_integer(num)
+        if not (is_finite_real(start) and is_finite_real(stop) and is_integer(num)
                            and 1 <= num <= MAX_RANGE_POINTS):
             raise VarbenchError(f"{where}: a range is {{ start = number, stop = number, num = integer from 1 to "
                                 f"{MAX_RANGE_POINTS} }} (log = true: geometric); got {spec!r}")
@@ -160,23 +168,13 @@ def _expand_values(where: str, spec: Any) -> tuple[Any, ...]:
     return (spec,)
 
 
-def _check_keys(name: Any, keys: Any, valid: Sequence[str], where: str = "") -> None:
-    """Refuse a key outside ``valid``; the old ``samples`` (the number of estimates) with a hint."""
-    if "samples" in keys:
-        raise VarbenchError(f"block {name!r}: {where}'samples' is now 'num_samples' (the number of estimates; "
-                            "'samples' is an estimator option: draws per estimate)")
-    unknown = sorted(set(keys) - set(valid))
-    if unknown:
-        raise VarbenchError(f"block {name!r}: {where}unknown key {unknown[0]!r}; valid keys: {', '.join(valid)}")
-
-
 def with_quick(raw: dict[str, Any], name: str, quick: bool) -> dict[str, Any]:
-    """The block's table with its ``quick = {...}`` overrides applied when ``quick``."""
+    """The block's table with its ``quick = {...}`` overrides applied when ``quick`` (its keys are checked by
+    :func:`varbench.suite._schema.check_block`; ``name`` names the block)."""
     overrides = raw.get("quick")
-    if not isinstance(overrides, dict):
+    if not quick or not isinstance(overrides, dict):
         return raw
-    _check_keys(name, overrides, (*(k for k in BLOCK_KEYS if k not in ("name", "quick")), "skip"), "quick: ")
-    return {**raw, **{k: v for k, v in overrides.items() if k != "skip"}} if quick else raw
+    return {**raw, **{k: v for k, v in overrides.items() if k != "skip"}}
 
 
 def _check_numbers(name: str, raw: dict[str, Any], method: str) -> tuple[int, tuple[int, ...], int]:
@@ -219,17 +217,22 @@ def _check_choices(name: str, raw: dict[str, Any]) -> tuple[str, str, list[str]]
     return kind, method, estimators
 
 
-def _check_tables(name: str, raw: dict[str, Any]) -> None:
-    for key, expected in (("title", str), ("figure", dict), ("grid", dict), ("trace", dict)):
-        if key in raw and not isinstance(raw[key], expected):
-            raise VarbenchError(f"block {name!r}: {key!r} must be a {'string' if expected is str else 'table'}; got "
-                                f"{raw[key]!r}")
+def _check_report(block: Block) -> None:
+    """What the report draws from ``block``: its title's mathtext and its figure's keys (checked here, before any
+    cell runs, rather than when the report fails after every cell was measured)."""
+    where = f"block {block.name!r}: "
+    check_title(block.title, where)
+    estimators = [spec.estimator for spec in block.specs.values()]
+    options = {o for e in estimators for o in options_of(type(e))}
+    given = {o for spec in block.specs.values() for o in spec.options}
+    check_figure(block.figure, where + "figure: ", grid=list(block.grid), options=options, given=given,
+                 trace=block.kind == "trace")
 
 
 def _check_trace(name: str, trace: dict[str, Any], grid: dict[str, Any]) -> TraceTable:
-    """The ``trace`` table of a trace block, with the types and ranges :func:`varbench.trace.trace` accepts."""
-    unknown = sorted(set(trace) - set(TRACE_KEYS))
-    if unknown or not trace.get("drivers"):
+    """The ``trace`` table of a trace block, with the ranges :func:`varbench.trace.trace` accepts (its keys and
+    types are checked by the schema)."""
+    if not trace.get("drivers"):
         raise VarbenchError(f"block {name!r}: a trace block needs trace = {{ drivers = [...], lr, steps, every }}"
                             f"; valid keys: {', '.join(TRACE_KEYS)}")
     if grid:
@@ -247,6 +250,22 @@ def _check_trace(name: str, trace: dict[str, Any], grid: dict[str, Any]) -> Trac
     return TraceTable(tuple(drivers), float(lr), int(steps), int(every))
 
 
+def _reference(name: str, given: str | None, estimators: Sequence[str], specs: Mapping[str, EstimatorSpec]) -> str:
+    """The label of the block's reference estimator: ``given`` (one of ``estimators``, compared by canonical
+    spec), else the plain score function when listed, else the first estimator."""
+    listed = {spec_of(specs[e].estimator): e for e in estimators}
+    if given is None:
+        return listed.get("score_function", estimators[0])
+    try:
+        canonical = spec_of(EstimatorSpec.parse(given).estimator)
+    except VarbenchError as err:
+        raise VarbenchError(f"block {name!r}: 'reference': {err}") from None
+    if canonical not in listed:
+        raise VarbenchError(f"block {name!r}: 'reference' {given!r} is not one of the block's estimators; valid: "
+                            f"{', '.join(estimators)}")
+    return listed[canonical]
+
+
 def parse_block(raw: dict[str, Any], *, quick: bool) -> Block:
     """One ``[[block]]`` table, validated, with ``quick``'s overrides applied and its specs built.
 
@@ -260,16 +279,10 @@ def parse_block(raw: dict[str, Any], *, quick: bool) -> Block:
     Raises:
       VarbenchError: a one-line message naming the block and the valid choices.
     """
-    if not isinstance(raw, dict):
-        raise VarbenchError("each [[block]] must be a table")
-    name = raw.get("name")
-    _check_keys(name, raw, BLOCK_KEYS)
-    if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
-        raise VarbenchError(f"every block needs a name of letters, digits, '-' and '_'; got {name!r}")
+    name = check_block(raw)
     raw = with_quick(raw, name, quick)
     kind, method, estimators = _check_choices(name, raw)
     num_samples, seeds, warmup = _check_numbers(name, raw, method)
-    _check_tables(name, raw)
     grid = {k: _expand_values(f"block {name!r}: grid axis {k!r}", v) for k, v in (raw.get("grid") or {}).items()}
     problem = raw.get("problem")
     if not isinstance(problem, str):
@@ -282,10 +295,13 @@ def parse_block(raw: dict[str, Any], *, quick: bool) -> Block:
     _refuse_repeats(f"block {name!r}: 'estimators'", estimators, [spec_of(specs[e].estimator) for e in estimators])
     for axis, values in grid.items():
         _refuse_repeats(f"block {name!r}: grid axis {axis!r}", values, [json.dumps(v, sort_keys=True) for v in values])
-    return Block(name=name, title=raw.get("title", name), kind=kind, problem=problem, estimators=tuple(estimators),
-                 grid=grid, method=method, num_samples=num_samples, seeds=seeds, warmup=warmup,
-                 figure=dict(raw.get("figure") or {}), trace=trace, problem_name=problem_name,
-                 problem_options=problem_options, specs=specs, trace_table=table)
+    block = Block(name=name, title=raw.get("title", name), kind=kind, problem=problem, estimators=tuple(estimators),
+                  grid=grid, method=method, num_samples=num_samples, seeds=seeds, warmup=warmup,
+                  figure=dict(raw.get("figure") or {}), trace=trace,
+                  reference=_reference(name, raw.get("reference"), estimators, specs), problem_name=problem_name,
+                  problem_options=problem_options, specs=specs, trace_table=table)
+    _check_report(block)
+    return block
 
 
 def parse_config(raw: dict[str, Any], *, quick: bool = False) -> list[Block]:
@@ -302,13 +318,8 @@ def parse_config(raw: dict[str, Any], *, quick: bool = False) -> list[Block]:
     Raises:
       VarbenchError: a one-line message naming the block and the valid choices.
     """
-    unknown = sorted(set(raw) - set(CONFIG_KEYS))
-    if unknown:
-        raise VarbenchError(f"unknown top-level key {unknown[0]!r} in the suite config; valid keys: "
-                            f"{', '.join(CONFIG_KEYS)}")
-    blocks = raw.get("block")
-    if not isinstance(blocks, list) or not blocks:
-        raise VarbenchError("a suite config needs at least one [[block]] table")
+    check_config(raw)  # the whole structure first, the blocks that --quick leaves out included
+    blocks = raw["block"]
     if quick:  # `quick = { skip = true }` leaves a block out of --quick runs (keeps the quick suite fast)
         blocks = [b for b in blocks if not (isinstance(b, dict) and isinstance(b.get("quick"), dict)
                                             and b["quick"].get("skip") is True)]
@@ -328,10 +339,10 @@ def executor_of(raw: dict[str, Any], given: ExecutorChoice | None, plugins: Sequ
     on a cluster.
     """
     table = raw.get("executor", {})
-    unknown = sorted(set(table) - set(EXECUTOR_KEYS)) if isinstance(table, dict) else ["(not a table)"]
-    if unknown:
-        raise VarbenchError(f"the config's [executor] table has an unknown key {unknown[0]!r}; valid keys: "
-                            f"{', '.join(EXECUTOR_KEYS)} (e.g. executor = {{ kind = \"dask\", workers = 4 }})")
+    if not isinstance(table, dict):
+        raise VarbenchError(f"suite config: 'executor' must be a table, e.g. executor = {{ kind = \"dask\", "
+                            f"workers = 4 }}; got {table!r}")
+    check_table(table, "executor", "suite config: executor: ")
     kind, workers, scheduler = ((table.get("kind"), None, None) if given is None else
                                 (given.kind, given.workers, given.scheduler))
     if kind != "local" and workers is None and scheduler is None:

@@ -19,6 +19,7 @@ import numpy as np
 from varbench.catalog import PROBLEMS
 from varbench.core.errors import NotApplicableError, VarbenchError
 from varbench.core.pytree import options_of
+from varbench.engine.exact import check_exact
 from varbench.engine.params import prepare_params
 from varbench.engine.prng import MAX_SEED
 from varbench.suite._config import Block, EstimatorSpec
@@ -130,12 +131,32 @@ def _checked_problems(cell: Cell) -> list[Any]:
     return problems
 
 
+def _exact_refusal(cell: Cell, problems: list[Any], specs: Sequence[EstimatorSpec], seen: dict[Any, str | None]
+                   ) -> str | None:
+    """Why exact mode cannot measure ``specs`` on the cell's problems (None: it can), found from the sizes of
+    their noise without evaluating an estimate; ``seen`` keeps the answers by static-option group and spec."""
+    point = cell.points[0].params if cell.points else None
+    for spec in specs:
+        key = (json.dumps(cell.static, sort_keys=True, default=str), spec.label)
+        if key not in seen:
+            try:
+                check_exact(problems[0], spec.estimator, prepare_params(problems[0], point, np.float64))
+                seen[key] = None
+            except NotApplicableError as err:
+                seen[key] = str(err)
+        if seen[key] is not None:
+            return seen[key]
+    return None
+
+
 def _check_block(block: Block, not_applicable: dict[str, str]) -> list[Cell]:
-    """The cells of ``block``, checked; those whose estimator does not apply go into ``not_applicable``."""
+    """The cells of ``block``, checked; those whose estimator does not apply go into ``not_applicable``. A block
+    none of whose cells can be measured is refused (it would only create an empty section)."""
     cells = cells_of(block)
     if block.trace_table is not None and max(block.seeds) + 1 + block.trace_table.steps > MAX_SEED:
         raise VarbenchError(f"seeds + trace steps must stay below {MAX_SEED}")  # checkpoint t: seed + 1 + t
     problems_of: dict[str, list[Any]] = {}  # static-option group -> the problems at its grid points
+    exact: dict[Any, str | None] = {}
     for cell in cells:
         group = json.dumps(cell.static, sort_keys=True, default=str)
         if group not in problems_of:
@@ -147,6 +168,18 @@ def _check_block(block: Block, not_applicable: dict[str, str]) -> list[Cell]:
                     spec.estimator.check_applies(problem)
         except NotApplicableError as err:
             not_applicable[cell.label] = str(err)
+            continue
+        # exact mode integrates what is measured (a trace's driver trains by sampling)
+        refusal = (_exact_refusal(cell, problems_of[group], block.measured if cell.driver else specs, exact)
+                   if block.method == "exact" else None)
+        if refusal is not None:
+            not_applicable[cell.label] = refusal
+    if not cells:
+        raise VarbenchError("measures nothing: its grid, estimators and seeds give no cell")
+    if all(c.label in not_applicable for c in cells):
+        mode = " in exact mode" if block.method == "exact" else ""
+        raise VarbenchError(f"measures nothing: no estimator applies to its problem{mode} (e.g. {cells[0].label}: "
+                            f"{not_applicable[cells[0].label]})")
     return cells
 
 

@@ -143,20 +143,31 @@ def _acquire(job: _Job, lock: store_lock.StoreLock, wait: bool) -> None:
 
 
 def _existing_manifest(job: _Job) -> bool:
-    """Whether ``out`` holds a manifest (an unreadable one counts: --no-resume overwrites it), or a one-line refusal
-    if the store there cannot be resumed with this config."""
+    """Whether ``out`` holds a manifest (a damaged one counts: --no-resume overwrites it), or a one-line refusal
+    if the store there cannot be resumed with this config. A store whose manifest was lost resumes: each cell file
+    records its config's hash, so only this config's cells are kept (:func:`_tidy_cells`)."""
     try:
         existing = manifest_file.read(job.out)
-    except store.StoreError:  # a truncated or foreign manifest.json: never resumed from, overwritten only if asked
+    except manifest_file.DamagedManifestError as err:  # never resumed from, overwritten only if asked
         if job.resume:
-            raise VarbenchError(f"{str(job.out)!r} holds a manifest.json that is not a varbench manifest; use "
-                                "--no-resume to overwrite the store there or choose another --out") from None
+            raise VarbenchError(_damaged_refusal(job.out, err)) from None
         return True
     if existing is not None and job.resume and existing.config_hash != job.digest:
         raise VarbenchError(
             f"{str(job.out)!r} holds results of a different config, version or --quick setting "
             f"({existing.config_hash} != {job.digest}); use --no-resume to overwrite or choose another --out")
     return existing is not None
+
+
+def _damaged_refusal(out: Path, err: Exception) -> str:
+    """The refusal to resume a store whose manifest is damaged: repair it, which keeps every intact cell (starting
+    over is suggested only where no cell file would be lost)."""
+    cells = len(store.cell_files(out))
+    if cells:
+        return (f"cannot resume {str(out)!r}: {err}; run that, then this command again (the {cells} cell file(s) "
+                "there are kept), or choose another --out")
+    return (f"cannot resume {str(out)!r}: {err}; it holds no cell files, so --no-resume loses nothing, or choose "
+            "another --out")
 
 
 def _run_locked(job: _Job, lock: store_lock.StoreLock, report: bool) -> Manifest:
@@ -188,21 +199,26 @@ def _confirm_flags(job: _Job) -> None:
 
 
 def _tidy_cells(job: _Job) -> tuple[set[str], dict[str, str]]:
-    """The keys of this config's readable cell files; cell files that cannot be read, or that are not cells of
-    this config (copied in, or an unlocked writer's), are moved aside: returns ``{file name: where it went}``."""
+    """The keys of this config's intact cell files; entries named like cell files that are damaged (not a regular
+    file, not readable Parquet, not a cell's content) are moved to ``corrupt/``, intact ones of another config
+    (another key or config hash: copied in, or an unlocked writer's) to ``foreign/``: returns ``{file name: where
+    it went}``. A cell file the operating system refuses to read is never moved: the run stops with a
+    :class:`~varbench.reports.store.StoreAccessError` naming it."""
     own = {c.key for c in job.cells}
-    good, bad = store.scan_cells(job.out)
+    found = store.scan(job.out, config_hash=job.digest)
+    if found.denied:
+        raise store.StoreAccessError(next(iter(found.denied.values())))
+    foreign = {**found.foreign, **{job.out / store.CELLS / f"{key}.parquet": f"cell file "
+                                   f"{str(job.out / store.CELLS / (key + '.parquet'))!r} is not a cell of this config"
+                                   for key in sorted(set(found.good) - own)}}
     moved = {}
-    for path, reason in bad.items():
-        target = store.move_aside(job.out, path)
-        moved[path.name] = str(target)
-        job.say(f"warning: {reason}; moved aside to {str(target)!r}; that cell is measured again")
-    for key in sorted(set(good) - own):
-        path = job.out / store.CELLS / f"{key}.parquet"
-        target = store.move_aside(job.out, path, "foreign")
-        moved[path.name] = str(target)
-        job.say(f"warning: cell file {str(path)!r} is not a cell of this config; moved aside to {str(target)!r}")
-    return set(good) & own, moved
+    for folder, entries, then in ((store.CORRUPT, found.bad, "; that cell is measured again"),
+                                  (store.FOREIGN, foreign, "")):
+        for path, reason in entries.items():
+            target = store.move_aside(job.out, path, folder)
+            moved[path.name] = str(target)
+            job.say(f"warning: {reason}; moved aside to {str(target)!r}{then}")
+    return set(found.good) & own, moved
 
 
 def _run_cells(job: _Job, pool: Executor, lock: store_lock.StoreLock) -> Manifest:
@@ -218,8 +234,8 @@ def _run_cells(job: _Job, pool: Executor, lock: store_lock.StoreLock) -> Manifes
                               cells={c.key: c.label for c in job.cells}, cells_done=len(done))
     try:  # the first write creates the store's files; check_out looked, but a mount or a race can still refuse
         manifest_file.write(job.out, manifest)
-    except OSError as err:
-        raise VarbenchError(f"cannot write the result store {str(job.out)!r}: {err.strerror or err}") from None
+    except store.StoreAccessError as err:
+        raise VarbenchError(f"cannot write the result store {str(job.out)!r}: {err}") from None
     failed_before = manifest.cells_failed  # failures that a resume keeps (Manifest.begin)
     todo = [c for c in job.cells if c.key not in done and c.label not in failed_before]
     described = manifest.run.executor
@@ -243,7 +259,10 @@ def _run_todo(job: _Job, pool: Executor, manifest: Manifest, todo: list[Cell]) -
                 manifest, line = _record(job, pool.kind, manifest, todo[outcome.index], outcome)
                 advance(line)
     except BaseException:
-        manifest_file.write(job.out, manifest.interrupted(now()))
+        try:
+            manifest_file.write(job.out, manifest.interrupted(now()))
+        except store.StoreAccessError:  # the disk that refused a cell refuses this too: the first error is the news
+            pass
         raise
     return manifest
 
@@ -268,7 +287,9 @@ def _record(job: _Job, executor: str, manifest: Manifest, cell: Cell, outcome: O
         return manifest, f"FAILED {cell.label}: {result.failure.text()}{retried}"
     provenance = dict(result.provenance, executor=executor, attempts=outcome.attempts, run=manifest.run.number)
     columns = {schema.provenance_column(k): v for k, v in provenance.items()}
-    store.write_cell(job.out, cell.key, [dict(row, **columns) for row in result.rows])
+    meta = store.CellMeta(config_hash=job.digest, config=job.config, label=cell.label, quick=job.quick,
+                          cells_total=len(job.cells))  # what rebuilds a lost manifest ('varbench store repair')
+    store.write_cell(job.out, cell.key, [dict(row, **columns) for row in result.rows], meta)
     manifest = manifest.cell_done(cell.block.name, result.compiled, result.seconds)
     manifest_file.write(job.out, manifest)
     return manifest, f"done {cell.label} ({result.seconds:.1f} s{retried})"

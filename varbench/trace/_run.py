@@ -16,7 +16,8 @@ from varbench.catalog import resolve_estimator, resolve_problem, spec_of
 from varbench.core.errors import VarbenchError
 from varbench.engine import compile_tier
 from varbench.engine import settings as engine_settings
-from varbench.engine.harness import METHODS
+from varbench.engine._kernels import kernel_subject
+from varbench.engine.harness import METHODS, check_contract
 from varbench.engine.params import prepare_params
 from varbench.engine.prng import MAX_SEED
 from varbench.engine.result import Result
@@ -91,8 +92,10 @@ def trace(problem: Any, estimator: Any, *, estimators: Sequence[Any] | None = No
         raise VarbenchError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
     executor = ExecutorChoice() if executor is None else ExecutorChoice.checked(
         executor.kind, executor.workers, executor.scheduler, executor.plugins)  # built directly, perhaps unchecked
+    start = prepare_params(problem, params, np.float32)
     for e in [driver, *measured]:
         e.check_applies(problem)
+        check_contract([kernel_subject(problem, e, start)])  # a broken driver is named before it drives anything
     folder = None if save_params is None else writable_folder(save_params)
     groups = param_groups(problem)
 
