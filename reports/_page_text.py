@@ -17,9 +17,12 @@ from varbench.reports._files import safe_stem
 #: ``bias_detected`` (``yes (p = 3e-12)``), so the page describes it there and lists no ``p_value`` column.
 TABLE_LEGEND = {
     **{k: v for k, v in schema.SUMMARY_LEGEND.items() if k != "p_value"},
-    "bias_detected": "yes / no: Holm-corrected test over every coordinate and point, corrected again across the "
-                     "report's blocks × estimators, with the report-wide Holm-adjusted p-value in parentheses (Monte "
-                     "Carlo rows); exact rows: the exact bias beyond float32 rounding",
+    "bias_detected": "yes / no bias detected / inconclusive: Holm-corrected test over every coordinate and point, "
+                     "corrected again across the report's blocks × estimators, with the report-wide Holm-adjusted "
+                     "p-value in parentheses (Monte Carlo rows); 'no bias detected' only where rel_bias_ub95 is below "
+                     f"{verdict.CONCLUSIVE_BOUND:.0%}, else 'inconclusive' with n, the estimates per grid point that "
+                     f"would bring it below {verdict.CONCLUSIVE_BOUND:.0%}; exact rows: the exact bias beyond float32 "
+                     "rounding",
     "total_variance": "geometric mean over the block's grid points of the variance of one estimate",
     "var_x_seconds": "geometric mean over grid points of the variance × seconds per estimate",
     "var_x_evaluations": "geometric mean over grid points of the variance × cost evaluations per estimate",

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from varbench.reports import verdict
+from varbench.reports import ratios, verdict
 
 #: Result fields that are one value per parameter coordinate.
 PER_COORDINATE = ("grad_mean", "grad_se", "variance", "grad_exact", "bias", "bias_z", "snr", "mse")
@@ -260,7 +260,8 @@ def numeric(frame: pd.DataFrame) -> pd.DataFrame:
 
 #: Columns of :func:`summary`, shared by ``varbench results`` (table, CSV, JSON) and the report's block tables.
 SUMMARY_COLUMNS = ("block", "estimator", "method", "points", "seeds", "num_samples", "evaluations",
-                   "median_total_variance", "bias_detected", "p_value", "rel_bias_ub95", "estimates_per_second")
+                   "median_total_variance", "bias_detected", "p_value", "rel_bias_ub95", "estimates_per_second",
+                   *ratios.RATIO_COLUMNS)
 #: What each summary column means (the report prints this legend under its tables).
 SUMMARY_LEGEND = {
     "method": "mc: Monte Carlo; exact: quadrature or enumeration over the estimator's noise",
@@ -270,11 +271,13 @@ SUMMARY_LEGEND = {
     "evaluations": "cost evaluations per estimate",
     "median_total_variance": "median over points of the variance of one estimate, summed over parameter coordinates",
     "bias_detected": "Holm-corrected test over every coordinate and point, corrected again across the report's "
-                     "blocks × estimators (exact rows: the exact bias beyond float32 rounding)",
+                     "blocks × estimators (exact rows: the exact bias beyond float32 rounding); False is 'no bias "
+                     f"detected' only where rel_bias_ub95 < {verdict.CONCLUSIVE_BOUND:.0%}, else inconclusive",
     "p_value": "the report-wide Holm-adjusted p-value (Monte Carlo rows)",
     "rel_bias_ub95": "95% upper bound on the largest ‖bias‖ / ‖gradient‖ of a parameter group (exact rows: "
                      "the exact value)",
     "estimates_per_second": "median throughput of the compiled kernel (Monte Carlo rows)",
+    **ratios.RATIO_LEGEND,
 }
 
 
@@ -351,7 +354,8 @@ def _summary_row(block: str, label: str, rows: pd.DataFrame, grid: list[str]) ->
 
 
 def summary(frame: pd.DataFrame, block_order: Sequence[str] | None = None,
-            estimator_order: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+            estimator_order: Mapping[str, Sequence[str]] | None = None, *, reference: str | None = None
+            ) -> pd.DataFrame:
     """The summary table: one row per block × estimator, with the bias verdict of :mod:`varbench.reports.verdict`.
 
     ``points`` counts distinct grid values (a static option such as ``cost`` splits a block into cells whose point
@@ -362,6 +366,8 @@ def summary(frame: pd.DataFrame, block_order: Sequence[str] | None = None,
       frame: tidy rows (trace rows are left out).
       block_order: block names in order; other blocks follow in order of appearance.
       estimator_order: per block, its estimator labels in order; others follow in order of appearance.
+      reference: the estimator label the variance ratios divide by (:mod:`varbench.reports.ratios`); None: each
+        block's configured reference.
 
     Returns:
       The :data:`SUMMARY_COLUMNS` (legend: :data:`SUMMARY_LEGEND`), rows in block then estimator order.
@@ -372,7 +378,9 @@ def summary(frame: pd.DataFrame, block_order: Sequence[str] | None = None,
     grid = [c for c in rows.columns if c.startswith(GRID_PREFIX)]
     table = pd.DataFrame([_summary_row(block, label, d, grid)
                           for (block, label), d in rows.groupby(["block", "estimator_label"], sort=False)],
-                         columns=list(SUMMARY_COLUMNS))
+                         columns=list(SUMMARY_COLUMNS)).drop(columns=list(ratios.RATIO_COLUMNS))
+    table = table.merge(ratios.ratio_table(rows, grid, reference, estimator_order), on=["block", "estimator"],
+                        how="left")
     # Holm again across the report's Monte Carlo families: any false "bias detected" in the whole table has
     # probability at most verdict.REPORT_ALPHA, however many blocks the suite has.
     mc = table["method"].eq("mc")

@@ -30,6 +30,7 @@ their verdict is the exact bias, again beyond rounding.
 
 from __future__ import annotations
 
+import enum
 from typing import Any, Mapping, NamedTuple
 
 import numpy as np
@@ -50,6 +51,10 @@ ROUNDING_ULPS = 1024
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
 #: Columns that identify one measurement (one Result) in a tidy frame.
 MEASUREMENT = ("cell", "point")
+#: The relative bias that matters: a Monte Carlo row reads "no bias detected" only when its ``rel_bias_ub95`` is
+#: below this (the test could have seen a bias this large); above it the row reads "inconclusive", since a test
+#: whose bound is 127% of the gradient could not have seen the biases a reader cares about.
+CONCLUSIVE_BOUND = 0.10
 
 RULE = (f"Bias verdict: every coordinate of every grid point of a block × estimator is one family (Holm's "
         f"correction within it), and the families of the whole report are corrected again by Holm at family-wise "
@@ -58,7 +63,10 @@ RULE = (f"Bias verdict: every coordinate of every grid point of a block × estim
         f"rel_bias_ub95: a simultaneous {CONFIDENCE:.0%} upper bound on the largest ‖bias‖ / ‖gradient‖ of a "
         f"parameter group (one param at one point); differences "
         f"within {ROUNDING_ULPS} float32 ulps ({ROUNDING_ULPS * FLOAT32_EPS:.1e} relative) of an estimate are "
-        "rounding, not bias; exact-mode rows give the exact bias.")
+        "rounding, not bias; exact-mode rows give the exact bias. "
+        f"A Monte Carlo row reads 'no bias detected' only when rel_bias_ub95 is below {CONCLUSIVE_BOUND:.0%} (the "
+        f"test could have seen a bias that large); otherwise it reads 'inconclusive', with n: the estimates per grid "
+        f"point that would bring the bound below {CONCLUSIVE_BOUND:.0%} (the bound shrinks as 1/√n).")
 
 
 def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -215,7 +223,7 @@ def verdicts(frame: pd.DataFrame, by: tuple[str, ...] = ("block", "estimator_lab
 
     Returns:
       The ``by`` columns, ``method``, ``coordinates`` (family size m), ``bias_detected`` (bool; NaN without an
-      exact gradient), ``p_value`` (Holm-adjusted, family-wise), ``rel_bias`` (largest |bias| / gradient scale:
+      exact gradient), ``p_value`` (Holm-adjusted, family-wise), ``rel_bias`` (largest ``|bias|`` / gradient scale:
       exact in exact mode, noise-inflated in Monte Carlo) and ``rel_bias_ub95`` (its simultaneous upper confidence
       bound; in exact mode the exact value): the fields of :class:`Verdict`.
     """
@@ -259,21 +267,133 @@ def report_corrected(p_values: pd.Series, alpha: float = REPORT_ALPHA
     return adjusted, detected
 
 
-def describe(row: pd.Series | Mapping[str, Any]) -> str:
-    """A verdict in words, for a table cell.
+class Conclusion(enum.Enum):
+    """What a verdict lets a reader conclude about one block × estimator: a bias was DETECTED; NONE_DETECTED where
+    the test could have seen one of :data:`CONCLUSIVE_BOUND` (exact rows: no bias); INCONCLUSIVE where none was
+    detected but the bound is not below it (or unknown); UNTESTED without an exact gradient."""
+
+    DETECTED = "detected"
+    NONE_DETECTED = "none detected"
+    INCONCLUSIVE = "inconclusive"
+    UNTESTED = "untested"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and np.isnan(value))
+
+
+def conclusion(row: pd.Series | Mapping[str, Any], threshold: float = CONCLUSIVE_BOUND) -> Conclusion:
+    """What a verdict row lets a reader conclude.
 
     Args:
-      row: a row of :func:`verdicts` or of the summary table (``bias_detected``, ``method``, ``p_value``).
+      row: a row of :func:`verdicts` or of the summary table (``bias_detected``, ``method``, ``rel_bias_ub95``).
+      threshold: the relative bias that matters (:data:`CONCLUSIVE_BOUND`).
 
     Returns:
-      ``yes (p = 3e-12)`` / ``no (p = 0.41)`` / ``yes (exact)`` / ``no (exact)`` / ``– (no exact gradient)``.
+      :attr:`Conclusion.NONE_DETECTED` for a Monte Carlo row only when no bias was detected and ``rel_bias_ub95``
+      is below ``threshold``; :attr:`Conclusion.INCONCLUSIVE` when no bias was detected with a larger or unknown
+      bound.
     """
     detected = row.get("bias_detected")
-    if detected is None or (isinstance(detected, float) and np.isnan(detected)):
-        return "– (no exact gradient)"
-    answer = "yes" if detected else "no"
-    if row.get("method") == "exact":
-        return f"{answer} (exact)"
-    p = row["p_value"]
+    if _missing(detected):
+        return Conclusion.UNTESTED
+    if detected:
+        return Conclusion.DETECTED
+    bound = row.get("rel_bias_ub95")
+    if row.get("method") == "exact" or (not _missing(bound) and float(bound) < threshold):
+        return Conclusion.NONE_DETECTED
+    return Conclusion.INCONCLUSIVE
+
+
+def samples_needed(num_samples: float, bound: float, threshold: float = CONCLUSIVE_BOUND) -> int | None:
+    """The estimates per grid point that would bring a bound of ``bound`` below ``threshold``.
+
+    The bound is a multiple of the standard errors, which shrink as 1/√n: ``n · (bound / threshold)²``, rounded up
+    to two significant digits (a figure to plan a run with, not a promise).
+
+    Args:
+      num_samples: the estimates per grid point behind ``bound``.
+      bound: the upper bound on the relative bias (``rel_bias_ub95``).
+      threshold: the bound wanted.
+
+    Returns:
+      The sample count, or None when ``num_samples`` or ``bound`` is not a positive finite number.
+    """
+    need = float(num_samples) * (float(bound) / threshold) ** 2
+    if not np.isfinite(need) or need <= 0:
+        return None
+    step = 10.0 ** (np.floor(np.log10(need)) - 1)
+    # the tolerance keeps a product that lands on a round figure up to float error from going one step up
+    return int(np.ceil(need / step - 1e-9) * step)
+
+
+def readable_count(count: float) -> str:
+    """A large count as people write it: ``8400``, ``17k``, ``1.7M``, ``2.3e9``.
+
+    Args:
+      count: a count (already rounded to the digits worth showing, as :func:`samples_needed` does).
+
+    Returns:
+      The text.
+    """
+    count = float(count)
+    if count >= 1e9:
+        mantissa, exponent = f"{count:.2g}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    if count >= 1e6:
+        return f"{count / 1e6:.3g}M"
+    return f"{count / 1e3:.3g}k" if count >= 1e4 else f"{count:.0f}"
+
+
+def percent(fraction: float) -> str:
+    """A relative bias (bound) as a percentage: two significant digits, whole percents from 10% on.
+
+    Args:
+      fraction: the relative value (1.27 for 127%).
+
+    Returns:
+      ``127%``, ``3.2%``, ``0.041%``, or ``–`` when not finite.
+    """
+    pct = 100 * float(fraction)
+    if not np.isfinite(pct):
+        return "–"
+    return f"{pct:.0f}%" if abs(pct) >= 10 else f"{pct:.2g}%"
+
+
+def _p_text(p: float) -> str:
     # a normal tail beyond |z| ≈ 38 underflows to 0 in double precision: say so rather than "p = 0"
-    return f"{answer} (p < 1e-300)" if p == 0 else f"{answer} (p = {p:.2g})"
+    return "p < 1e-300" if p == 0 else f"p = {p:.2g}"
+
+
+def describe(row: pd.Series | Mapping[str, Any], threshold: float = CONCLUSIVE_BOUND) -> str:
+    """A verdict in words, for a table cell: "no bias detected" only where the test could have seen the bias that
+    matters (:func:`conclusion`).
+
+    Args:
+      row: a row of :func:`verdicts` or of the summary table (``bias_detected``, ``method``, ``p_value``,
+        ``rel_bias_ub95`` and, for the samples that would settle an inconclusive row, ``num_samples``).
+      threshold: the relative bias that matters (:data:`CONCLUSIVE_BOUND`).
+
+    Returns:
+      ``yes (p = 3e-12)`` / ``no bias detected (p = 0.41, bound 3.2%)`` / ``inconclusive (bound 127%, p = 0.93;
+      n ≈ 1.7M for 10%)`` / ``yes (exact)`` / ``no (exact)`` / ``– (no exact gradient)``; a row without a bound
+      reads ``not detected (p = 0.41)``.
+    """
+    found = conclusion(row, threshold)
+    if found is Conclusion.UNTESTED:
+        return "– (no exact gradient)"
+    if row.get("method") == "exact":
+        return "yes (exact)" if found is Conclusion.DETECTED else "no (exact)"
+    p = _p_text(row["p_value"])
+    if found is Conclusion.DETECTED:
+        return f"yes ({p})"
+    if "rel_bias_ub95" not in row:  # a caller that passes no bound (a re-test's p-value alone)
+        return f"not detected ({p})"
+    bound = row["rel_bias_ub95"]
+    if found is Conclusion.NONE_DETECTED:
+        return f"no bias detected ({p}, bound {percent(bound)})"
+    if _missing(bound) or not np.isfinite(float(bound)):
+        return f"inconclusive (no finite bound, {p})"
+    need = None if _missing(row.get("num_samples")) else samples_needed(row["num_samples"], bound, threshold)
+    plan = "" if need is None else f"; n ≈ {readable_count(need)} for {percent(threshold)}"
+    return f"inconclusive (bound {percent(bound)}, {p}{plan})"

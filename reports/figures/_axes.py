@@ -1,10 +1,14 @@
 """Axis helpers that every figure shares: readable log and integer ticks, values that log axes cannot show, curves
-that hide each other, grids of panels and the legend beside them."""
+that hide each other, grids of panels that fit a width, the legend beside them and the bands of text above and
+below them."""
 
 from __future__ import annotations
 
-from typing import Iterable
+import textwrap
+from typing import Sequence
 
+import matplotlib
+import matplotlib.font_manager
 import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
@@ -88,41 +92,137 @@ def plain_log_ticks(ax: plt.Axes) -> None:
         axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _, d=digits: f"{v:.{d}g}"))
 
 
-def panel_grid(n: int, width: float, height: float, ncols: int = 3) -> tuple[plt.Figure, np.ndarray]:
-    """A figure with a grid of panels.
+#: The narrowest panel (inches) a grid keeps before it wraps onto another row.
+MIN_PANEL = 1.9
+
+
+def wrapped_grid(rows: Sequence[int], width: float, side: float, height: tuple[float, float] = (1.7, 2.6),
+                 bands: float = 0.0) -> tuple[plt.Figure, list[list[plt.Axes]]]:
+    """A figure ``width`` inches wide whose rows of panels wrap onto more rows when they do not fit.
 
     Args:
-      n: how many panels are used.
-      width: a panel's width in inches.
-      height: a panel's height in inches.
-      ncols: panels per row (fewer when ``n`` is smaller).
+      rows: the number of panels of each row.
+      width: the figure's width (inches), labels and legends beside the panels included.
+      side: the width (inches) kept beside the panels for the labels or legend of each row.
+      height: the smallest and largest panel height (inches); panels are 3/4 as high as wide within it.
+      bands: the height (inches) of the title and the keys above and below the panels.
 
     Returns:
-      The figure and its axes as a flat array, the ones beyond ``n`` hidden.
+      The figure and the axes of each row in order (a wrapped row's axes span several lines of the grid); the
+      grid's unused axes are hidden.
     """
-    ncols = min(ncols, n)
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols + 1.5, height * nrows + 0.6), squeeze=False)
-    for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
-    return fig, axes.ravel()
+    ncols = max(1, min(max(rows), int((width - side) // MIN_PANEL)))
+    lines = [-(-n // ncols) for n in rows]
+    panel = (width - side) / ncols
+    panel_height = float(np.clip(0.75 * panel, *height))
+    fig, grid = plt.subplots(sum(lines), ncols, figsize=(width, panel_height * sum(lines) + bands), squeeze=False)
+    out, line = [], 0
+    for n, used in zip(rows, lines):
+        axes = list(grid[line:line + used].ravel())
+        for ax in axes[n:]:
+            ax.set_visible(False)
+        out.append(axes[:n])
+        line += used
+    return fig, out
 
 
-def estimator_legend(fig: plt.Figure, axes: Iterable[plt.Axes], keys: Iterable[object] = (), **style: object) -> None:
-    """One legend for the whole figure, beside its panels (so it never covers an axis label however few rows
-    there are).
+def set_ylabel(ax: plt.Axes, text: str, short: str) -> None:
+    """Label the y axis with ``text``, or with ``short`` where ``text`` is longer than the panel is high (in a
+    narrow figure the labels of panels stacked one above the other ran into each other).
 
     Args:
-      fig: the figure.
-      axes: its axes; the first line or marker of each label is in the legend, in drawing order.
-      keys: artists drawn on no axes, listed after the estimators under their labels (what a kind of mark means).
-      **style: legend options (``fontsize``, ``handlelength``).
+      ax: the axes (of a figure at its final size).
+      text: the label.
+      short: the label of a low panel.
     """
-    handles: dict[str, object] = {}
-    for ax in axes:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
-    for key in keys:
-        handles.setdefault(key.get_label(), key)
-    fig.legend(list(handles.values()), list(handles), loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False,
-               title="estimator", **style)
+    height = ax.get_position().height * ax.figure.get_size_inches()[1]
+    size = matplotlib.rcParams["axes.labelsize"]
+    points = size if isinstance(size, (int, float)) else matplotlib.font_manager.FontProperties(
+        size=size).get_size_in_points()
+    ax.set_ylabel(text if len(text) * 0.55 * points / 72 <= height else short)
+
+
+def line_ends(rows: Sequence[Sequence[plt.Axes]]) -> list[plt.Axes]:
+    """The panels at the right end of each line of a :func:`wrapped_grid`: where labels or a legend go.
+
+    Args:
+      rows: the axes of each row.
+
+    Returns:
+      The visible axes with no visible axes to their right in the grid.
+    """
+    ends = []
+    for axes in rows:
+        for k, ax in enumerate(axes):
+            nxt = axes[k + 1] if k + 1 < len(axes) else None
+            if nxt is None or nxt.get_subplotspec().rowspan.start != ax.get_subplotspec().rowspan.start:
+                ends.append(ax)
+    return ends
+
+
+def wrap(text: str, width: float, fontsize: float) -> str:
+    """``text`` broken into lines that fit ``width`` inches at ``fontsize`` points (an average glyph is a little
+    over half as wide as high).
+
+    Args:
+      text: the text; its own line breaks are kept.
+      width: the width (inches).
+      fontsize: in points.
+
+    Returns:
+      The wrapped text.
+    """
+    chars = max(20, int(width * 72 / (0.6 * fontsize)))
+    return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
+
+
+def _band_sizes(width: float, title: str, keys: bool, key_text: str, fontsize: float) -> tuple[float, float, float]:
+    """The heights (inches) of the title band, the key text and the keys' legend of :func:`bands`."""
+    top = (wrap(title, width, fontsize + 1).count("\n") + 1) * (fontsize + 1) * 1.35 / 72 + 0.1 if title else 0.0
+    text = (wrap(key_text, width, fontsize).count("\n") + 1) * fontsize * 1.35 / 72 + 0.08 if key_text else 0.0
+    return top, text, fontsize * 2.2 / 72 if keys else 0.0
+
+
+def band_height(width: float, title: str = "", keys: bool = False, key_text: str = "", fontsize: float = 8.0) -> float:
+    """The height (inches) that :func:`bands` takes for these texts at ``width`` inches: add it to the figure's.
+
+    Args:
+      width: the figure's width (inches).
+      title: the title.
+      keys: whether a legend of keys is drawn.
+      key_text: the text under the keys.
+      fontsize: as for :func:`bands`.
+
+    Returns:
+      The height of the bands above and below the panels.
+    """
+    return sum(_band_sizes(width, title, keys, key_text, fontsize))
+
+
+def bands(fig: plt.Figure, title: str = "", keys: Sequence[object] = (), key_text: str = "",
+          fontsize: float = 8.0) -> tuple[float, float, float, float]:
+    """The title above the panels and the keys under them (a legend of what each kind of mark means, then a line of
+    text such as the key to abbreviations), each in a band of its own.
+
+    Args:
+      fig: the figure; its height should include :func:`band_height` of these texts.
+      title: the title (wrapped to the figure's width).
+      keys: artists drawn on no axes whose labels say what a kind of mark means.
+      key_text: text under the keys (wrapped).
+      fontsize: of the keys and the key text; the title is one point larger.
+
+    Returns:
+      The rectangle (figure fraction) left for the panels: pass it to :func:`~._labels.finish`.
+    """
+    width, height = fig.get_size_inches()
+    _, text, legend = _band_sizes(width, title, bool(keys), key_text, fontsize)
+    if title:
+        fig.suptitle(wrap(title, width, fontsize + 1), fontsize=fontsize + 1, y=1 - 0.05 / height, va="top")
+    if key_text:
+        fig.text(0.01, 0.04 / height, wrap(key_text, width, fontsize), fontsize=fontsize, va="bottom", ha="left",
+                 color="0.25")
+    if keys:
+        fig.legend(list(keys), [k.get_label() for k in keys], loc="lower center", ncol=len(keys), frameon=False,
+                   bbox_to_anchor=(0.5, text / height), fontsize=fontsize)
+    # no band kept for the title: tight_layout makes room for a figure's suptitle itself
+    return (0.0, (text + legend) / height, 1.0, 1.0)

@@ -3,16 +3,17 @@ a model-based estimator."""
 
 from __future__ import annotations
 
-import textwrap
-
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 import scipy.stats as sps
 import seaborn as sns
 from matplotlib.lines import Line2D
 from varbench.reports import schema
-from varbench.reports.figures._axes import integer_ticks, plain_log_ticks
+from varbench.reports.figures._axes import integer_ticks, plain_log_ticks, wrap
+from varbench.reports.figures._families import MAX_PER_PANEL, abbreviation_key, short_label
+from varbench.reports.figures._labels import finish
 from varbench.reports.figures._style import CRITIC_COLORS, estimator_palette, value_palette
 
 #: The estimators drawn as horizontal reference lines in :func:`sequential_panels`, and their legend text.
@@ -21,6 +22,11 @@ REFERENCES = {"score_function:returns=full": "full return", "score_function:retu
 #: The two families of :func:`sequential_panels` (a column each): estimator name, option drawn along x, its label.
 FAMILIES = (("n_step", "n", "n (steps before bootstrapping)"), ("gae", "lambda", "λ"))
 
+
+#: The dash of each reference estimator (a horizontal line) of :func:`model_bias`.
+REFERENCE_DASHES = ("--", "-.", ":")
+#: Figures narrower than this (inches) stack their panels.
+STACK_BELOW = 5.5
 
 #: The normal 97.5% quantile: 95% intervals and noise floors are this many standard errors wide.
 Z95 = 1.959964
@@ -57,9 +63,10 @@ def _bias_key(ax: plt.Axes, **style: object) -> None:
     ax.legend(handles + keys, labels + list(BIAS_KEY.values()), **style)
 
 
-def _caption(fig: plt.Figure) -> None:
-    """:data:`BIAS_CAPTION` under the figure (call after its layout; a tight save takes it in)."""
-    fig.text(0.5, 0.0, textwrap.fill(BIAS_CAPTION, 130), ha="center", va="top", fontsize=8)
+def _caption(fig: plt.Figure, text: str) -> None:
+    """``text`` under the figure, wrapped to its width (call after its layout; a tight save takes it in)."""
+    if text:
+        fig.text(0.5, 0.0, wrap(text, fig.get_size_inches()[0], 8), ha="center", va="top", fontsize=8)
 
 
 def _model_bias_points(ax: plt.Axes, sub: pd.DataFrame, x_col: str, color: tuple, label: str,
@@ -77,24 +84,37 @@ def _model_bias_points(ax: plt.Axes, sub: pd.DataFrame, x_col: str, color: tuple
                 fmt="o", ms=4, color=color, ecolor=color, elinewidth=1, capsize=2.5, ls="none")
 
 
-def _model_bias_axes(axes: np.ndarray, x: str, bottom: float) -> None:
+def _model_bias_axes(axes: np.ndarray, x: str, bottom: float, references: dict[str, object]) -> None:
+    """Scales, labels and legends of :func:`model_bias` (``references``: the dash of each reference estimator)."""
     for ax, ylabel in ((axes[0], "‖bias‖ / ‖∇‖"), (axes[1], "total variance of one estimate")):
         ax.set_yscale("log")
         ax.set_xlabel(x)
         ax.set_ylabel(ylabel)
     if np.isfinite(bottom):
         axes[0].set_ylim(bottom=bottom)
-    if x == "fit_transitions":
-        for ax in axes:
+    for ax in axes[:2]:
+        if x == "fit_transitions":
             ax.set_xscale("log")
-    for ax in axes:
+        else:  # a few plain values: 0.000 0.025 0.050 ... ran into each other
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
         plain_log_ticks(ax)
     _bias_key(axes[0], fontsize=7)
-    axes[1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    handles, labels = axes[1].get_legend_handles_labels()
+    keys = [Line2D([], [], color="0.35", lw=1, ls=dash) for dash in references.values()]
+    labels += [f"{short_label(label)} (reference)" for label in references]
+    # at most MAX_PER_PANEL entries: the model's lines, then as many references as fit
+    n = min(len(handles) + len(keys), MAX_PER_PANEL)
+    if axes[1].get_legend() is not None:
+        axes[1].get_legend().remove()
+    if len(axes) > 2:  # stacked: the legend has a row of its own under the panels
+        axes[2].legend((handles + keys)[:n], labels[:n], fontsize=7, loc="center", frameon=False)
+    else:
+        axes[1].legend((handles + keys)[:n], labels[:n], fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5),
+                       frameon=False)
 
 
-def model_bias(frame: pd.DataFrame, x: str, line: str, title: str = "", estimator: str = "model_pathwise"
-               ) -> plt.Figure:
+def model_bias(frame: pd.DataFrame, x: str, line: str, title: str = "", estimator: str = "model_pathwise",
+               width: float | None = None) -> plt.Figure:
     """Model bias and variance of a model-based estimator vs its model option ``x``, one line per ``line``.
 
     Left: ‖bias‖ / ‖exact gradient‖ of each measurement with its 95% interval (bars), the Monte Carlo noise floor
@@ -108,6 +128,7 @@ def model_bias(frame: pd.DataFrame, x: str, line: str, title: str = "", estimato
       line: the grid axis whose values get a line each (the horizon ``T``).
       title: the figure's title.
       estimator: the name of the model-based estimator; every other estimator is a reference.
+      width: the figure's width in inches (default 9.5); under :data:`STACK_BELOW`, the panels are stacked.
 
     Returns:
       The figure.
@@ -120,7 +141,13 @@ def model_bias(frame: pd.DataFrame, x: str, line: str, title: str = "", estimato
         model[x_col] = model[x_col].fillna(0.0)
     lines = sorted(per[line_col].dropna().unique()) if line_col in per else []
     colors = value_palette([str(v) for v in lines])
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.4))
+    references: dict[str, object] = {}
+    width = width or 9.5
+    if width < STACK_BELOW:  # one panel above the other, the legend in a row of its own under them
+        fig, axes = plt.subplots(3, 1, figsize=(width, 1.25 * width + 0.9), height_ratios=[1, 1, 0.75])
+        axes[2].axis("off")
+    else:
+        fig, axes = plt.subplots(1, 2, figsize=(width, 0.36 * width))
     shown = pd.concat([model["relative_bias"], model["noise_floor"]])
     bottom = 0.5 * float(shown[shown > 0].min()) if (shown > 0).any() else np.nan
     for value in lines:
@@ -131,14 +158,16 @@ def model_bias(frame: pd.DataFrame, x: str, line: str, title: str = "", estimato
                      label=f"{line} = {value:g}")
         others = per[(per["estimator_name"] != estimator) & (per[line_col] == value)]
         for k, (label, group) in enumerate(others.groupby("estimator_label", sort=False)):
-            axes[1].axhline(float(group["total_variance"].mean()), color=c, lw=1, ls=("--", "-.", ":")[k % 3],
-                            label=f"{label} ({line} = {value:g})")
-    _model_bias_axes(axes, x, bottom)
+            # the line's colour says T, its dash the estimator: the legend keys each once, not per T
+            axes[1].axhline(float(group["total_variance"].mean()), color=c, lw=1, ls=REFERENCE_DASHES[k % 3])
+            references.setdefault(label, REFERENCE_DASHES[k % 3])
+    _model_bias_axes(axes, x, bottom, references)
     if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    if model["noise_floor"].notna().any():
-        _caption(fig)
+        fig.suptitle(wrap(title, width, 10), fontsize=10)
+    finish(fig)
+    key = abbreviation_key(references)
+    _caption(fig, " ".join(([BIAS_CAPTION] if model["noise_floor"].notna().any() else [])
+                           + ([f"Labels: {key}."] if key else [])))
     return fig
 
 
@@ -219,7 +248,23 @@ def _family_panel(ax: plt.Axes, sub: pd.DataFrame, x: str, y: str, per: pd.DataF
         plain_log_ticks(ax)
 
 
-def sequential_panels(frame: pd.DataFrame, title: str = "") -> plt.Figure:
+def _one_variance_legend(axes: list[plt.Axes], holder: plt.Axes | None) -> None:
+    """The variance panels have the same legend: one, where it covers no line (inside, it hid the reference lines):
+    beside the last panel, or in ``holder`` (an empty row under stacked panels)."""
+    entries: dict[str, object] = {}  # every panel's critics and references, once each
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    if holder is not None:
+        holder.legend(list(entries.values()), list(entries), fontsize=7, loc="center", frameon=False, ncol=2)
+    elif axes:
+        axes[-1].legend(list(entries.values()), list(entries), fontsize=7, loc="center left",
+                        bbox_to_anchor=(1.02, 0.5), frameon=False)
+
+
+def sequential_panels(frame: pd.DataFrame, title: str = "", width: float | None = None) -> plt.Figure:
     """Total variance (top) and largest |bias| (bottom) vs n for n-step and vs λ for GAE, per critic.
 
     In Monte Carlo, each |bias| has its 95% interval (bars) and the noise floor (dotted): a largest |bias| below the
@@ -233,12 +278,22 @@ def sequential_panels(frame: pd.DataFrame, title: str = "") -> plt.Figure:
     Args:
       frame: tidy measurement rows of one block (and of its exact-mode overlay).
       title: the figure's title.
+      width: the figure's width in inches (default 9); under :data:`STACK_BELOW`, the four panels are stacked
+        (n-step's two, then GAE's).
 
     Returns:
       The figure (a family with no rows, as in a ``--quick`` run, has its column of axes hidden).
     """
     per, bias_label = _per_estimator(frame)
-    fig, axes = plt.subplots(2, 2, figsize=(9.0, 5.6), sharex="col")
+    width = width or 9.0
+    if width < STACK_BELOW:  # the four panels one above the other, the variance legend in a row of its own
+        fig, stack = plt.subplots(5, 1, figsize=(width, 4 * 0.62 * width + 1.2), height_ratios=[1, 1, 1, 1, 0.6])
+        axes = np.array([[stack[0], stack[2]], [stack[1], stack[3]]])  # [row][family], as side by side
+        stack[1].sharex(stack[0])
+        stack[3].sharex(stack[2])
+        stack[4].axis("off")
+    else:
+        fig, axes = plt.subplots(2, 2, figsize=(width, 0.62 * width), sharex="col")
     for j, (name, option, xlabel) in enumerate(FAMILIES):
         x = schema.option_column(option)
         sub = per[per["estimator_name"] == name].copy()
@@ -254,9 +309,10 @@ def sequential_panels(frame: pd.DataFrame, title: str = "") -> plt.Figure:
             ax.set_ylabel(ylabel)
             ax.set_xlabel(xlabel)
             integer_ticks(ax, sub[x])
+    _one_variance_legend([ax for ax in axes[0] if ax.get_visible()], stack[4] if width < STACK_BELOW else None)
     if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+        fig.suptitle(wrap(title, width, 10), fontsize=10)
+    finish(fig)
     if per["bias_halfwidth"].notna().any():
-        _caption(fig)
+        _caption(fig, BIAS_CAPTION)
     return fig

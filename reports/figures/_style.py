@@ -1,10 +1,12 @@
-"""How every figure looks: the file-only backend, the theme, one colour per estimator and the dash patterns.
+"""How every figure looks: the file-only backend, the theme and one colour per estimator (its family's marker and
+dash are in :mod:`._families`).
 
 An estimator's colour is keyed by its name, so that it is the same in every figure of a report.
 """
 
 from __future__ import annotations
 
+import colorsys
 import zlib
 from typing import Sequence
 
@@ -33,8 +35,10 @@ ESTIMATOR_COLORS = {
 EXTRA_COLORS = ("#6699CC", "#997700", "#EE7733", "#BBBBBB", "#004488", "#EE3377")
 #: The same colour for a critic in every panel (oracle, Monte Carlo regression, temporal-difference fit).
 CRITIC_COLORS = {"oracle": "#0072B2", "learned": "#D55E00", "td": "#009E73"}
-#: Dash patterns, one per estimator of a panel, so curves that nearly coincide can be told apart.
-LINESTYLES = ("-", (0, (5, 1.5)), (0, (1, 1.2)), (0, (6, 1.5, 1, 1.5)), (0, (3, 1, 1, 1, 1, 1)))
+#: How far the last variant of an estimator is shaded towards black (or, 0.7 as far, white): a fraction of the way.
+SHADE_RANGE = 0.6
+#: How far each further variant's hue turns (a fraction of the colour wheel), so that shades next to each other differ.
+HUE_TURN = 0.025
 
 
 def value_palette(labels: Sequence[str]) -> Palette:
@@ -68,9 +72,40 @@ def estimator_palette(labels: Sequence[str]) -> Palette:
     for name, group in variants.items():
         base = ESTIMATOR_COLORS.get(name) or EXTRA_COLORS[zlib.crc32(name.encode()) % len(EXTRA_COLORS)]
         rgb = np.array(matplotlib.colors.to_rgb(base))
-        # the plain estimator keeps the base colour; variants alternate darker / lighter shades of it
         for k, label in enumerate(group):
-            step = (k + 1) // 2 * 0.28 * (1 if k % 2 else -1) if k else 0.0
-            shade = rgb + (1 - rgb) * step if step > 0 else rgb * (1 + step)
-            out[label] = tuple(np.clip(shade, 0, 1))
+            out[label] = _shade(rgb, k, len(group))
     return out
+
+
+def _shade(rgb: np.ndarray, k: int, n: int) -> tuple:
+    """The colour of the ``k``-th of ``n`` variants of one estimator: the first keeps the base colour; the others
+    alternate darker and lighter shades spread evenly up to :data:`SHADE_RANGE` (however many there are: fixed steps
+    made every variant beyond the sixth black or white), their hue turned a little so that neighbours differ."""
+    if k == 0:
+        return tuple(rgb)
+    if rgb.max() < 0.25:  # black has no darker shades: every variant is lighter
+        darker, rank, count = False, k, n - 1
+    else:
+        darker, rank = k % 2 == 1, (k + 1) // 2
+        count = (n // 2) if darker else (n - 1) // 2  # variants on this side of the base
+    # lighter shades stop earlier: a light base (n_step's sky blue) would fade into the white axes
+    step = SHADE_RANGE * (1.0 if darker else 0.7) * rank / max(count, 1)
+    shade = rgb * (1 - step) if darker else rgb + (1 - rgb) * step
+    hue, light, saturation = colorsys.rgb_to_hls(*np.clip(shade, 0, 1))
+    turned = colorsys.hls_to_rgb((hue + HUE_TURN * rank * (1 if darker else -1)) % 1.0, light, saturation)
+    return tuple(float(c) for c in np.clip(turned, 0, 1))
+
+
+def text_color(color: object) -> tuple:
+    """A colour for text naming something drawn in ``color``: the colour itself, darkened where it is too light to
+    read on white (the lightest shades of an estimator's variants).
+
+    Args:
+      color: any matplotlib colour.
+
+    Returns:
+      An RGB colour whose relative luminance is at most 0.45.
+    """
+    rgb = np.array(matplotlib.colors.to_rgb(color))
+    luminance = float(rgb @ [0.2126, 0.7152, 0.0722])
+    return tuple(float(c) for c in (rgb * (0.45 / luminance) if luminance > 0.45 else rgb))

@@ -6,36 +6,43 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from varbench.reports import schema
-from varbench.reports.figures._axes import coincide, estimator_legend
+from varbench.reports.figures._axes import coincide, line_ends, set_ylabel, wrapped_grid
+from varbench.reports.figures._families import panel_groups, style_of
+from varbench.reports.figures._labels import SIDE, framed, label_lines
 from varbench.reports.figures._style import Palette, estimator_palette
 
 
-def _trace_panel(ax: plt.Axes, rows: pd.DataFrame, labels: list[str], colors: Palette,
-                 legend: bool) -> dict[str, pd.Series]:
-    """Draw each estimator's mean ``_y`` per step of ``rows`` (one driver); returns the curves (``legend``: label
-    them, once per figure)."""
-    curves = {}
+def _trace_panel(ax: plt.Axes, rows: pd.DataFrame, labels: list[str],
+                 colors: Palette) -> tuple[dict[str, pd.Series], dict[str, tuple[object, float]]]:
+    """Draw each estimator's mean ``_y`` per step of ``rows`` (one driver); returns the curves, and per label its
+    line and last value (for the labels at the line ends)."""
+    curves, ends = {}, {}
     for k, label in enumerate(labels):
         d = rows[rows["estimator_label"] == label].groupby("step", as_index=False)["_y"].mean()
         finite = d[np.isfinite(d["_y"])]
-        # later curves drawn thinner and dashed, so one that coincides with an earlier one still shows
-        ax.plot(finite["step"], finite["_y"], marker=".", color=colors[label], lw=1.6 - 0.25 * min(k, 3),
-                ls="-" if k == 0 else (0, (4, 1.5 + k)), label=label if legend else None)
+        style = style_of(label)
+        # later curves drawn thinner, so one that coincides with an earlier one still shows
+        (line,) = ax.plot(finite["step"], finite["_y"], marker=style.marker, ms=3.5, color=colors[label],
+                          lw=max(0.9, 1.8 - 0.25 * k), ls=style.dash)
         curves[label] = pd.Series(finite["_y"].to_numpy(), index=finite["step"].to_numpy())
-    return curves
+        ends[label] = (line, float(finite["_y"].iloc[-1]) if len(finite) else np.nan)
+    return curves, ends
 
 
-def trace_log_variance(frame: pd.DataFrame, title: str = "", palette: Palette | None = None) -> plt.Figure:
+def trace_log_variance(frame: pd.DataFrame, title: str = "", palette: Palette | None = None,
+                       width: float | None = None) -> plt.Figure:
     """Log-variance of each measured estimator over optimisation steps, one row of panels per driver.
 
     Every estimator is measured at the SAME params at each checkpoint (the driver's), so the curves separate
     estimator noise from parameter drift. For problems with parameter groups (an amortized problem's encoder and
-    decoder) a panel per group follows the total, since which group an estimator helps is the question.
+    decoder) a panel per group follows the total, since which group an estimator helps is the question. More than
+    :data:`~._families.MAX_PER_PANEL` estimators get a row per group of them.
 
     Args:
       frame: the trace rows of one block (:func:`varbench.reports.schema.trace_rows`).
       title: the figure's title; curves that coincide are named under it.
       palette: a colour per estimator label (default: :func:`estimator_palette` of the frame's labels).
+      width: the figure's width in inches (default: 4.2 per panel); panels wrap onto more rows when they do not fit.
 
     Returns:
       The figure.
@@ -46,25 +53,24 @@ def trace_log_variance(frame: pd.DataFrame, title: str = "", palette: Palette | 
     hidden: list[str] = []
     panels = [("log_variance", "all parameters")] + [
         (schema.GROUP_VARIANCE_PREFIX + g, g) for g in schema.trace_groups(frame)]
-    fig, axes = plt.subplots(len(drivers), len(panels), figsize=(4.2 * len(panels) + 1.8, 3.0 * len(drivers) + 0.4),
-                             squeeze=False, sharey="col", sharex=True)
-    for j, (column, what) in enumerate(panels):
-        values = pd.to_numeric(frame[column], errors="coerce")
-        if column != "log_variance":  # a group's variance, on the same natural-log scale as the total
-            values = np.log(values.where(values > 0))
-        data = frame.assign(_y=values)
-        for i, driver in enumerate(drivers):
-            ax = axes[i][j]
-            curves = _trace_panel(ax, data[data["driver"] == driver], labels, colors, legend=i == 0 and j == 0)
+    groups = panel_groups(labels)
+    fig, rows = wrapped_grid([len(panels)] * (len(drivers) * len(groups)), width or 4.2 * len(panels) + SIDE, SIDE,
+                             height=(1.8, 3.0))
+    for r, (driver, (group, members)) in enumerate((d, g) for d in drivers for g in groups):
+        for ax, (column, what) in zip(rows[r], panels):
+            values = pd.to_numeric(frame[column], errors="coerce")
+            if column != "log_variance":  # a group's variance, on the same natural-log scale as the total
+                values = np.log(values.where(values > 0))
+            data = frame.assign(_y=values)
+            curves, ends = _trace_panel(ax, data[data["driver"] == driver], members, colors)
             hidden += [f"{' = '.join(g)} ({what})" for g in coincide(curves)]
-            ax.set_title(f"params trained by {driver}" + (f" · {what}" if len(panels) > 1 else ""), fontsize=9)
-            if i == len(drivers) - 1:
-                ax.set_xlabel("optimisation step")
-            if j == 0 or len(panels) > 1:
-                ax.set_ylabel(f"ln variance, {what}" if len(panels) > 1 else "ln variance of one estimate")
-    estimator_legend(fig, axes.ravel(), fontsize=7)
-    if title or hidden:
-        fig.suptitle(title + (f"\n(curves that coincide: {'; '.join(dict.fromkeys(hidden))})" if hidden else ""),
-                     fontsize=10 if not hidden else 9)
-    fig.tight_layout()
-    return fig
+            name = f"params trained by {driver}" + (f" · {what}" if len(panels) > 1 else "")
+            ax.set_title(f"{group}\n{name}" if group else name, fontsize=8.5)
+            ax.set_xlabel("optimisation step")
+            if ax.get_subplotspec().is_first_col() or len(panels) > 1:
+                set_ylabel(ax, f"ln variance, {what}" if len(panels) > 1 else "ln variance of one estimate",
+                           f"ln var., {what}" if len(panels) > 1 else "ln variance")
+            if ax in line_ends(rows[r:r + 1]):
+                label_lines(ax, ends, colors)
+    heading = title + (f"\n(curves that coincide: {'; '.join(dict.fromkeys(hidden))})" if hidden else "")
+    return framed(fig, heading, [], labels)

@@ -81,7 +81,7 @@ def test_every_frame_is_numeric_where_the_values_are_numbers(quick_store):
     for table in (reports.summary(frame), reports.group_table(frame), reports.group_variance(frame)):
         numeric = table.select_dtypes(exclude="number").columns
         assert set(numeric) <= {"block", "estimator", "estimator_label", "method", "group", "bias_detected", "cell",
-                                "problem", "seed"}, numeric
+                                "problem", "seed", "var_ratio_paired", "var_ratio_reference"}, numeric
 
 
 def test_group_table_on_a_mixed_store_covers_only_amortized_blocks(quick_store):

@@ -147,3 +147,46 @@ def test_relative_bias_is_per_parameter_group_and_holds_where_a_coordinate_cross
     assert unbiased["rel_bias_ub95"] < 0.03, unbiased
     uniform = verdict.verdicts(family(0.05 * grad, np.zeros(4), grad, method="exact")).iloc[0]
     assert uniform["rel_bias"] == pytest.approx(0.05)
+
+
+def test_no_bias_is_claimed_only_where_the_bound_rules_out_the_bias_that_matters():
+    """An unbiased estimator whose noise dwarfs its gradient cannot have seen a 10% bias: its verdict reads
+    "inconclusive", with the bound and the samples that would bring the bound below the threshold, not "no"."""
+    grad = np.array([1.0, 2.0])
+    loose = verdict.verdicts(family(0.3 * np.array([0.5, -1.0]), np.full(2, 0.3), grad)).iloc[0]
+    tight = verdict.verdicts(family(1e-3 * np.array([0.5, -1.0]), np.full(2, 1e-3), grad)).iloc[0]
+    assert not loose["bias_detected"] and not tight["bias_detected"]
+    assert loose["rel_bias_ub95"] > verdict.CONCLUSIVE_BOUND > tight["rel_bias_ub95"]
+    assert verdict.conclusion(loose) is verdict.Conclusion.INCONCLUSIVE
+    assert verdict.conclusion(tight) is verdict.Conclusion.NONE_DETECTED
+    words = verdict.describe(dict(loose, num_samples=10_000))
+    need = verdict.samples_needed(10_000, loose["rel_bias_ub95"])
+    assert words.startswith(f"inconclusive (bound {verdict.percent(loose['rel_bias_ub95'])}, p = ")
+    assert f"n ≈ {verdict.readable_count(need)} for 10%" in words
+    assert verdict.describe(tight).startswith("no bias detected (p = ")
+    assert verdict.describe(tight).endswith(f", bound {verdict.percent(tight['rel_bias_ub95'])})")
+
+
+def test_the_threshold_is_strict_and_stated():
+    row = dict(bias_detected=False, method="mc", p_value=0.93, rel_bias_ub95=verdict.CONCLUSIVE_BOUND)
+    assert verdict.conclusion(row) is verdict.Conclusion.INCONCLUSIVE
+    assert verdict.conclusion(dict(row, rel_bias_ub95=np.nan)) is verdict.Conclusion.INCONCLUSIVE
+    assert verdict.describe(dict(row, rel_bias_ub95=np.inf)) == "inconclusive (no finite bound, p = 0.93)"
+    assert verdict.describe(dict(bias_detected=False, method="mc", p_value=0.41)) == "not detected (p = 0.41)"
+    assert verdict.describe(dict(row, method="exact", rel_bias_ub95=1e-13)) == "no (exact)"  # exact keeps its words
+    assert f"below {verdict.CONCLUSIVE_BOUND:.0%}" in verdict.RULE and "inconclusive" in verdict.RULE
+
+
+@pytest.mark.parametrize("n, bound, expected, text", [
+    (10_000, 1.27, 1_700_000, "1.7M"),   # 10⁴ · 12.7² = 1.61·10⁶, rounded up to two digits
+    (20_000, 0.2, 80_000, "80k"),
+    (1_000, 0.1, 1_000, "1000"),         # already conclusive at the threshold: no extra step up from float error
+    (2_000, 0.13, 3_400, "3400"),
+    (400_000, 7.45, 2_300_000_000, "2.3e9"),
+])
+def test_samples_needed_grow_as_the_square_of_the_bound(n, bound, expected, text):
+    assert verdict.samples_needed(n, bound) == expected and verdict.readable_count(expected) == text
+
+
+def test_samples_needed_without_a_bound_is_none():
+    assert verdict.samples_needed(10_000, np.nan) is None and verdict.samples_needed(np.nan, 1.0) is None

@@ -15,8 +15,12 @@ _ROWS_HEAD = ["| problem | point | check | status | detail |", "|---|---|---|---
 #: the raw ones, since estimators averaging different numbers of samples compare only per cost evaluation.
 VARIANCE_COLUMNS = ("problem", "point", "estimator", "method", "total variance", "95% interval", "rank",
                     "× evaluations", "rank × evaluations", "× seconds")
-_VARIANCE_HEAD = ["## Variance against the references", "", "| " + " | ".join(VARIANCE_COLUMNS) + " |",
-                  "|" + "---|" * len(VARIANCE_COLUMNS)]
+#: Columns the Markdown table adds: the total variance ÷ the ratio reference's, and its 95% interval (the terminal
+#: table has no room for them at 120 columns; there the variance row's detail states the ratios).
+RATIO_COLUMNS = ("ratio to reference", "ratio 95% interval")
+_VARIANCE_HEAD = ["## Variance against the references", "",
+                  "| " + " | ".join(VARIANCE_COLUMNS + RATIO_COLUMNS) + " |",
+                  "|" + "---|" * len(VARIANCE_COLUMNS + RATIO_COLUMNS)]
 
 
 def markdown(estimator: str, verdict: str, rows: Iterable[tuple[Any, ...]], variance: Iterable[Any]) -> str:
@@ -38,11 +42,12 @@ def markdown(estimator: str, verdict: str, rows: Iterable[tuple[Any, ...]], vari
     if entries:
         lines += ["", *_VARIANCE_HEAD]
         lines += [_variance_line(v) for v in entries]
+        lines += ["", ratio_note(entries)] if ratio_note(entries) else []
     return "\n".join(lines) + "\n"
 
 
 def _variance_line(v: Any) -> str:
-    cells = variance_cells(v)
+    cells = variance_cells(v) + ratio_cells(v)
     if v.candidate:
         cells[2] = f"**{cells[2]}**"
     return "| " + " | ".join(cells) + " |"
@@ -54,6 +59,28 @@ def variance_cells(v: Any) -> list[str]:
     return [v.problem, v.point, v.estimator, v.method, f"{v.total_variance:.4g}",
             f"[{v.total_variance_lo:.4g}, {v.total_variance_hi:.4g}]", ranks[0], f"{v.work_evaluations:.4g}",
             ranks[1], _number(v.work_seconds)]
+
+
+def ratio_note(entries: Iterable[Any]) -> str:
+    """What the ratio columns divide by, and how their intervals were made (empty without ratios)."""
+    references = sorted({v.ratio_reference for v in entries if getattr(v, "ratio_reference", "")})
+    if not references:
+        return ""
+    return (f"ratio: total variance ÷ {' / '.join(references)}'s at the same point; interval: paired (common random "
+            "numbers) where the two consume the same noise, else from the two measurements (conservative), none "
+            "where both are exact")
+
+
+def ratio_cells(v: Any) -> list[str]:
+    """The ratio and its interval, marked paired where it was measured on common random numbers."""
+    if not getattr(v, "ratio_reference", "") or not np.isfinite(v.ratio):
+        return ["–", "–"]
+    if v.ratio_reference == v.estimator:
+        return ["1 (reference)", "–"]
+    if v.ratio_lo == v.ratio_hi and not v.ratio_paired:
+        return [f"{v.ratio:.4g}", "(exact)"]
+    mark = " paired" if v.ratio_paired else ""
+    return [f"{v.ratio:.4g}", f"[{v.ratio_lo:.4g}, {v.ratio_hi:.4g}]{mark}"]
 
 
 def _number(x: float | None) -> str:

@@ -86,6 +86,13 @@ class VarianceEntry(NamedTuple):
     rank: int = 0                 # 1 = the smallest total variance among the unbiased at this point; 0 = biased
     work_rank: int = 0            # the same by total variance × evaluations
     biased: bool = False          # ranked apart: a biased estimator's variance says nothing of its error alone
+    # total variance ÷ the ratio reference's (the plain score function where it applies) with its 95% interval;
+    # ratio_paired: measured on common random numbers; False: independent measurements (or both exact)
+    ratio: float = float("nan")
+    ratio_lo: float = float("nan")
+    ratio_hi: float = float("nan")
+    ratio_paired: bool = False
+    ratio_reference: str = ""
 
 
 class Comparison(NamedTuple):

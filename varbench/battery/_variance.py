@@ -8,11 +8,12 @@ from varbench import catalog
 from varbench.battery._context import VARIANCE_SEED, CheckContext
 from varbench.battery._references import default_references
 from varbench.battery._report import CheckRow, Comparison, Status, VarianceEntry
-from varbench.core.errors import NotApplicableError
+from varbench.core.errors import NotApplicableError, VarbenchError
 from varbench.core.estimator import Estimator
 from varbench.core.naming import spec_of
-from varbench.engine import harness
+from varbench.engine import harness, paired
 from varbench.engine.result import Result
+from varbench.reports import ratios
 
 
 def candidate_variance(ctx: CheckContext) -> tuple[Result, float]:
@@ -34,14 +35,60 @@ def compare_variance(ctx: CheckContext, own: Result, seconds: float, biased: boo
     Biased entries are ranked apart (rank 0, listed last; see :func:`rank_entries`)."""
     entries = [_entry(ctx, ctx.label, True, own, seconds, biased)]
     results = [(ctx.problem, own)]
+    measured = [(ctx.estimator, own)]
     plain = None
     for reference in _references(ctx):
         result, reference_seconds = _measured(ctx, reference, exact=own.method == "exact")
         results.append((ctx.problem, result))
+        measured.append((reference, result))
         entries.append(_entry(ctx, spec_of(reference), False, result, reference_seconds, not reference.unbiased))
         if spec_of(reference) == "score_function":
             plain = result
-    return Comparison(rank_entries(entries), results), plain
+    return Comparison(rank_entries(_with_ratios(ctx, entries, measured)), results), plain
+
+
+def _with_ratios(ctx: CheckContext, entries: list[VarianceEntry], measured: list[tuple[Estimator, Result]]
+                 ) -> list[VarianceEntry]:
+    """The entries with their variance ratio to the plain score function (where it is among them, the candidate
+    included; else the first reference): exact where both are exact, paired where they consume the same noise
+    (:func:`varbench.engine.paired.measure_ratio`, one more Monte Carlo pass), else of the two measurements."""
+    names = [e.estimator for e in entries]
+    if len(entries) < 2:
+        return entries
+    index = names.index("score_function") if "score_function" in names else 1
+    reference, reference_result = measured[index]
+    out = []
+    for i, (entry, (estimator, result)) in enumerate(zip(entries, measured)):
+        ratio = (1.0, 1.0, 1.0, False) if i == index else _ratio(ctx, estimator, result, reference, reference_result)
+        out.append(entry._replace(ratio=ratio[0], ratio_lo=ratio[1], ratio_hi=ratio[2], ratio_paired=ratio[3],
+                                  ratio_reference=names[index]))
+    return out
+
+
+def _ratio(ctx: CheckContext, estimator: Estimator, result: Result, reference: Estimator, reference_result: Result
+           ) -> tuple[float, float, float, bool]:
+    """``(ratio, lo, hi, paired)`` of one estimator's total variance to the reference's."""
+    if result.method == "exact" and reference_result.method == "exact":
+        exact = result.total_variance / reference_result.total_variance if reference_result.total_variance > 0 \
+            else float("nan")
+        return exact, exact, exact, False
+    if not (estimator.stateful or reference.stateful):
+        try:
+            r = paired.measure_ratio(ctx.subject.problem, estimator, reference, params=ctx.point.params,
+                                     num_samples=ctx.level.variance_samples, seed=ctx.seed + VARIANCE_SEED)
+            return r.ratio, r.lo, r.hi, True
+        except VarbenchError:  # different noise (or a failure the other checks report): independent measurements
+            pass
+    return (*ratios.unpaired_ratio(result.total_variance, _total_se(result), reference_result.total_variance,
+                                   _total_se(reference_result)), False)
+
+
+def _total_se(result: Result) -> float:
+    """The standard error of a result's total variance, from its coordinates' intervals (an upper bound:
+    :func:`varbench.reports.ratios.total_variance_se`)."""
+    variance = np.concatenate([np.ravel(result.variance[k]) for k in result.variance_ci])
+    lo, hi = _coordinate_intervals(result).T
+    return ratios.total_variance_se(variance, lo, hi)
 
 
 def rank_entries(entries: list[VarianceEntry]) -> list[VarianceEntry]:
@@ -66,7 +113,7 @@ def variance_row(ctx: CheckContext, comparison: Comparison, own: Result, plain: 
                        for e in entries if not e.candidate)
     detail = (f"total variance {mine.total_variance:.4g} [{mine.total_variance_lo:.4g}, "
               f"{mine.total_variance_hi:.4g}] ({own.method}), {_ranks(mine, entries)}"
-              + (f"; references: {others}" if others else ""))
+              + (f"; references: {others}" if others else "") + _ratios_text(entries))
     if mine.biased:
         return ctx.row("variance", Status.BIASED, detail, own.total_variance)
     if plain is not None and _above_in_every_coordinate(own, plain):
@@ -74,6 +121,21 @@ def variance_row(ctx: CheckContext, comparison: Comparison, own: Result, plain: 
                        detail + "; its interval lies above the plain score function's in every coordinate",
                        own.total_variance)
     return ctx.row("variance", Status.PASS, detail, own.total_variance)
+
+
+def _ratios_text(entries: list[VarianceEntry]) -> str:
+    """``; variance ratio to score_function: mine 0.55 [0.52, 0.57] (paired), rloo 0.1 (exact)``: every entry's
+    but the reference's, the candidate first; nothing without ratios."""
+    ratios_ = [e for e in sorted(entries, key=lambda e: not e.candidate)
+               if e.ratio_reference and e.ratio_reference != e.estimator and np.isfinite(e.ratio)]
+    if not ratios_:
+        return ""
+    def one(e: VarianceEntry) -> str:
+        if e.ratio_lo == e.ratio_hi and not e.ratio_paired:
+            return f"{e.estimator} {e.ratio:.3g} (exact)"
+        how = "paired" if e.ratio_paired else "unpaired"
+        return f"{e.estimator} {e.ratio:.3g} [{e.ratio_lo:.3g}, {e.ratio_hi:.3g}] ({how})"
+    return f"; variance ratio to {ratios_[0].ratio_reference}: " + ", ".join(one(e) for e in ratios_)
 
 
 def _ranks(mine: VarianceEntry, entries: list[VarianceEntry]) -> str:

@@ -7,17 +7,41 @@ import argparse
 from varbench.cli._common import path
 
 
+def _formats(text: str) -> tuple[str, ...]:
+    """An argument type: figure formats separated by commas (:data:`varbench.reports.page.FIGURE_FORMATS`)."""
+    from varbench.reports.page import figure_formats
+    try:
+        return figure_formats(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _width(text: str) -> float:
+    """An argument type: a figure width in inches (:data:`varbench.reports.page.WIDTH_RANGE`)."""
+    from varbench.reports.page import figure_width
+    try:
+        return figure_width(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``report`` to ``subparsers``; returns its parser."""
     parser = subparsers.add_parser("report", help="figures, HTML and Markdown pages from a result store")
     parser.add_argument("dir", type=path, metavar="DIR")
     parser.add_argument("--out", type=path, metavar="DIR", default=None,
                         help="where to write (default: DIR/report)")
+    parser.add_argument("--figure-format", type=_formats, metavar="FORMATS", default=("png",),
+                        help="figure formats, comma-separated, from png, pdf, svg (default: png; PNG is always "
+                             "written, the pages embed it); each figure's files sit next to each other")
+    parser.add_argument("--figure-width", type=_width, metavar="INCHES", default=None,
+                        help="draw every figure this wide, text at 7 pt or more, PNGs at 300 dpi (a paper column "
+                             "is about 3.3, a full page width about 6.8; default: each figure's own width)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the report and print where; returns 0."""
     from varbench.reports.page import write_report
-    print(write_report(args.dir, args.out))
+    print(write_report(args.dir, args.out, formats=args.figure_format, width=args.figure_width))
     return 0

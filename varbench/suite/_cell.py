@@ -83,9 +83,36 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
     else:
         results = [measure(problem, spec.estimator, params=p.params, method="exact", seed=cell.seed,
                            warmup=block.warmup) for problem, p in zip(problems, cell.points)]
-    return schema.measurement_rows(results, [p.to_json() for p in cell.points], block=block.name, cell=cell.key,
+    rows = schema.measurement_rows(results, [p.to_json() for p in cell.points], block=block.name, cell=cell.key,
                                    problem_name=block.problem_name, estimator_name=spec.name,
                                    estimator_label=spec.label, estimator_options=spec.options, static=cell.static)
+    ratios = _paired_ratios(cell, problems)
+    for row in rows:  # every row names the reference, so that reports know it; paired points add their ratio
+        row["var_ratio_reference"] = block.reference
+        if ratios is not None:
+            r = ratios[row["point"]]
+            row.update(var_ratio=r.ratio, var_ratio_lo=r.lo, var_ratio_hi=r.hi, var_ratio_paired=True)
+    return rows
+
+
+def _paired_ratios(cell: Cell, problems: list[Any]) -> list[Any] | None:
+    """The variance ratio to the block's reference at each grid point, measured on common random numbers
+    (:func:`varbench.engine.paired.measure_ratio_batch`: one more pass of ``num_samples``); None where that does
+    not apply (exact mode, the reference's own cell, a stateful estimator, noise that differs), or where the
+    reference fails there (its own cell reports why): the reports then compare the two cells' rows unpaired."""
+    from varbench.engine.paired import measure_ratio_batch
+
+    block, spec = cell.block, cell.estimator
+    reference = block.specs.get(block.reference)
+    if block.method != "mc" or reference is None or block.reference == spec.label \
+            or spec.estimator.stateful or reference.estimator.stateful:
+        return None
+    try:
+        return measure_ratio_batch(problems, spec.estimator, reference.estimator,
+                                   params=[p.params for p in cell.points], num_samples=block.num_samples,
+                                   seed=cell.seed)
+    except VarbenchError:  # different noise, a reference that does not apply or fails: unpaired instead
+        return None
 
 
 def run_cell_task(cell: Cell) -> CellOutcome:
