@@ -25,7 +25,8 @@ from varbench.core.pytree import option
 
 
 def steps_option(default: int, doc: str = "number of time steps", minimum: int = 1) -> Any:
-    """The option ``T`` of a sequential problem: the number of steps of a trajectory (:attr:`num_steps`).
+    """The option ``T`` of a sequential problem: the number of steps of a trajectory
+    (:attr:`SequentialProblem.num_steps`).
 
     Args:
       default: T when the option is not given.

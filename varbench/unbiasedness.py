@@ -118,7 +118,8 @@ def _beyond_rounding_z(result: Any) -> dict[str, np.ndarray]:
 def bias_test(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None = None, alpha: float = 1e-3,
               relative_bias: float = 0.05, power: float = 0.95, num_samples: int | None = None,
               max_samples: int = 20_000_000, seed: int = 0, **measure_kwargs: Any) -> BiasTest:
-    """Run the unbiasedness test and return its outcome without raising (see :func:`assert_unbiased`)."""
+    """Run the unbiasedness test and return its outcome without raising
+    (see :func:`varbench.testing.assert_unbiased`)."""
     if not 0 < alpha < 1 or not 0 < power < 1 or relative_bias <= 0:
         raise VarbenchError("need 0 < alpha < 1, 0 < power < 1 and relative_bias > 0")
     problem = resolve_problem(problem)

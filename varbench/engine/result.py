@@ -1,4 +1,4 @@
-"""The Result of a measurement: every field of the public contract (DESIGN.md)."""
+"""The Result of a measurement: every field of the public contract (docs/explanation/design.md)."""
 
 from __future__ import annotations
 

@@ -4,8 +4,9 @@ Measuring each estimator along its own training run mixes estimator noise with p
 of squared gradients along training is not a variance). ``trace`` instead optimises the params with one *driver*
 estimator and Adam, and every ``every`` steps (:class:`TraceSettings`) freezes everything and measures each listed
 estimator at exactly those params with :func:`varbench.measure`. Stateful estimators (EMA baselines, REBAR with
-``tune=variance``, RELAX's control-variate network) are trained along the way — one :meth:`update` per optimisation
-step at the current params, as in Grathwohl et al. (2018), Algorithm 1 — and measured with their state frozen.
+``tune=variance``, RELAX's control-variate network) are trained along the way — one
+:meth:`~varbench.Estimator.update` per optimisation step at the current params, as in Grathwohl et al. (2018),
+Algorithm 1 — and measured with their state frozen.
 
 The whole trace is a pure function of ``seed``: optimisation step t uses ``fold_in(split(key(seed))[0], t)`` and the
 measurement at step t uses seed ``seed + 1 + t``, so a trace can be recomputed (or resumed) exactly.
