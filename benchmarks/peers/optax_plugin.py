@@ -20,7 +20,8 @@ Estimation in Machine Learning", JMLR 21, is the survey optax's module follows):
   average is updated with the estimate's own sample before it is used, so the baseline depends on the sample and
   the estimate is BIASED (the battery must say so).
 * ``optax_moving_average_fresh``: the same optax baseline functions, its average advanced by ``update`` from
-  fresh samples and read as it is by the estimate (the README's route for stateful estimators): unbiased.
+  fresh samples and read as it is by the estimate (the route for stateful estimators in
+  docs/how-to/write-a-plugin.md): unbiased.
 
 Planted defects (each claims to be unbiased and correct; each must fail the named check):
 
@@ -165,8 +166,8 @@ class OptaxMovingAverage(OptaxEstimator):
 @varbench.register_estimator
 @varbench.pytree_dataclass
 class OptaxMovingAverageFresh(OptaxMovingAverage):
-    """optax's ``moving_avg_baseline`` functions, the README's way: ``update`` advances the average with a fresh
-    sample (optax's ``update_state``), the estimate subtracts the average as it is (optax's control variate) from
+    """optax's ``moving_avg_baseline`` functions, as docs/how-to/write-a-plugin.md drives a state: ``update``
+    advances the average with a fresh sample (optax's ``update_state``), the estimate subtracts the average as it is (optax's control variate) from
     the cost inside the score function: unbiased, since the baseline does not depend on the estimate's sample."""
 
     name = "optax_moving_average_fresh"
