@@ -167,8 +167,9 @@ class OptaxMovingAverage(OptaxEstimator):
 @varbench.pytree_dataclass
 class OptaxMovingAverageFresh(OptaxMovingAverage):
     """optax's ``moving_avg_baseline`` functions, as docs/how-to/write-a-plugin.md drives a state: ``update``
-    advances the average with a fresh sample (optax's ``update_state``), the estimate subtracts the average as it is (optax's control variate) from
-    the cost inside the score function: unbiased, since the baseline does not depend on the estimate's sample."""
+    advances the average with a fresh sample (optax's ``update_state``), the estimate subtracts the average as it
+    is (optax's control variate) from the cost inside the score function: unbiased, since the baseline does not
+    depend on the estimate's sample."""
 
     name = "optax_moving_average_fresh"
 
