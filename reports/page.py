@@ -3,6 +3,9 @@
 A section per block of the store's config (its figure, its table, its note), then the cross-block figures, then the
 cells that failed or were skipped. Each figure is a PNG (which the pages embed), with a PDF and an SVG beside it on
 request; drawn at a given width (a paper's column), its text stays at 7 pt or more.
+
+The figures are drawn in worker processes (:mod:`varbench.reports._drawing`), and a report into a folder that holds
+an earlier one draws again only the figures whose data or options changed; the pages are always written.
 """
 
 from __future__ import annotations
@@ -10,22 +13,19 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
-import matplotlib
-import matplotlib.pyplot as plt
 import pandas as pd
-from PIL import Image
-from varbench.reports import confirmation, figures, schema, store, verdict
-from varbench.reports._contents import Contents, FigureKind, ReportBlock, Section
-from varbench.reports._files import safe_stem
+from varbench.reports import _drawing, confirmation, figures, schema, store, verdict
+from varbench.reports._contents import Contents, ReportBlock, Section
+# DPI, PRINT_DPI, SIDECAR: kept under the page's names too (callers read page.DPI)
+from varbench.reports._drawing import DPI, PRINT_DPI, SIDECAR, Export, FigureJob  # noqa: F401
 from varbench.reports._page_text import write_html, write_markdown
 from varbench.reports.groups import group_table
 
-#: The resolution of a PNG drawn at the figure's own width (for the pages, on screens).
-DPI = 100
-#: The resolution of a PNG drawn at a given width (``--figure-width``): a printed figure's.
-PRINT_DPI = 300
+#: Saves a drawn figure (:func:`_drawing.save`); a test may put another in its place to look at each figure, which
+#: then draws every figure in this process.
+_save = _drawing.save
 #: The formats a report saves its figures in.
 FIGURE_FORMATS = ("png", "pdf", "svg")
 #: The narrowest and widest figures (inches) a report draws.
@@ -103,72 +103,25 @@ def figure_width(value: float | str | None) -> float | None:
     return width
 
 
-class Export(NamedTuple):
-    """How a report saves its figures: the formats (PNG first, the one the pages embed) and the width in inches
-    (None: each figure's own)."""
-
-    formats: tuple[str, ...] = ("png",)
-    width: float | None = None
-
-
-def _save(fig: plt.Figure, folder: Path, name: str, export: Export = Export()) -> str:
-    """Save ``fig`` as ``folder/name.png`` (and ``.pdf``, ``.svg`` as ``export`` asks) and close it.
-
-    Args:
-      fig: the figure.
-      folder: the report's folder.
-      name: the file name without its extension.
-      export: the formats and width.
-
-    Returns:
-      The PNG's file name.
-    """
-    stem = safe_stem(name)  # block names come from the store: never a path
-    path = folder / f"{stem}.png"
-    # a figure drawn at a paper's width is printed at that width: print resolution, and almost no margin beyond it
-    # (the default 0.1 in each side would shrink it, and its text below 7 pt, to fit the column)
-    pad = 0.1 if export.width is None else 0.02
-    fig.savefig(path, dpi=DPI if export.width is None else PRINT_DPI, bbox_inches="tight", pad_inches=pad)
-    with matplotlib.rc_context({"pdf.fonttype": 42, "svg.hashsalt": stem}):  # TrueType: PDF text stays text
-        for extension in export.formats:
-            if extension != "png":  # no date stamped in: the same results give the same files
-                fig.savefig(folder / f"{stem}.{extension}", bbox_inches="tight", pad_inches=pad,
-                            metadata={"pdf": {"CreationDate": None}, "svg": {"Date": None}}[extension])
-    plt.close(fig)
-    # Line plots use few colours: a 256-colour palette keeps them sharp at a third of the size, so the
-    # self-contained HTML page (figures embedded) stays small enough to commit and to mail.
-    with Image.open(path) as image:
-        image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
-    return path.name
-
-
-def _block_figure(block: ReportBlock, frame: pd.DataFrame, everything: pd.DataFrame, palette: figures.Palette,
-                  width: float | None = None) -> plt.Figure | None:
-    """The figure that the block's ``figure`` table asks for (None: none), of its rows ``frame``, ``width`` inches
-    wide (None: the figure's own width)."""
+def _block_job(block: ReportBlock, sub: pd.DataFrame, everything: pd.DataFrame, palette: figures.Palette,
+               width: float | None) -> FigureJob | None:
+    """The job of the figure that the block's ``figure`` table asks for (None: none), of its rows ``sub``,
+    ``width`` inches wide (None: the figure's own width)."""
     spec = block.figure
+    if spec.kind is None:
+        return None
     if spec.overlay:
         # Draw another block's rows (typically its exact-mode twin) on the same axes.
-        frame = pd.concat([frame, everything[everything["block"] == spec.overlay]], ignore_index=True)
-    if spec.kind is FigureKind.VARIANCE_VS:
-        col = schema.grid_column(spec.col) if spec.col else None
-        return figures.variance_vs(frame, x=schema.grid_column(spec.x), col=col, title=block.title, palette=palette,
-                                   width=width)
-    if spec.kind is FigureKind.TRACE:
-        return figures.trace_log_variance(frame, title=block.title, palette=palette, width=width)
-    if spec.kind is FigureKind.SEQUENTIAL:
-        return figures.sequential_panels(frame, title=block.title, width=width)
-    if spec.kind is FigureKind.SERIES:
-        return figures.series_vs(frame, x=spec.x, title=block.title, hue=spec.hue, width=width)
-    if spec.kind is FigureKind.MODEL_BIAS:
-        return figures.model_bias(frame, x=spec.x, line=spec.line, title=block.title, width=width)
-    return None
+        sub = pd.concat([sub, everything[everything["block"] == spec.overlay]], ignore_index=True)
+    labels = sub["estimator_label"] if "estimator_label" in sub else palette
+    return FigureJob(block.name, _drawing.block_figure, dict(spec=spec, title=block.title, frame=sub.reset_index(
+        drop=True), palette=_drawing.palette_of(palette, labels), width=width))
 
 
-def _block_section(block: ReportBlock, frame: pd.DataFrame, summary: pd.DataFrame, contents: Contents, out: Path,
+def _block_section(block: ReportBlock, frame: pd.DataFrame, summary: pd.DataFrame, jobs: list[FigureJob],
                    failed: list[str], palette: figures.Palette, export: Export) -> Section | None:
-    """The section of one block: its figure (saved into ``out``), its table and its note, which names the block's
-    ``failed`` cells. None for a block without rows or failures (nothing to show)."""
+    """The section of one block: its figure (its job appended to ``jobs``), its table and its note, which names
+    the block's ``failed`` cells. None for a block without rows or failures (nothing to show)."""
     sub = frame[frame["block"] == block.name] if not frame.empty else frame
     note = block.figure.note
     if failed:
@@ -176,7 +129,8 @@ def _block_section(block: ReportBlock, frame: pd.DataFrame, summary: pd.DataFram
             "; ".join(failed) + "."
     if sub.empty:
         return Section(block.title, block.name, images=(), table=None, note=note) if failed else None
-    fig = _block_figure(block, sub, frame, palette, export.width)
+    job = _block_job(block, sub, frame, palette, export.width)
+    jobs += [job] if job is not None else []
     if block.trace:
         table = _trace_table(sub)
     else:
@@ -186,29 +140,37 @@ def _block_section(block: ReportBlock, frame: pd.DataFrame, summary: pd.DataFram
         groups = group_table(sub)
         if not groups.empty:
             table = table.merge(groups.drop(columns="block"), on="estimator", how="left")
-    return Section(block.title, block.name, images=(_save(fig, out, block.name, export),) if fig is not None else (),
+    return Section(block.title, block.name, images=(job.file,) if job is not None else (),
                    table=schema.format_table(table), note=note)
 
 
-def _cross_block_sections(frame: pd.DataFrame, contents: Contents, out: Path, palette: figures.Palette,
-                          export: Export) -> list[Section]:
-    """Bias vs variance and the work-normalized variance over every Monte Carlo block (none without one)."""
+def _cross_block_sections(frame: pd.DataFrame, contents: Contents, jobs: list[FigureJob], palette: figures.Palette,
+                          export: Export, summary: pd.DataFrame) -> list[Section]:
+    """Bias vs variance and the work-normalized variance over every Monte Carlo block (none without one); their
+    figures' jobs are appended to ``jobs``, a job per page. ``summary`` is the report's :func:`schema.summary`."""
     # Cross-block figures use the per-coordinate measurement rows (trace rows carry no coordinates).
     frame = schema.measurements(frame)
     if frame.empty or not (frame["method"] == "mc").any():
         return []
     block_order = [b.name for b in contents.blocks]
-    pages = figures.bias_vs_variance_pages(frame, block_order, contents.estimator_order, palette, export.width)
-    names = tuple(_save(fig, out, "bias_vs_variance" + (f"_{i + 1}" if i else ""), export)
-                  for i, fig in enumerate(pages))
+    # The bias figure's table is the summary of the Monte Carlo rows: when no block mixes methods, that is the
+    # report's summary's Monte Carlo rows (the Holm correction is over those rows only), not computed again (the
+    # summary is the slowest part of a report that draws no figure). A page gets its blocks' rows.
+    if (frame.groupby("block")["method"].nunique() <= 1).all():
+        mc = summary[summary["method"] == "mc"].reset_index(drop=True)
+    else:
+        mc = schema.summary(frame[frame["method"] == "mc"], block_order, contents.estimator_order)
+    pages = _drawing.bias_pages(mc, palette, export.width)
+    jobs += pages
+    names = tuple(job.file for job in pages)
     bias = Section("Bias vs variance", "bias_vs_variance", images=names, table=None,
                    note="One point per estimator and Monte Carlo block, labelled with its estimator: the "
                         "simultaneous 95% upper bound on its largest relative bias against its median total variance; "
                         "a cross marks a bias detected by the Holm-corrected test. " + verdict.RULE)
     # a page per group of blocks: one figure of every estimator of every block would be too tall to read
-    pages, table = figures.work_normalized_pages(frame, block_order, palette, export.width)
-    names = tuple(_save(fig, out, "work_normalized" + (f"_{i + 1}" if i else ""), export)
-                  for i, fig in enumerate(pages))
+    pages, table = _drawing.work_pages(frame, block_order, palette, export.width)
+    jobs += pages
+    names = tuple(job.file for job in pages)
     work = Section("Work-normalized variance", "work_normalized", images=names, table=schema.format_table(table),
                    note="Variance of one estimate times its cost (seconds or cost evaluations); the geometric mean "
                         "over each block's grid points. Each block has its own axis: compare estimators within a "
@@ -217,7 +179,8 @@ def _cross_block_sections(frame: pd.DataFrame, contents: Contents, out: Path, pa
 
 
 def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, *,
-                 formats: str | Sequence[str] = ("png",), width: float | None = None) -> Path:
+                 formats: str | Sequence[str] = ("png",), width: float | None = None,
+                 workers: int | None = None) -> Path:
     """Write ``report.md``, ``report.html`` and the figures for the store at ``root`` into ``out``.
 
     The HTML embeds its figures (base64 PNG), so it is a single self-contained file. A report that fails leaves no
@@ -230,6 +193,9 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, 
       width: the figures' width in inches (:data:`WIDTH_RANGE`; a paper column is about 3.3, a page about 6.8),
         their text at least 7 pt and their PNGs at :data:`PRINT_DPI`; None: each figure's own width, at
         :data:`DPI`.
+      workers: draw the figures in at most this many worker processes (None: ``os.cpu_count()``; 1: in this
+        process). A figure whose data, options and files are unchanged since the last report into ``out`` is not
+        drawn again (:data:`SIDECAR` records each figure's hash and drawing time).
 
     Returns:
       The HTML page's path.
@@ -256,21 +222,41 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, 
     try:
         contents = Contents.from_manifest(manifest)
         summary = schema.summary(frame, [b.name for b in contents.blocks], contents.estimator_order)
-        summary = confirmation.with_confirmations(summary, confirmation.confirmations(root))
-        return _write_pages(out, contents, frame, summary, export)
+        confirmed = confirmation.with_confirmations(summary, confirmation.confirmations(root))
+        return _write_pages(out, contents, frame, (confirmed, summary), export, workers)
     except BaseException:
         if created is not None:  # a report that failed leaves no half-written folder behind
             shutil.rmtree(created, ignore_errors=True)
         raise
 
 
-def _write_pages(out: Path, contents: Contents, frame: pd.DataFrame, summary: pd.DataFrame, export: Export) -> Path:
+def _write_pages(out: Path, contents: Contents, frame: pd.DataFrame, summaries: tuple[pd.DataFrame, pd.DataFrame],
+                 export: Export, workers: int | None) -> Path:
+    """The sections, their figures (those whose data changed, in parallel) and the two pages; ``summaries``: the
+    report's summary with and without the confirmations' columns."""
+    summary, plain = summaries
     failed = contents.failures_by_block()
+    jobs: list[FigureJob] = []
     # one colour per estimator across the whole report, variants shaded in config order
     palette = figures.estimator_palette([e for names in contents.estimator_order.values() for e in names] +
                                         (list(frame["estimator_label"]) if not frame.empty else []))
-    sections = [s for s in (_block_section(block, frame, summary, contents, out, failed.get(block.name, []), palette,
-                                           export) for block in contents.blocks) if s is not None]
-    sections += _cross_block_sections(frame, contents, out, palette, export)
+    sections = [s for s in (_block_section(block, frame, summary, jobs, failed.get(block.name, []), palette, export)
+                            for block in contents.blocks) if s is not None]
+    sections += _cross_block_sections(frame, contents, jobs, palette, export, plain)
+    _drawing.draw_figures(jobs, out, export, workers=workers, saver=None if _save is _drawing.save else _save)
     write_markdown(out / "report.md", sections, contents)
     return write_html(out / "report.html", sections, contents, out)
+
+
+def figure_timings(out: str | os.PathLike) -> list[tuple[str, float | None, bool]]:
+    """The seconds each figure of the report in ``out`` took to draw, slowest first, as its last report recorded.
+
+    Args:
+      out: the report's folder.
+
+    Returns:
+      ``(PNG file name, seconds or None, drawn by the last report)`` per figure.
+    """
+    entries = _drawing.read_sidecar(Path(out))
+    rows = [(name, e.get("seconds"), bool(e.get("drawn"))) for name, e in entries.items() if isinstance(e, dict)]
+    return sorted(rows, key=lambda r: -(r[1] or 0.0))

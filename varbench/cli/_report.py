@@ -37,11 +37,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--figure-width", type=_width, metavar="INCHES", default=None,
                         help="draw every figure this wide, text at 7 pt or more, PNGs at 300 dpi (a paper column "
                              "is about 3.3, a full page width about 6.8; default: each figure's own width)")
+    parser.add_argument("--timings", action="store_true",
+                        help="also print the seconds each figure took to draw, slowest first (a figure whose data "
+                             "did not change since the last report into the folder is not drawn again)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the report and print where; returns 0."""
-    from varbench.reports.page import write_report
-    print(write_report(args.dir, args.out, formats=args.figure_format, width=args.figure_width))
+    from varbench.reports.page import figure_timings, write_report
+    html = write_report(args.dir, args.out, formats=args.figure_format, width=args.figure_width)
+    print(html)
+    if args.timings:
+        rows = figure_timings(html.parent)
+        drawn = [r for r in rows if r[2]]
+        print(f"{len(drawn)} of {len(rows)} figures drawn ({sum(r[1] or 0.0 for r in drawn):.1f} s of drawing); "
+              "the others were unchanged")
+        for name, seconds, now in rows:
+            took = "?" if seconds is None else f"{seconds:.2f}"
+            print(f"  {took:>7} s  {name}{'' if now else '  (unchanged, not drawn; time of its last drawing)'}")
     return 0

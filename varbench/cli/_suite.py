@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shlex
 
 from varbench.cli._common import add_executor, add_plugin, path
 from varbench.core.errors import VarbenchError
@@ -28,6 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--confirm", action="store_true",
                         help="measure every block × estimator flagged as biased again on fresh seeds (into "
                              "DIR/confirm); the report shows both verdicts")
+    parser.add_argument("--no-report", dest="report", action="store_false",
+                        help="end the sweep without drawing its report (draw it later with varbench report DIR)")
     add_executor(parser, "the cells")
     parser.add_argument("--allow-config-scheduler", action="store_true",
                         help="connect to the Dask scheduler that the config's [executor] table names (refused "
@@ -42,14 +45,17 @@ def run(args: argparse.Namespace) -> int:
 
     executor = _executor(args)
     manifest = run_suite(args.config, args.out, quick=args.quick, resume=args.resume, plugins=args.plugin,
-                         executor=executor, wait=args.wait, confirm=args.confirm)
+                         executor=executor, wait=args.wait, confirm=args.confirm,
+                         report=args.report)
     failed, retried = manifest.cells_failed, manifest.run.cells_retried
     again = (f", {len(retried)} retried after a worker died ({'; '.join(retried)})" if retried else "")
     named = list(failed)[:5]  # the FAILED lines above say why; this line says which, for a reader of the end
     which = f" ({'; '.join(named)}{'; ...' if len(failed) > len(named) else ''})" if failed else ""
+    report = (f"report in {os.path.join(args.out, 'report', 'report.html')}" if args.report else
+              f"no report drawn (draw it with: varbench report {shlex.quote(str(args.out))})")
     print(f"varbench suite: {manifest.cells_done} of {manifest.cells_total} cells finished, "
           f"{len(manifest.cells_skipped)} not applicable, {len(failed)} failed{which}{again}; results in "
-          f"{args.out}, report in {os.path.join(args.out, 'report', 'report.html')}")
+          f"{args.out}, {report}")
     return 1 if failed else 0
 
 
