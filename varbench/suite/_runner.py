@@ -252,44 +252,47 @@ def _run_cells(job: _Job, pool: Executor, lock: store_lock.StoreLock) -> Manifes
 
 def _run_todo(job: _Job, pool: Executor, manifest: Manifest, todo: list[Cell]) -> Manifest:
     """Run the cells ``todo`` on ``pool``, storing each as it finishes; an interrupted run is recorded as such."""
+    latest = [manifest]  # updated by _record the moment a cell file is in place, so an interrupt counts that cell
     try:
         with progress_bar(len(todo)) as advance:
             names = [f"cell-{c.block.name}-{c.key}" for c in todo]
             for outcome in pool.map(run_cell_task, todo, names=names):
-                manifest, line = _record(job, pool.kind, manifest, todo[outcome.index], outcome)
-                advance(line)
+                advance(_record(job, pool.kind, latest, todo[outcome.index], outcome))
     except BaseException:
         try:
-            manifest_file.write(job.out, manifest.interrupted(now()))
+            manifest_file.write(job.out, latest[0].interrupted(now()))
         except store.StoreAccessError:  # the disk that refused a cell refuses this too: the first error is the news
             pass
         raise
-    return manifest
+    return latest[0]
 
 
-def _record(job: _Job, executor: str, manifest: Manifest, cell: Cell, outcome: Outcome) -> tuple[Manifest, str]:
-    """Store one finished cell (its rows, or its failure in the manifest); returns the manifest and the progress
-    line."""
-    retried = ""
+def _record(job: _Job, executor: str, latest: list[Manifest], cell: Cell, outcome: Outcome) -> str:
+    """Store one finished cell (its rows, or its failure in the manifest); ``latest[0]`` becomes the manifest that
+    counts it (before the manifest file is rewritten: a SIGTERM while that is written still counts the cell).
+    Returns the progress line."""
+    manifest, retried = latest[0], ""
     if outcome.lost_workers:
         manifest = manifest.cell_retried(cell.label, outcome.lost_workers, outcome.attempts)
         retried = f"; retried: worker {', '.join(outcome.lost_workers)} died running it"
     if outcome.error is not None:
-        manifest = manifest.cell_failed(cell.label, Failure(FailureKind.WORKER_DIED, str(outcome.error)))
-        manifest_file.write(job.out, manifest)
-        return manifest, f"FAILED {cell.label}: {outcome.error}"
+        latest[0] = manifest.cell_failed(cell.label, Failure(FailureKind.WORKER_DIED, str(outcome.error)))
+        manifest_file.write(job.out, latest[0])
+        return f"FAILED {cell.label}: {outcome.error}"
     result: CellOutcome = outcome.value
     if result.status is CellStatus.SKIPPED:
-        return manifest.cell_skipped(cell.label, result.skipped), f"skipped {cell.label}: {result.skipped}"
+        latest[0] = manifest.cell_skipped(cell.label, result.skipped)
+        return f"skipped {cell.label}: {result.skipped}"
     if result.status is CellStatus.FAILED:
-        manifest = manifest.cell_failed(cell.label, result.failure)
-        manifest_file.write(job.out, manifest)
-        return manifest, f"FAILED {cell.label}: {result.failure.text()}{retried}"
+        latest[0] = manifest.cell_failed(cell.label, result.failure)
+        manifest_file.write(job.out, latest[0])
+        return f"FAILED {cell.label}: {result.failure.text()}{retried}"
     provenance = dict(result.provenance, executor=executor, attempts=outcome.attempts, run=manifest.run.number)
     columns = {schema.provenance_column(k): v for k, v in provenance.items()}
     meta = store.CellMeta(config_hash=job.digest, config=job.config, label=cell.label, quick=job.quick,
                           cells_total=len(job.cells))  # what rebuilds a lost manifest ('varbench store repair')
+    done = manifest.cell_done(cell.block.name, result.compiled, result.seconds)
     store.write_cell(job.out, cell.key, [dict(row, **columns) for row in result.rows], meta)
-    manifest = manifest.cell_done(cell.block.name, result.compiled, result.seconds)
-    manifest_file.write(job.out, manifest)
-    return manifest, f"done {cell.label} ({result.seconds:.1f} s{retried})"
+    latest[0] = done
+    manifest_file.write(job.out, done)
+    return f"done {cell.label} ({result.seconds:.1f} s{retried})"
