@@ -118,3 +118,9 @@ def test_tutorials_show_what_the_code_computed(site):
     assert "grad_exact   {'mean': [2.0], 'log_scale': [2.0]}" in measure
     check = words(page(site, "tutorials/check-your-estimator.html"))
     assert "PASSED: my_score" in check and "FAILED: my_score_skewed" in check
+
+
+def test_the_readme_stays_a_page_a_newcomer_reads_to_the_end():
+    # The site holds the rest; the README keeps the pitch, the Quickstart, three examples and the links.
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 150, f"README.md has {len(lines)} lines; move the surplus into docs/"
