@@ -12,6 +12,7 @@ import numpy as np
 from varbench.estimators.relaxations import (
     add,
     direct_gradient,
+    fixed_context,
     logits_and_pullback,
     logits_shape,
     per_unit,
@@ -19,7 +20,7 @@ from varbench.estimators.relaxations import (
 )
 
 from varbench.core.estimator import Estimator, State
-from varbench.core.noise import Discrete, Noise, is_noise
+from varbench.core.noise import Discrete, Noise
 from varbench.core.problem import Params, Problem
 from varbench.core.pytree import option, pytree_dataclass
 from varbench.core.registry import register_estimator
@@ -167,7 +168,7 @@ class ARMS(Estimator):
 
     def noise(self, problem: Problem, params: Params) -> dict:
         context = problem.context_noise()
-        if not jax.tree_util.tree_leaves(context, is_leaf=is_noise):  # the logits depend on the params alone
+        if fixed_context(problem):  # the logits depend on the params alone
             probs = jax.nn.sigmoid(problem.latent_logits(params, {}))
             return {"context": context, "b": DirichletCopulaBits(probs, self.samples)}
         # Random minibatches: the probabilities are unknown until the context is drawn, so draw the copula's

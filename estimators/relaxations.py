@@ -38,7 +38,7 @@ def relaxation_of(problem: Problem, estimator: str, *, binary_only: bool = False
     return problem.relaxation
 
 
-def _fixed_context(problem: Problem) -> bool:
+def fixed_context(problem: Problem) -> bool:
     """The logits depend on the params alone (no minibatch noise), so noise can be declared from their values."""
     return not jax.tree_util.tree_leaves(problem.context_noise(), is_leaf=is_noise)
 
@@ -58,7 +58,7 @@ def logit_noise(problem: Problem, params: Params, *, jumps: bool = True) -> dict
     (minibatches) the thresholds move with it, so none are declared; exact mode then refuses to converge.
     """
     context = problem.context_noise()
-    if not _fixed_context(problem):
+    if not fixed_context(problem):
         return {"context": context, "u": Noise("uniform", logits_shape(problem, params))}
     logits = problem.latent_logits(params, {})
     if problem.relaxation == "binary" and jumps:
@@ -70,7 +70,7 @@ def logit_noise(problem: Problem, params: Params, *, jumps: bool = True) -> dict
 def latent_noise(problem: Problem, params: Params) -> dict:
     """Noise for one draw of the discrete latents themselves: with a fixed context a ``Bernoulli`` or
     ``Categorical`` block (exact mode enumerates it) under ``"b"``; otherwise uniforms (see :func:`draw_latents`)."""
-    if not _fixed_context(problem):
+    if not fixed_context(problem):
         return logit_noise(problem, params, jumps=False)
     logits = problem.latent_logits(params, {})
     block = Bernoulli(jax.nn.sigmoid(logits)) if problem.relaxation == "binary" else Categorical(logits)

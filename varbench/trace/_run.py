@@ -107,16 +107,16 @@ def trace(problem: Any, estimator: Any, *, estimators: Sequence[Any] | None = No
     # and states, so they are independent tasks for the executor.
     tasks = [MeasureTask(t, Subject(problem, e, point, states[slot[spec_of(e)]]), settings.num_samples, seed + 1 + t,
                          method)
-             for t, point, states in _optimise(problem, learners, params, settings, seed, folder) for e in measured]
+             for t, point, states in _optimise(problem, learners, start, settings, seed, folder) for e in measured]
     results = _measure_all(tasks, executor)
     return [_record(task.step, driver, res, groups) for task, res in zip(tasks, results)]
 
 
-def _optimise(problem: Any, learners: Sequence[Any], params: Mapping[str, Any] | None, settings: TraceSettings,
+def _optimise(problem: Any, learners: Sequence[Any], start: Mapping[str, np.ndarray], settings: TraceSettings,
               seed: int, folder: str | None) -> Iterator[tuple[int, dict[str, np.ndarray], list[Any]]]:
     """Adam on the params, following ``learners[0]``; yields ``(step, params, learner states)`` at each checkpoint,
     after writing its params into ``folder`` (first, so that a measurement that fails does not lose the point)."""
-    theta = {k: jnp.asarray(v) for k, v in prepare_params(problem, params, np.float32).items()}
+    theta = {k: jnp.asarray(v) for k, v in start.items()}
     key, key_init = jax.random.split(jax.random.key(seed))
     states = [e.init(problem, theta, jax.random.fold_in(key_init, i)) for i, e in enumerate(learners)]
     opt_state = optax.adam(settings.lr).init(theta)  # Adam's state does not depend on the rate, a traced value
