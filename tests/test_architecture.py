@@ -146,4 +146,5 @@ def test_entry_points_apply_the_settings_before_jax_starts(first_call):
         settings.configure = spy
         """) + first_call + "\nprint(started[:1], os.environ.get('XLA_FLAGS'))"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "[False] --xla_cpu_multi_thread_eigen=false"
+    assert out.stdout.strip().splitlines()[-1] == ("[False] --xla_cpu_multi_thread_eigen=false "
+                                                   "--xla_cpu_experimental_ynn_fusion_type=-LIBRARY_FUSION_TYPE_REDUCE")

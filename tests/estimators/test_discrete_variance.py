@@ -25,6 +25,11 @@ def test_toy_reference_variances_reinforce_and_disarm():
     # At logit 0 the antithetic pair always differs and DisARM's estimate is the constant (1 − 2t)/4.
     assert disarm.variance["logits"][0] == pytest.approx(0.0, abs=1e-30)
     assert disarm.grad_mean["logits"][0] == pytest.approx((1 - 2 * 0.499) / 4, rel=1e-12)
+    # RLOO with K = 2: ½ (f(b1) − f(b2)) (b1 − b2), which is (1 − 2t)/2 when the two bits differ (probability ½ at
+    # logit 0) and 0 otherwise: mean (1 − 2t)/4, variance ((1 − 2t)/2)² / 4 = 2.5e-7 at t = 0.499.
+    rloo = _exact("rloo:samples=2", params=LOGIT_ZERO)
+    assert rloo.variance["logits"][0] == pytest.approx(2.5e-7, rel=1e-9)
+    assert rloo.grad_mean["logits"][0] == pytest.approx((1 - 2 * 0.499) / 4, rel=1e-12)
 
 
 @pytest.mark.parametrize("phi", [0.0, -1.3, 0.8])

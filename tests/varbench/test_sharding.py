@@ -64,7 +64,12 @@ def test_sharded_results_agree_in_distribution_with_one_device(four_devices, est
 @pytest.mark.parametrize("estimator", [e for e, _ in CASES])
 def test_exact_mode_is_identical_on_four_devices(four_devices, estimator):
     single = varbench.measure(PROBLEM, estimator, method="exact").to_dict()["variance"]
-    assert four_devices["exact"][estimator] == single
+    # Exact mode is not spread over devices, but XLA's own CPU reductions split their work by the device count, so the
+    # float64 sums may differ in the last bits (they were bit-identical while YNNPACK's reduce fusion, now off for
+    # a miscompilation, did those reductions).
+    assert four_devices["exact"][estimator].keys() == single.keys()
+    for name, values in single.items():
+        np.testing.assert_allclose(four_devices["exact"][estimator][name], values, rtol=1e-13, atol=0)
 
 
 @pytest.mark.parametrize("num_samples,devices", [(10, 4), (3, 4), (4096 * 3 + 5, 2), (1, 1)])

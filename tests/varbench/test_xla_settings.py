@@ -7,6 +7,8 @@ import sys
 
 IMPORT = "import os, varbench; print(os.environ.get('XLA_FLAGS', ''))"
 CONFIGURE = "import os, varbench; varbench.configure({}); print(os.environ.get('XLA_FLAGS', ''))"
+EIGEN = "--xla_cpu_multi_thread_eigen=false"
+YNN = "--xla_cpu_experimental_ynn_fusion_type=-LIBRARY_FUSION_TYPE_REDUCE"
 
 
 def flags(code: str, **env: str) -> str:
@@ -21,25 +23,39 @@ def test_importing_varbench_changes_nothing():
 
 
 def test_single_threaded_eigen_is_the_default_and_other_flags_are_kept():
-    assert flags(CONFIGURE.format("")) == "--xla_cpu_multi_thread_eigen=false"
-    assert flags(CONFIGURE.format(""), XLA_FLAGS="--xla_dump_to=/nowhere") == \
-        "--xla_dump_to=/nowhere --xla_cpu_multi_thread_eigen=false"
+    assert flags(CONFIGURE.format("")) == f"{EIGEN} {YNN}"
+    assert flags(CONFIGURE.format(""), XLA_FLAGS="--xla_dump_to=/nowhere") == f"--xla_dump_to=/nowhere {EIGEN} {YNN}"
     # Configured twice (the CLI, then a worker's setup): the flag is added once.
     assert flags("import os, varbench; varbench.configure(); varbench.configure(); "
-                 "print(os.environ['XLA_FLAGS'])") == "--xla_cpu_multi_thread_eigen=false"
+                 "print(os.environ['XLA_FLAGS'])") == f"{EIGEN} {YNN}"
 
 
 def test_the_users_choice_wins():
     assert flags(CONFIGURE.format(""), XLA_FLAGS="--xla_cpu_multi_thread_eigen=true") == \
-        "--xla_cpu_multi_thread_eigen=true"
-    assert flags(CONFIGURE.format(""), VARBENCH_XLA_MULTI_THREAD_EIGEN="1") == ""
-    assert flags(CONFIGURE.format("xla_multi_thread_eigen=True")) == ""
+        f"--xla_cpu_multi_thread_eigen=true {YNN}"
+    assert flags(CONFIGURE.format(""), VARBENCH_XLA_MULTI_THREAD_EIGEN="1") == YNN
+    assert flags(CONFIGURE.format("xla_multi_thread_eigen=True")) == YNN
+    ynn_on = "--xla_cpu_experimental_ynn_fusion_type=LIBRARY_FUSION_TYPE_REDUCE"
+    assert flags(CONFIGURE.format(""), XLA_FLAGS=ynn_on) == f"{ynn_on} {EIGEN}"
     # Switched back on before JAX starts: the flag varbench added is taken back, the user's others stay.
     assert flags("import os, varbench; varbench.configure(); varbench.configure(xla_multi_thread_eigen=True); "
-                 "print(os.environ['XLA_FLAGS'])", XLA_FLAGS="--xla_dump_to=/nowhere") == "--xla_dump_to=/nowhere"
+                 "print(os.environ['XLA_FLAGS'])", XLA_FLAGS="--xla_dump_to=/nowhere") == f"--xla_dump_to=/nowhere {YNN}"
 
 
 def test_measuring_configures_before_jax_starts():
     code = ("import os, varbench; varbench.measure('gaussian', 'pathwise', num_samples=10); "
             "print(os.environ.get('XLA_FLAGS', ''))")
-    assert flags(code) == "--xla_cpu_multi_thread_eigen=false"
+    assert flags(code) == f"{EIGEN} {YNN}"
+
+
+# A reduction and a contraction with a broadcast scalar, which XLA's CPU backend (jaxlib 0.10) fuses into one YNNPACK
+# "reduce" fusion that reads uninitialised memory (NaN and values near 1e37) unless that fusion is off.
+FUSED = ("import numpy as np, varbench; varbench.configure(); import jax, jax.numpy as jnp; "
+         "f = jax.jit(lambda a, c, w: c @ jnp.broadcast_to(w, (4, 784)) + a.sum((1, 2))); "
+         "rng = np.random.default_rng(0); a = rng.normal(size=(784, 3, 5)).astype('f4'); "
+         "c = rng.normal(size=(16, 4)).astype('f4'); "
+         "print(float(np.max(np.abs(np.asarray(f(a, c, np.float32(0))) - a.sum((1, 2))))))")
+
+
+def test_the_miscompiled_fusion_is_off():
+    assert float(flags(FUSED, JAX_PLATFORMS="cpu")) < 1e-4

@@ -47,6 +47,13 @@ FALSE = ("", "0", "false", "no", "off")
 GIVEN = "given (--cache-dir or varbench.configure)"
 _EIGEN = "xla_cpu_multi_thread_eigen"
 _SINGLE_THREADED = f"--{_EIGEN}=false"
+#: XLA's CPU backend (jaxlib 0.10) can compile a reduction and a contraction with a broadcast scalar into one
+#: YNNPACK "reduce" fusion that reads uninitialised memory: ``jit(lambda a, c, w: c @ broadcast_to(w, (4, 784)) +
+#: a.sum((1, 2)))`` returns NaN and values near 1e37 (tests/varbench/test_xla_settings.py). A score-function
+#: estimate whose decoder scores are all zero built exactly that (NaN in RLOO's and Double CV's gradients of a
+#: binary VAE on MNIST). Correctness is not a setting: this flag is always added, unless XLA_FLAGS names it.
+_YNN = "xla_cpu_experimental_ynn_fusion_type"
+_NO_YNN_REDUCE = f"--{_YNN}=-LIBRARY_FUSION_TYPE_REDUCE"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +122,8 @@ def configure(*, cache_dir: str | os.PathLike | None = UNSET, optimize: str = UN
                             "or 'off' for no cache")
     settings = Settings(cache_dir, optimize, xla_multi_thread_eigen)
     _apply_eigen(settings.xla_multi_thread_eigen)
+    if _YNN not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_NO_YNN_REDUCE}".strip()
     compile_cache.use(None if settings.cache_dir is None else Path(settings.cache_dir), source)
     _state["current"] = settings
     return settings
