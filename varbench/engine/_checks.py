@@ -150,7 +150,7 @@ def check_evaluations(estimator: Estimator, problem: Problem) -> int:
     return int(n)
 
 
-def _one_estimate(subject: Subject, key: jax.Array) -> Any:
+def one_estimate(subject: Subject, key: jax.Array) -> Any:
     """One estimate at the subject's problem and params, from the estimator's fresh state (traced only)."""
     problem, estimator, params, _ = subject
     return estimator.estimate(problem, params, estimator.init(problem, params, key), key)
@@ -178,7 +178,7 @@ def check_contract(points: Sequence[Subject]) -> None:
         check_evaluations(subject.estimator, subject.problem)
     first = points[0]
     with estimator_code(first.estimator, "while traced"):
-        estimate = jax.eval_shape(_one_estimate, first.replace(state=()), jax.random.key(0))
+        estimate = jax.eval_shape(one_estimate, first.replace(state=()), jax.random.key(0))
     _check_estimate(first.estimator, first.params, estimate)
 
 

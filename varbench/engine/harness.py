@@ -25,6 +25,7 @@ from varbench.engine._checks import MAX_SAMPLES, MAX_WARMUP, METHODS, check_cont
 from varbench.engine._chunks import ChunkPlan, auto_chunk_size, check_chunk_memory, memory_guard, plan
 from varbench.engine._kernels import compiled_kernel, kernel_subject, run_moments
 from varbench.engine._state import check_state, prepare_state
+from varbench.engine._working_memory import fit_working_memory
 from varbench.engine.exact import exact_moments
 from varbench.engine.params import prepare_params
 from varbench.engine.prng import DEFAULT_PRNG, make_key
@@ -56,7 +57,8 @@ def clear_cache() -> None:
 def _chunks_of(subject: Subject, chunk_size: int | None, points: int = 1) -> ChunkPlan:
     """The chunk a kernel streams ``subject``'s estimates in (:func:`varbench.engine._chunks.plan`)."""
     noise = noise_dimension(subject.estimator.noise(subject.problem, subject.params))
-    return plan(noise, columns.count(subject.params), chunk_size, points)
+    chosen = plan(noise, columns.count(subject.params), chunk_size, points)
+    return chosen if chunk_size is not None else fit_working_memory(chosen, subject, points)
 
 
 def measure(problem: Problem, estimator: Estimator, *, params: Mapping[str, Any] | None = None,
@@ -76,7 +78,8 @@ def measure(problem: Problem, estimator: Estimator, *, params: Mapping[str, Any]
       seed: the PRNG seed; keys are split from it, never reused.
       method: ``"mc"`` (Monte Carlo, streaming) or ``"exact"`` (quadrature over the estimator's noise).
       chunk_size: estimates per vmapped chunk; by default chosen from the problem's size
-        (:func:`auto_chunk_size`).
+        (:func:`auto_chunk_size`), and lowered when one estimate's intermediates are large
+        (:mod:`varbench.engine._working_memory`).
       warmup: updates of a stateful estimator's state (running baselines, learned control variates) at
         ``params`` before measuring; the state is then frozen, so the variance is that of a fixed estimator.
       state: an explicit state to start from instead of the estimator's ``init`` (e.g. a control variate trained
