@@ -10,6 +10,7 @@ from varbench.estimators.learning import StatefulWhen
 from varbench.estimators.sampling import AveragedSamples
 from varbench.estimators.sequential import SequentialScoreFunction
 
+from varbench.core.capabilities import CLOSED_FORM_SCORE
 from varbench.core.errors import VarbenchError
 from varbench.core.estimator import Estimator, State
 from varbench.core.noise import sample_noise
@@ -23,12 +24,18 @@ LEAVE_ONE_OUT = ("mean", "optimal")
 
 
 def per_sample_scores(problem: Problem, params: Params, xs: jax.Array) -> Params:
-    """``∇_θ log q_θ(x_k)`` for each of the K latents in ``xs`` (leading axis K on every leaf)."""
-    return jax.vmap(jax.grad(problem.log_prob), in_axes=(None, 0))(params, xs)
+    """``∇_θ log q_θ(x_k)`` for each of the K latents in ``xs`` (leading axis K on every leaf): the problem's
+    closed form where it has one (:data:`~varbench.core.capabilities.CLOSED_FORM_SCORE`), else autodiff of
+    ``log_prob``."""
+    score = problem.score if CLOSED_FORM_SCORE.satisfied_by(problem) else jax.grad(problem.log_prob)
+    return jax.vmap(score, in_axes=(None, 0))(params, xs)
 
 
 def direct_term(problem: Problem, params: Params, xs: jax.Array) -> Params:
-    """``E[∇_θ f_θ(x)]`` part for integrands that depend on θ directly (zero for pure costs)."""
+    """``E[∇_θ f_θ(x)]`` part for integrands that depend on θ directly: zeros, without differentiating the cost,
+    for a problem whose class says ``cost_depends_on_params = False``."""
+    if not getattr(problem, "cost_depends_on_params", True):
+        return jax.tree_util.tree_map(jnp.zeros_like, params)
     return jax.grad(lambda p: jnp.mean(jax.vmap(problem.cost, in_axes=(None, 0))(p, xs)))(params)
 
 
@@ -57,8 +64,9 @@ class ScoreFunction(AveragedSamples, Estimator):
     ema) wraps it in :class:`~varbench.estimators.control_variates.DeltaControlVariate` (Paisley, Blei & Jordan
     2012; Miller et al. 2017).
 
-    Applies to every problem (continuous or discrete; needs only ``log_prob``). Integrands that depend on θ
-    directly add the pathwise term ``∇_θ f_θ(x)`` at the sampled x. Uses K cost evaluations per estimate.
+    Applies to every problem (continuous or discrete; needs only ``log_prob``, and uses the problem's ``score``
+    where it has one in closed form). Integrands that depend on θ directly add the pathwise term ``∇_θ f_θ(x)`` at
+    the sampled x. Uses K cost evaluations per estimate.
 
     On a sequential problem, baseline ``none`` is computed by the per-step
     :class:`~varbench.estimators.sequential.SequentialScoreFunction` with its defaults (``returns=full``: the same

@@ -15,8 +15,9 @@ MNIST, Fashion-MNIST and Omniglot. Data sets (:data:`DATASETS`):
     already in [0, 1]) read with ``scipy.io.loadmat``. No published SHA-256 of that file was found; the downloader
     checks the git blob id that GitHub publishes for it instead (same file, content-addressed).
 
-Loading never touches the network: a data set missing from the cache is a one-line error that says how to
-download it. :func:`load_images` returns read-only float32 intensities in [0, 1] (bytes / 255), shape (n, 784).
+Loading never touches the network: a data set missing from the cache is a one-line error that names the command
+that downloads it (``varbench data download NAME``; ``varbench data list`` shows what is there).
+:func:`load_images` returns read-only float32 intensities in [0, 1] (bytes / 255), shape (n, 784).
 
 Binarizations (:data:`BINARIZATIONS`): ``dynamic`` redraws Bernoulli(intensity) pixels for every minibatch, so the
 draw is part of the measured noise (:func:`binarize_dynamic`, pure JAX); ``static`` is one fixed draw with a seed;
@@ -189,11 +190,41 @@ def download(name: str, directory: Path | None = None, opener: Callable = urllib
         The paths of the data set's files.
 
     Raises:
-        VarbenchError: unknown name, or a failed download (see :func:`fetch`).
+        VarbenchError: unknown name, or a failed download (see :func:`fetch`); the files and folders this call
+            added are removed first, so a failure leaves the cache as it found it.
     """
     _choice("downloadable data set", name, DOWNLOADABLE)
-    folder = (directory or data_dir()) / name
-    return [fetch(remote, folder, opener) for remote in REMOTE_FILES[name].values()]
+    folder = Path(directory or data_dir()) / name
+    # What a failed download must not leave behind: folders it created and files it added (deepest first).
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    before = set(folder.iterdir()) if folder.exists() else set()
+    try:
+        return [fetch(remote, folder, opener) for remote in REMOTE_FILES[name].values()]
+    except VarbenchError:
+        for added in (set(folder.iterdir()) if folder.exists() else set()) - before:
+            with contextlib.suppress(OSError):
+                added.unlink()
+        for made in created:
+            with contextlib.suppress(OSError):
+                made.rmdir()  # only when empty: a folder someone else filled meanwhile stays
+        raise
+
+
+def cached(name: str, directory: Path | None = None) -> bool:
+    """Whether every file of a downloadable data set is in the cache with its expected size (a cheap check: the
+    checksums are verified when the data set is loaded).
+
+    Args:
+        name: one of :data:`DOWNLOADABLE`.
+        directory: the cache root; :func:`data_dir` by default.
+
+    Returns:
+        True when all its files are there.
+    """
+    _choice("downloadable data set", name, DOWNLOADABLE)
+    folder = Path(directory or data_dir()) / name
+    return all((folder / r.name).is_file() and (r.size is None or (folder / r.name).stat().st_size == r.size)
+               for r in REMOTE_FILES[name].values())
 
 
 def parse_idx(raw: bytes) -> np.ndarray:
@@ -225,8 +256,8 @@ def write_idx(path: Path, array: np.ndarray) -> None:
 def _verified(name: str, remote: RemoteFile, directory: Path) -> Path:
     path = directory / name / remote.name
     if not path.exists():
-        raise VarbenchError(f"{name} is not in the data cache {directory}; download it once with "
-                            f"varbench.problems.image_data.download({name!r}) (or use mnist_subset offline)")
+        raise VarbenchError(f"data set {name} is not downloaded (cache: {directory}); download it once with "
+                            f"'varbench data download {name}'")
     problem = _mismatch(path, remote)
     if problem is not None:
         raise VarbenchError(f"cached file {path} is corrupt ({problem}); delete it and download {name!r} again")

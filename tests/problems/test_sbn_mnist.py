@@ -137,9 +137,9 @@ def test_latent_200_batch_100_disarm_estimate():
 
 
 @pytest.mark.parametrize("spec, words", [
-    ("sbn:data=cifar", ["digits", "mnist"]),
+    ("sbn:data=cifar", ["digits", "mnist", "mnist_full", "fashion_mnist", "omniglot"]),
     ("sbn:binarization=otsu", ["threshold", "static", "dynamic"]),
-    ("sbn:architecture=linear2", ["linear", "nonlinear"]),
+    ("sbn:architecture=linear3", ["linear", "nonlinear", "linear2"]),
     ("sbn:hidden=4,architecture=nonlinear", ["hidden=0", "architecture=linear"]),
     ("sbn:latent=20", ["latent*particles <= 16", "data=mnist"]),
     ("sbn:data=mnist,data_subset=5001", ["5000"]),

@@ -72,6 +72,8 @@ def _tree(root: Path) -> dict[str, float]:
 CLI_CASES = [
     # (id, argv with {tmp}, fragment of the message: the valid choices where there are choices)
     ("prefix of an option", [*RUN, "--sample", "10"], "valid options of 'varbench run': --chunk-size"),
+    ("unknown option of a sub-command", ["store", "verify", "{tmp}/store", "--bogus"],
+     "valid options of 'varbench store verify': --format, --help"),
     ("empty spec options", ["run", "--problem", "gaussian:", "--estimator", "pathwise"], "without options"),
     ("empty option", ["run", "--problem", "gaussian:k=1,,cost=cos", "--estimator", "pathwise"], "empty option"),
     ("huge seed", [*RUN, "--seed", "99999999999999999999999"], "up to 4294967295"),

@@ -1,5 +1,5 @@
 """Command-line interface: ``varbench run``, ``check``, ``list``, ``trace``, ``suite``, ``results``, ``report``,
-``store verify``, ``sequential`` and ``info``.
+``store verify``, ``sequential``, ``info`` and ``data``.
 
 Each command is a private module exporting ``add_parser(subparsers)`` and ``run(args) -> int``; this module builds the
 parser from them, applies the settings (:func:`varbench.configure`) and dispatches. Bad input exits with status 2
@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from varbench.cli import (
     _check,
+    _data,
     _info,
     _list,
     _report,
@@ -30,9 +31,9 @@ from varbench.core.errors import EstimatorContractError, EstimatorRaisedError, V
 __all__ = ["build_parser", "entry", "main"]
 
 #: The commands in the order ``varbench --help`` lists them.
-_COMMANDS = (_run, _check, _trace, _list, _suite, _results, _report, _store, _sequential, _info)
-#: Commands that only read a result store: they never compile, so they neither configure nor import JAX.
-_READ_ONLY = ("results", "report", "store")
+_COMMANDS = (_run, _check, _trace, _list, _suite, _results, _report, _store, _sequential, _info, _data)
+#: Commands that never compile (they read a result store, or handle data files), so they do not configure JAX.
+_READ_ONLY = ("results", "report", "store", "data")
 
 
 def build_parser() -> OneLineParser:
@@ -47,7 +48,7 @@ def build_parser() -> OneLineParser:
                         help="persistent compilation cache (default: $VARBENCH_CACHE_DIR, else "
                              "~/.cache/varbench/jax; 'off' disables it; see 'varbench info')")
     commands = parser.add_subparsers(dest="command", parser_class=OneLineParser,
-                                     metavar="{run,check,list,trace,suite,results,report,store,sequential,info}")
+                                     metavar="{run,check,list,trace,suite,results,report,store,sequential,info,data}")
     commands.required = True
     for command in _COMMANDS:
         command.add_parser(commands).set_defaults(handler=command.run)
@@ -132,7 +133,7 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
-        parser.refuse_unknown(args.command, unknown)
+        parser.refuse_unknown(args.command, unknown, args)
     if getattr(args, "deprecated_samples", False):
         print(f"varbench: warning: {SAMPLES_DEPRECATED}", file=sys.stderr, flush=True)
     if args.command not in _READ_ONLY:

@@ -33,12 +33,17 @@ class OneLineParser(argparse.ArgumentParser):
         raise VarbenchError(f"{message} (see 'varbench {' '.join(self.prog.split()[1:])} --help')"
                             if " " in self.prog else message)
 
-    def refuse_unknown(self, command: str, unknown: Sequence[str]) -> None:
-        """Raise the one-line error for ``unknown`` arguments of ``command``, naming its valid options."""
-        actions = self.commands[command]._actions
-        valid = sorted(o for a in actions for o in a.option_strings if o.startswith("--"))
+    def refuse_unknown(self, command: str, unknown: Sequence[str], args: argparse.Namespace | None = None) -> None:
+        """Raise the one-line error for ``unknown`` arguments of ``command`` (or of its sub-command, such as
+        ``store verify``, when ``args`` names one), naming that parser's valid options."""
+        parser, label = self.commands[command], command
+        for action in parser._actions:
+            chosen = getattr(args, action.dest, None) if isinstance(action, argparse._SubParsersAction) else None
+            if chosen in (action.choices or {}):
+                parser, label = action.choices[chosen], f"{command} {chosen}"
+        valid = sorted(o for a in parser._actions for o in a.option_strings if o.startswith("--"))
         raise VarbenchError(f"unrecognized arguments: {' '.join(unknown)}; valid options of 'varbench "
-                            f"{command}': {', '.join(valid)}")
+                            f"{label}': {', '.join(valid)}")
 
 
 # Numbers on the command line are ASCII: Python's int() and float() also read other scripts' digits ('٣' is 3),

@@ -143,6 +143,15 @@ class KnownDynamics(Protocol):
         """``H(q_θ)`` in closed form, a scalar."""
 
 
+class ClosedFormScore(Protocol):
+    """The score ``∇_θ log q_θ(x)`` in closed form: ``score(params, x)`` returns ``{name: array}`` shaped like the
+    params, equal to ``jax.grad(log_prob)(params, x)`` (the score-function estimators use it instead of
+    differentiating ``log_prob`` per sample)."""
+
+    def score(self, params: Params, x: Any) -> Params:
+        """``∇_θ log q_θ(x)`` at one latent ``x``, ``{name: array shaped like params[name]}``."""
+
+
 def _members(protocol: type) -> tuple[str, ...]:
     names = set(getattr(protocol, "__annotations__", {}))
     names |= {n for n, v in vars(protocol).items() if callable(v) or isinstance(v, property)}
@@ -181,9 +190,21 @@ class Capability(NamedTuple):
           problem: a problem instance.
 
         Returns:
-          True if its class satisfies the capability and the instance satisfies ``instance_condition``.
+          True if its class satisfies the capability, the instance satisfies ``instance_condition`` and the
+          problem names no gap for it (see :func:`capability_gap`).
         """
-        return self.satisfied_by_class(type(problem)) and bool(self.instance_condition(problem))
+        return (self.satisfied_by_class(type(problem)) and bool(self.instance_condition(problem))
+                and not capability_gap(problem, self.name))
+
+
+def capability_gap(problem: Any, name: str) -> str:
+    """Why a problem's options lack a capability its class has, in its own words (empty when they do not).
+
+    A problem may define ``capability_gap(name) -> str`` for structure that options change (two stochastic
+    layers make the logits of an sbn dependent); the refusal then says why and what applies instead.
+    """
+    gap = getattr(problem, "capability_gap", None)
+    return gap(name) if callable(gap) and not isinstance(problem, type) else ""
 
 
 REPARAMETERIZABLE = Capability("reparameterizable", Reparameterizable, "a reparameterizable problem",
@@ -202,10 +223,11 @@ ANALYTIC_KL = Capability("analytic_kl", AnalyticKL, "an amortized problem with a
                          instance_condition=lambda p: p.particles == 1, instance_needs="particles=1")
 KNOWN_DYNAMICS = Capability("known_dynamics", KnownDynamics, "a control problem with known linear dynamics",
                             lambda c: c.reparameterizable)
+CLOSED_FORM_SCORE = Capability("closed_form_score", ClosedFormScore, "a problem with a closed-form score")
 
 #: Every capability, in the order ``varbench list`` shows them.
 CAPABILITIES = (REPARAMETERIZABLE, LOCATION_SCALE, DISCRETE, BINARY, SEQUENTIAL, AMORTIZED, HAS_ENTROPY,
-                ANALYTIC_KL, KNOWN_DYNAMICS)
+                ANALYTIC_KL, KNOWN_DYNAMICS, CLOSED_FORM_SCORE)
 
 
 def capabilities_of(problem_or_class: Any) -> list[str]:
@@ -236,6 +258,9 @@ def require(problem: Any, capability: Capability, who: str, instead: str = "") -
     if capability.satisfied_by(problem):
         return
     hint = f"; {instead}" if instead else ""
+    gap = capability_gap(problem, capability.name)
+    if gap:
+        raise NotApplicableError(f"{who} needs {capability.needs}; {gap}")
     if capability.satisfied_by_class(type(problem)):  # the class has it, these options do not
         raise NotApplicableError(f"{who} needs {capability.needs} with {capability.instance_needs}; "
                                  f"{problem.name!r} has other options{hint}")
