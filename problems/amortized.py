@@ -90,6 +90,8 @@ class Amortized(Problem):
     """Base of the amortized problems (not registered itself); see the module docstring."""
 
     amortized = True
+    #: The cost is a negative bound (ELBO, K-sample bound): a trace reports ``elbo = −objective_mc``.
+    objective_is_negative_bound = True
 
     data_subset: int = option(256, "N: the first N examples of the data set form the objective", kind=int, minimum=1)
     batch_size: int = option(16, "minibatch size B, drawn uniformly with replacement; B >= N uses the full subset",

@@ -183,12 +183,15 @@ def trace_rows(trace_records: Iterable[Mapping[str, Any]], *, block: str, cell: 
       estimator_name: the registered name of an estimator label.
 
     Returns:
-      The rows: per-parameter dicts are dropped (``params`` is kept as ``params_json``) and the per-group fields
-      become one column per group (``group_variance_encoder``, ...).
+      The rows: per-parameter dicts are dropped (``params`` is kept as ``params_json``), the per-group fields
+      become one column per group (``group_variance_encoder``, ...) and ``total_variance_ci`` becomes
+      ``total_variance_lo`` and ``total_variance_hi``.
     """
     out = []
     for row in trace_records:
-        flat = {k: v for k, v in row.items() if not isinstance(v, dict)}
+        flat = {k: v for k, v in row.items() if not isinstance(v, dict) and k != "total_variance_ci"}
+        if row.get("total_variance_ci") is not None:
+            flat["total_variance_lo"], flat["total_variance_hi"] = row["total_variance_ci"]
         flat.update(block=block, cell=cell, estimator_label=row["estimator"],
                     estimator_name=estimator_name(row["estimator"]), trace_seed=trace_seed,
                     params_json=json.dumps(row["params"]))

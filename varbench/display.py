@@ -150,6 +150,13 @@ def _params_cell(params: dict[str, Any]) -> str:
     return f"‖θ‖₂={_fmt(norm, 4)} ({size:,} values)"
 
 
+def _objective_cell(record: dict[str, Any]) -> str:
+    """The exact objective, else its Monte Carlo estimate ± standard error (``objective_samples`` draws)."""
+    if record.get("objective") is not None or record.get("objective_mc") is None:
+        return _fmt(record.get("objective"))
+    return f"{_fmt(record['objective_mc'])} ± {_fmt(record.get('objective_mc_stderr'), 2)}"
+
+
 def print_trace(records: list[dict[str, Any]], console: Console | None = None) -> None:
     """Print a trace as a table: one row per (checkpoint, estimator), with the variance per parameter group
     (encoder, decoder) for problems that have groups.
@@ -167,9 +174,14 @@ def print_trace(records: list[dict[str, Any]], console: Console | None = None) -
     table = _table(columns + [f"{g} variance" for g in groups] + ["params"], ("estimator", "params"))
     for r in records:
         per_group = r.get("group_variance") or {}
-        table.add_row(str(r["step"]), r["estimator"], _fmt(r["objective"]), _fmt(r["total_variance"]),
+        table.add_row(str(r["step"]), r["estimator"], _objective_cell(r), _fmt(r["total_variance"]),
                       _fmt(r["log_variance"], 4), *(_fmt(per_group.get(g)) for g in groups), _params_cell(r["params"]))
     console.print(table)
+    ema = [f"step {r['step']}: {_fmt(r['paper_ema_variance'])}" for r in records
+           if r.get("paper_ema_variance") is not None]
+    if ema:  # the driver's own trajectory, so one value per checkpoint, on a line of its own
+        console.print("papers' moving-average variance of the driver's estimate (mean over encoder coordinates, or "
+                      f"all): {'; '.join(ema)}")
 
 
 def catalogue() -> dict[str, Any]:

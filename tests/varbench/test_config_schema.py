@@ -166,6 +166,8 @@ VALID = {
     ("trace", "lr"): st.floats(0.001, 0.1),
     ("trace", "steps"): st.integers(0, 6),
     ("trace", "every"): st.integers(1, 3),
+    ("trace", "ema_decay"): st.floats(0.5, 0.9999),
+    ("trace", "objective_samples"): st.integers(0, 20),
     **{("range", key): None for key in SCHEMA["range"]},  # drawn whole by GRIDS
 }
 

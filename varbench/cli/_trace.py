@@ -37,6 +37,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help=f"optimisation steps (default {DEFAULTS.steps})")
     parser.add_argument("--every", type=positive_int, default=DEFAULTS.every, metavar="M",
                         help="steps between measurements")
+    parser.add_argument("--ema-decay", type=float, default=DEFAULTS.ema_decay, metavar="D",
+                        help="decay of the papers' moving-average variance of the driver's estimate, in (0, 1) "
+                             f"(default {DEFAULTS.ema_decay:g})")
+    parser.add_argument("--objective-samples", type=non_negative_int, default=DEFAULTS.objective_samples,
+                        metavar="N", help="draws of the Monte Carlo objective (ELBO) at each checkpoint; 0: none "
+                                          f"(default {DEFAULTS.objective_samples})")
     add_sampling(parser, DEFAULTS.num_samples, "estimates per variance measurement")
     parser.add_argument("--save-params", type=path, default=None, metavar="DIR",
                         help="write each checkpoint's params to DIR/step_NNNNNN.npz (amortized problems measure at "
@@ -52,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     from varbench.spec import parse_assignments
     from varbench.trace import checkpoint_path, params_file_spec, trace
 
-    settings = TraceSettings(lr=args.lr, steps=args.steps, every=args.every, num_samples=args.num_samples)
+    settings = TraceSettings(lr=args.lr, steps=args.steps, every=args.every, num_samples=args.num_samples,
+                             ema_decay=args.ema_decay, objective_samples=args.objective_samples)
     records = trace(args.problem, args.estimator, estimators=args.estimators, params=parse_assignments(args.param),
                     settings=settings, seed=args.seed, method=args.method, save_params=args.save_params,
                     executor=executor_choice(args))

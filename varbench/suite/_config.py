@@ -77,10 +77,13 @@ class TraceTable(NamedTuple):
     lr: float = _TRACE_DEFAULTS.lr
     steps: int = _TRACE_DEFAULTS.steps
     every: int = _TRACE_DEFAULTS.every
+    ema_decay: float = _TRACE_DEFAULTS.ema_decay
+    objective_samples: int = _TRACE_DEFAULTS.objective_samples
 
     def settings(self, num_samples: int) -> TraceSettings:
         """The trace's settings, measuring ``num_samples`` estimates at each checkpoint."""
-        return TraceSettings(lr=self.lr, steps=self.steps, every=self.every, num_samples=num_samples)
+        return TraceSettings(lr=self.lr, steps=self.steps, every=self.every, num_samples=num_samples,
+                             ema_decay=self.ema_decay, objective_samples=self.objective_samples)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,7 +241,7 @@ def _check_trace(name: str, trace: dict[str, Any], grid: dict[str, Any]) -> Trac
     if grid:
         raise VarbenchError(f"block {name!r}: a trace block has no grid (it follows the optimisation)")
     default = TraceTable(())
-    drivers, lr, steps, every = (trace.get(k, d) for k, d in zip(TRACE_KEYS, default))
+    drivers, lr, steps, every, decay, draws = (trace.get(k, d) for k, d in zip(TRACE_KEYS, default))
     if not isinstance(drivers, list) or not all(isinstance(d, str) for d in drivers):
         raise VarbenchError(f"block {name!r}: trace 'drivers' must be a list of estimator specs; got {drivers!r}")
     if not (is_finite_real(lr) and lr > 0):
@@ -247,7 +250,11 @@ def _check_trace(name: str, trace: dict[str, Any], grid: dict[str, Any]) -> Trac
         raise VarbenchError(f"block {name!r}: trace 'steps' must be a non-negative integer; got {steps!r}")
     if not (is_integer(every) and every >= 1):
         raise VarbenchError(f"block {name!r}: trace 'every' must be a positive integer; got {every!r}")
-    return TraceTable(tuple(drivers), float(lr), int(steps), int(every))
+    if not (is_finite_real(decay) and 0 < decay < 1):
+        raise VarbenchError(f"block {name!r}: trace 'ema_decay' must be a number in (0, 1), e.g. 0.999; got {decay!r}")
+    if not (is_integer(draws) and draws >= 0):
+        raise VarbenchError(f"block {name!r}: trace 'objective_samples' must be a non-negative integer; got {draws!r}")
+    return TraceTable(tuple(drivers), float(lr), int(steps), int(every), float(decay), int(draws))
 
 
 def _reference(name: str, given: str | None, estimators: Sequence[str], specs: Mapping[str, EstimatorSpec]) -> str:

@@ -71,7 +71,8 @@ _BLOCK = {
                                         "(default: score_function when listed, else the first estimator)"),
     "quick": Field("table", False, "keys that replace the block's under --quick; skip = true leaves it out", "quick"),
     "figure": Field("table", False, "the figure the report draws for the block, and the section's note", "figure"),
-    "trace": Field("table", False, "a trace block's optimisation: drivers, lr, steps, every", "trace"),
+    "trace": Field("table", False, "a trace block's optimisation: drivers, lr, steps, every, ema_decay, "
+                   "objective_samples", "trace"),
 }
 
 #: Every table of a suite config -> its keys, in the order messages and docs list them.
@@ -105,6 +106,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "lr": Field("number", False, "Adam's learning rate"),
         "steps": Field("integer", False, "optimisation steps"),
         "every": Field("integer", False, "steps between checkpoints"),
+        "ema_decay": Field("number", False, "decay of the moving averages of the driver's g and g² (papers: 0.999)"),
+        "objective_samples": Field("integer", False, "cost draws of the objective's estimate per checkpoint (0: none)"),
     },
     "range": {
         "start": Field("number", True, "the first value"),

@@ -25,6 +25,10 @@ sample count reproduces the trace's record exactly; a stateful one starts from a
 Python, loop over checkpoints with ``params=dict(np.load(path))`` on one problem: ``params_file`` is a static option,
 so every distinct file name compiles a new kernel.
 
+Every record also carries the training metrics of the discrete-VAE papers (:mod:`varbench.trace._protocol`): the
+driver's moving-average variance ``paper_ema_variance`` (on the driver's own record) and a Monte Carlo estimate of
+the objective at each checkpoint (``objective_mc``, and ``elbo`` for the amortized VAEs).
+
 The settings and their defaults load without JAX (the CLI builds its parser from them); the rest loads JAX and optax
 on first use.
 """

@@ -24,7 +24,20 @@ from varbench.engine.result import Result
 from varbench.engine.subject import Subject
 from varbench.executors import ExecutorChoice
 from varbench.trace._checkpoints import save_checkpoint, writable_folder
+from varbench.trace._protocol import ema_names, ema_update, ema_variance, init_ema, objective_key, objective_mc
 from varbench.trace._settings import TraceSettings, check_count
+
+
+class Checkpoint(NamedTuple):
+    """What the optimisation reached at step ``step``: the params, the learners' states and the training metrics
+    (the driver's moving-average variance and the Monte Carlo objective with its standard error; NaN when not
+    computed)."""
+
+    step: int
+    params: dict[str, np.ndarray]
+    states: list[Any]
+    ema_variance: float
+    objective: tuple[float, float]
 
 
 class MeasureTask(NamedTuple):
@@ -49,9 +62,10 @@ def trace(problem: Any, estimator: Any, *, estimators: Sequence[Any] | None = No
       estimators: the estimators measured at each checkpoint (default: the driver). A spec equal to the driver's
         shares its state with it; every stateful one is updated once per step at the current params.
       params: starting params (problem defaults otherwise; scalars broadcast).
-      settings: the learning rate, the steps, the steps between checkpoints and the estimates per measurement
-        (default: ``TraceSettings()``).
-      seed: the trace's only source of randomness.
+      settings: the learning rate, the steps, the steps between checkpoints, the estimates per measurement, the
+        moving averages' decay and the objective's draws (default: ``TraceSettings()``).
+      seed: the trace's only source of randomness (the objective's draws at checkpoint t use
+        ``fold_in(fold_in(key(seed), OBJECTIVE_STREAM), t)``, a stream of their own).
       method: ``"mc"`` or ``"exact"`` for the measurements.
       save_params: a directory (created if missing); the params of checkpoint t are written to
         :func:`checkpoint_path` ``(save_params, t)`` before they are measured, replacing a file of that name.
@@ -67,7 +81,17 @@ def trace(problem: Any, estimator: Any, *, estimators: Sequence[Any] | None = No
       ``seed`` (of the measurement) and ``evaluations_per_estimate``; and, for problems with ``param_groups()``,
       ``group_variance`` (``{group: summed variance of its coordinates}``, summing to ``total_variance``) and
       ``group_work_normalized_variance`` (the same times ``evaluations_per_estimate``), both ``None`` otherwise;
-      ``compile_seconds`` and ``run_seconds`` of the measurement (not of the training steps).
+      ``compile_seconds`` and ``run_seconds`` of the measurement (not of the training steps);
+      ``total_variance_ci`` (``(lo, hi)``: the sum of the coordinates' 95% variance bounds, a conservative interval
+      of ``total_variance``). The training protocol of the discrete-VAE papers (see
+      :mod:`varbench.trace._protocol`): ``paper_ema_variance``, the mean over the encoder's coordinates (every
+      param's when the problem has no ``"encoder"`` group) of ``EMA(g²) − EMA(g)²`` of the *driver's* estimates g
+      along its training (decay ``settings.ema_decay``, no bias correction, as DisARM's code), a float on the
+      records whose measured estimator is the driver itself (the same spec) and None on the others, since it
+      belongs to the driver's own trajectory; ``objective_mc`` and ``objective_mc_stderr``, the mean cost over
+      ``settings.objective_samples`` draws at the checkpoint and its standard error (None with 0 draws); ``elbo``
+      and ``elbo_stderr`` (``−objective_mc`` and its standard error) where the problem's cost is a negative bound
+      (``objective_is_negative_bound``: the amortized VAEs), None otherwise.
 
     Example:
       >>> rows = trace("bernoulli", "relax", estimators=["score_function", "relax"],
@@ -105,31 +129,38 @@ def trace(problem: Any, estimator: Any, *, estimators: Sequence[Any] | None = No
     slot = {s: i for i, s in enumerate(specs)}
     # The optimisation first (each step needs the one before); each checkpoint's measurements need only its params
     # and states, so they are independent tasks for the executor.
-    tasks = [MeasureTask(t, Subject(problem, e, point, states[slot[spec_of(e)]]), settings.num_samples, seed + 1 + t,
-                         method)
-             for t, point, states in _optimise(problem, learners, start, settings, seed, folder) for e in measured]
+    reached = {c.step: c for c in _optimise(problem, learners, start, settings, seed, folder,
+                                            ema_names(problem, groups))}
+    tasks = [MeasureTask(c.step, Subject(problem, e, c.params, c.states[slot[spec_of(e)]]), settings.num_samples,
+                         seed + 1 + c.step, method)
+             for c in reached.values() for e in measured]
     results = _measure_all(tasks, executor)
-    return [_record(task.step, driver, res, groups) for task, res in zip(tasks, results)]
+    negative_bound = bool(getattr(problem, "objective_is_negative_bound", False))
+    return [_record(reached[task.step], driver, res, groups, negative_bound) for task, res in zip(tasks, results)]
 
 
 def _optimise(problem: Any, learners: Sequence[Any], start: Mapping[str, np.ndarray], settings: TraceSettings,
-              seed: int, folder: str | None) -> Iterator[tuple[int, dict[str, np.ndarray], list[Any]]]:
-    """Adam on the params, following ``learners[0]``; yields ``(step, params, learner states)`` at each checkpoint,
-    after writing its params into ``folder`` (first, so that a measurement that fails does not lose the point)."""
+              seed: int, folder: str | None, tracked: Sequence[str]) -> Iterator[Checkpoint]:
+    """Adam on the params, following ``learners[0]``, with the moving averages of its estimate over the ``tracked``
+    params; yields each :class:`Checkpoint` after writing its params into ``folder`` (first, so that a
+    measurement that fails does not lose the point)."""
     theta = {k: jnp.asarray(v) for k, v in start.items()}
     key, key_init = jax.random.split(jax.random.key(seed))
     states = [e.init(problem, theta, jax.random.fold_in(key_init, i)) for i, e in enumerate(learners)]
     opt_state = optax.adam(settings.lr).init(theta)  # Adam's state does not depend on the rate, a traced value
-    rate = np.float32(settings.lr)
+    rates = (np.float32(settings.lr), np.float32(settings.ema_decay))  # traced: another rate compiles nothing
+    ema, key_objective = init_ema(theta, tracked), objective_key(seed)
     for t in range(settings.steps + 1):
         if t % settings.every == 0 or t == settings.steps:
             point = {k: np.asarray(v) for k, v in theta.items()}
             if folder is not None:
                 save_checkpoint(folder, t, point)
-            yield t, point, states
+            objective = (objective_mc(problem, point, settings.objective_samples, jax.random.fold_in(key_objective, t))
+                         if settings.objective_samples else (math.nan, math.nan))
+            yield Checkpoint(t, point, states, ema_variance(ema), objective)
         if t < settings.steps:
-            theta, opt_state, states = _train_step(problem, learners, rate, theta, opt_state, states,
-                                                   jax.random.fold_in(key, t))
+            theta, opt_state, states, ema = _train_step(problem, learners, rates, (theta, opt_state, states, ema),
+                                                        jax.random.fold_in(key, t))
 
 
 def _measure_all(tasks: Sequence[MeasureTask], executor: ExecutorChoice) -> list[Result]:
@@ -159,15 +190,19 @@ def measure_task(task: MeasureTask) -> Result:
 
 
 @compile_tier.jit
-def _train_step(problem, learners, lr, theta, opt_state, states, key):
+def _train_step(problem, learners, rates, carry, key):
     """One optimisation step: each stateful learner updates at ``theta``, then Adam(lr) follows the driver's estimate
-    (``learners[0]``). Problem, estimators and rate are arguments, not closed over, so a second trace with the same
-    structures (another seed, rate, length or starting point) reuses the compiled step."""
+    (``learners[0]``), which also enters the moving averages (``rates = (lr, decay)``; ``carry = (theta, Adam's
+    state, learner states, averages)``), on the device: no host round trip per step. Problem, estimators and rates
+    are arguments, not closed over, so a second trace with the same structures (another seed, rate, length or
+    starting point) reuses the compiled step."""
+    lr, decay = rates
+    theta, opt_state, states, ema = carry
     keys = jax.random.split(key, len(learners) + 1)
     states = [e.update(problem, theta, s, k) if e.stateful else s for e, s, k in zip(learners, states, keys)]
     grad = learners[0].estimate(problem, theta, states[0], keys[-1])
     updates, opt_state = optax.adam(lr).update(grad, opt_state, theta)
-    return optax.apply_updates(theta, updates), opt_state, states
+    return optax.apply_updates(theta, updates), opt_state, states, ema_update(ema, grad, decay)
 
 
 def param_groups(problem: Any) -> dict[str, list[str]] | None:
@@ -189,8 +224,13 @@ def param_groups(problem: Any) -> dict[str, list[str]] | None:
     return {**groups, "other": other} if other else groups
 
 
-def _record(t: int, driver: Any, res: Result, groups: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
-    total = res.total_variance
+def _record(checkpoint: Checkpoint, driver: Any, res: Result, groups: Mapping[str, Sequence[str]] | None,
+            negative_bound: bool) -> dict[str, Any]:
+    total, t = res.total_variance, checkpoint.step
+    # The battery's interval of a total: the sum of the coordinates' 95% bounds (conservative, whatever their
+    # correlation; collapses to the variance in exact mode).
+    bounds = np.concatenate([np.reshape(np.asarray(v, np.float64), (-1, 2)) for v in res.variance_ci.values()])
+    objective, stderr = (_finite(v) for v in checkpoint.objective)
     group_variance = None if groups is None else {
         g: float(sum(np.sum(res.variance[n], dtype=np.float64) for n in names)) for g, names in groups.items()}
     return {
@@ -204,6 +244,18 @@ def _record(t: int, driver: Any, res: Result, groups: Mapping[str, Sequence[str]
         "group_variance": group_variance,
         "group_work_normalized_variance": None if group_variance is None else {
             g: v * res.evaluations_per_estimate for g, v in group_variance.items()},
+        "total_variance_ci": (_finite(bounds[:, 0].sum()), _finite(bounds[:, 1].sum())),
+        # The driver's own trajectory: only its record (the same spec) carries the papers' moving-average figure.
+        "paper_ema_variance": _finite(checkpoint.ema_variance) if res.estimator == spec_of(driver) else None,
+        "objective_mc": objective, "objective_mc_stderr": stderr,
+        "elbo": None if objective is None or not negative_bound else -objective,
+        "elbo_stderr": None if objective is None or not negative_bound else stderr,
         # The measurement's own compile and run time (the training steps between checkpoints are not counted).
         "compile_seconds": res.compile_seconds, "run_seconds": res.run_seconds,
     }
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a float, None where it is NaN or infinite (records are printed as strict JSON)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
