@@ -11,7 +11,7 @@ import enum
 from typing import Any, Mapping, NamedTuple
 
 import pandas as pd
-from varbench.reports import store
+from varbench.reports import store, trace_table
 
 
 class FigureKind(enum.Enum):
@@ -68,6 +68,8 @@ class ReportBlock:
     #: Its rows are trace rows (one per checkpoint × estimator), not measurements.
     trace: bool
     figure: FigureSpec
+    #: A trace block's ``trace.ema_decay`` (the papers' metric's decay), None where the config sets none.
+    ema_decay: float | None = None
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any]) -> ReportBlock:
@@ -80,7 +82,7 @@ class ReportBlock:
           The block.
         """
         return cls(name=block["name"], title=block.get("title", block["name"]), trace=block.get("kind") == "trace",
-                   figure=FigureSpec.from_config(block.get("figure")))
+                   figure=FigureSpec.from_config(block.get("figure")), ema_decay=trace_table.ema_decay(block))
 
 
 class Section(NamedTuple):

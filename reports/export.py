@@ -5,7 +5,8 @@ seeds and method, which the caption states, differ between blocks). Its columns 
 estimator, the variance of one estimate with its 95% interval, the work-normalised variance (× cost evaluations
 per estimate), the ratio to the block's reference estimator where the summary has one, the bound on the relative
 bias (or the verdict) and the cost evaluations per estimate. The lowest variance among estimators without a
-detected bias is in bold, per column: a variance lowered by a bias is no gain.
+detected bias is in bold, per column: a variance lowered by a bias is no gain. A trace block gets its table at
+fixed steps (:mod:`varbench.reports.trace_table`).
 
 A number with a 95% interval is rounded to the decimal of the interval's half-width's first significant digit (the
 digits after it are noise), and the value and its interval share one power of ten outside [0.01, 1000). The
@@ -14,106 +15,29 @@ LaTeX is assembled by hand: a handful of lines per table, no template engine, an
 
 from __future__ import annotations
 
-import math
 import re
-from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from varbench.reports import schema, verdict
+from varbench.reports import schema, trace_table, verdict
+# the numbers and cells of a table (kept under this module's names too: callers read export.round_to_interval)
+from varbench.reports._numbers import (DEFAULT_DIGITS, PLAIN_RANGE, Cell, Figures, PaperTable,  # noqa: F401
+                                       round_to_interval)
+from varbench.reports._numbers import finite as _finite
 
-#: Magnitudes written without a power of ten: [PLAIN_RANGE[0], PLAIN_RANGE[1]).
-PLAIN_RANGE = (1e-2, 1e3)
-#: Significant digits of a number without an interval to set them (exact-mode values, counts).
-DEFAULT_DIGITS = 4
 #: Output formats of :func:`render`.
 FORMATS = ("latex", "markdown")
 #: Marks a ratio whose interval comes from a paired measurement (both estimators on the same noise).
 PAIRED_MARK = "†"
 
 
-class Figures(NamedTuple):
-    """A number as printed: the value's and its interval's digits, and the power of ten they share."""
-
-    value: str
-    lo: str | None
-    hi: str | None
-    #: The shared power of ten (0: plain form).
-    exponent: int
-
-
-class Cell(NamedTuple):
-    """One table cell: text or a number, in bold or not, with a mark (:data:`PAIRED_MARK`) after it."""
-
-    content: str | Figures | None
-    bold: bool = False
-    mark: str = ""
-
-
-class PaperTable(NamedTuple):
-    """One block's table, independent of the output format (plain text; the renderers escape it)."""
-
-    block: str
-    caption: str
-    header: list[str]
-    rows: list[list[Cell]]
-
-
-def _finite(x: Any) -> bool:
-    try:
-        return math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
-
-
-def round_to_interval(value: float, lo: float = math.nan, hi: float = math.nan) -> Figures | None:
-    """Round a value and its 95% interval to the digits the interval supports.
-
-    The value is rounded to the decimal of the half-width's first significant digit (never coarser than the
-    value's own first digit); without an interval (or one of zero width, as exact values have) to
-    :data:`DEFAULT_DIGITS` significant digits. Outside :data:`PLAIN_RANGE` the value and its interval share a power
-    of ten (the value's, after rounding).
-
-    Args:
-      value: the number.
-      lo: the interval's lower end (NaN: no interval).
-      hi: the interval's upper end.
-
-    Returns:
-      The digits (``Figures("1.23", "1.18", "1.29", -4)`` for 1.2345e-4 in [1.18e-4, 1.29e-4]; ``lo`` and ``hi``
-      None without an interval of positive width), or None when ``value`` is not a finite number.
-    """
-    if not _finite(value):
-        return None
-    value = float(value)
-    if value == 0 and not (_finite(lo) and _finite(hi) and hi > lo):
-        return Figures("0", None, None, 0)
-    half = (float(hi) - float(lo)) / 2 if _finite(lo) and _finite(hi) else math.nan
-    interval = half > 0  # an exact value's interval has no width: it is printed without one
-    magnitude = math.floor(math.log10(abs(value))) if value else 0
-    if interval:
-        place = math.floor(math.log10(half))
-        place = min(place, magnitude) if value else place
-    else:
-        place = magnitude - (DEFAULT_DIGITS - 1)
-    step = Decimal(1).scaleb(place)
-    exact = Decimal(repr(value)).quantize(step, rounding=ROUND_HALF_EVEN)
-    plain = exact == 0 or PLAIN_RANGE[0] <= abs(exact) < PLAIN_RANGE[1]
-    exponent = 0 if plain else exact.adjusted()
-
-    def digits(x: float) -> str:
-        d = Decimal(repr(float(x))).quantize(step, rounding=ROUND_HALF_EVEN).scaleb(-exponent)
-        return format(d, "f")
-
-    return Figures(digits(value), digits(lo) if interval else None, digits(hi) if interval else None, exponent)
-
-
 #: LaTeX for each character that is special to LaTeX, and for the Unicode signs the tables and captions use.
 _LATEX = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "{": r"\{",
           "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "≤": r"$\leq$", "×": r"$\times$",
-          "‖": r"$\|$", "–": "--", "≈": r"$\approx$", "†": r"$^\dagger$", "√": r"$\surd$", "∞": r"$\infty$"}
+          "‖": r"$\|$", "–": "--", "≈": r"$\approx$", "†": r"$^\dagger$", "√": r"$\surd$", "∞": r"$\infty$",
+          "±": r"$\pm$", "²": r"$^2$", "−": r"$-$"}
 _LATEX_PATTERN = re.compile("|".join(map(re.escape, _LATEX)))
 
 
@@ -181,12 +105,25 @@ def to_latex(tables: Sequence[PaperTable]) -> str:
     out = ["% varbench results: one table per block; needs \\usepackage{booktabs}. A table wider than the text can",
            "% be scaled: \\resizebox{\\linewidth}{!}{<the tabular>} (\\usepackage{graphicx})."]
     for t in tables:
+        align = "l" * t.text_columns + "r" * (len(t.header) - t.text_columns)  # text left, numbers right
         out += ["", r"\begin{table}[tbp]", r"\centering", r"\small", rf"\caption{{{latex_escape(t.caption)}}}",
-                rf"\label{{{_label(t.block)}}}", r"\begin{tabular}{l" + "r" * (len(t.header) - 1) + "}", r"\toprule",
+                rf"\label{{{_label(t.block)}}}", rf"\begin{{tabular}}{{{align}}}", r"\toprule",
                 " & ".join(map(latex_escape, t.header)) + r" \\", r"\midrule"]
         out += [" & ".join(map(_latex_cell, row)) + r" \\" for row in t.rows]
         out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(out) + "\n"
+
+
+def text_frame(table: PaperTable) -> pd.DataFrame:
+    """A table's cells as the Markdown text shows them, in a frame (the report page's sections show it).
+
+    Args:
+      table: a table of :func:`paper_tables` or :func:`varbench.reports.trace_table.paper_tables`.
+
+    Returns:
+      A frame of text, one column per header.
+    """
+    return pd.DataFrame([[_markdown_cell(c) for c in row] for row in table.rows], columns=table.header)
 
 
 def to_markdown(tables: Sequence[PaperTable]) -> str:
@@ -200,10 +137,10 @@ def to_markdown(tables: Sequence[PaperTable]) -> str:
     """
     out = []
     for t in tables:
-        frame = pd.DataFrame([[_markdown_cell(c) for c in row] for row in t.rows], columns=t.header)
+        frame = text_frame(t)
         # the cells are text already: tabulate must not parse them back into numbers
         table = frame.to_markdown(index=False, disable_numparse=True,
-                                  colalign=["left"] + ["right"] * (len(t.header) - 1))
+                                  colalign=["left"] * t.text_columns + ["right"] * (len(t.header) - t.text_columns))
         out += [f"### {t.block}", "", t.caption, "", table, ""]
     return "\n".join(out)
 
@@ -361,7 +298,8 @@ def spelled_out(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def render(fmt: str, summary: pd.DataFrame, frame: pd.DataFrame, manifest: Mapping[str, Any] | None = None) -> str:
-    """A store's tables in one of :data:`FORMATS`.
+    """A store's tables in one of :data:`FORMATS`: the measurement blocks' and the trace blocks'
+    (:func:`varbench.reports.trace_table.paper_tables`), in the config's block order.
 
     Args:
       fmt: ``latex`` or ``markdown``.
@@ -377,7 +315,10 @@ def render(fmt: str, summary: pd.DataFrame, frame: pd.DataFrame, manifest: Mappi
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; valid formats: {', '.join(FORMATS)}")
-    tables = paper_tables(summary, frame, manifest) if not summary.empty else []
+    tables = (paper_tables(summary, frame, manifest) if not summary.empty else []) + \
+        trace_table.paper_tables(frame, manifest)
+    names = [b.get("name") for b in ((manifest or {}).get("config") or {}).get("block", []) if isinstance(b, dict)]
+    tables.sort(key=lambda t: names.index(t.block) if t.block in names else len(names))  # config order, stable
     if not tables:
         return "% no finished cells\n" if fmt == "latex" else "(no finished cells)\n"
     return to_latex(tables) if fmt == "latex" else to_markdown(tables)

@@ -1,7 +1,8 @@
 """``varbench report``: figures, a self-contained HTML page and a Markdown page from a result store.
 
-A section per block of the store's config (its figure, its table, its note), then the cross-block figures, then the
-cells that failed or were skipped. Each figure is a PNG (which the pages embed), with a PDF and an SVG beside it on
+A section per block of the store's config (its figure, its table, its note; a trace block also the papers' figure
+and, in a section under it, its table at fixed steps), then the cross-block figures, then the cells that failed or
+were skipped. Each figure is a PNG (which the pages embed), with a PDF and an SVG beside it on
 request; drawn at a given width (a paper's column), its text stays at 7 pt or more.
 
 The figures are drawn in worker processes (:mod:`varbench.reports._drawing`), and a report into a folder that holds
@@ -16,8 +17,9 @@ from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
-from varbench.reports import _drawing, confirmation, figures, schema, store, verdict
-from varbench.reports._contents import Contents, ReportBlock, Section
+from varbench.reports import _drawing, confirmation, figures, schema, store, trace_table, verdict
+from varbench.reports import export as export_tables
+from varbench.reports._contents import Contents, FigureKind, ReportBlock, Section
 # DPI, PRINT_DPI, SIDECAR: kept under the page's names too (callers read page.DPI)
 from varbench.reports._drawing import DPI, PRINT_DPI, SIDECAR, Export, FigureJob  # noqa: F401
 from varbench.reports._page_text import write_html, write_markdown
@@ -131,6 +133,14 @@ def _block_section(block: ReportBlock, frame: pd.DataFrame, summary: pd.DataFram
         return Section(block.title, block.name, images=(), table=None, note=note) if failed else None
     job = _block_job(block, sub, frame, palette, export.width)
     jobs += [job] if job is not None else []
+    images = (job.file,) if job is not None else ()
+    if block.trace and block.figure.kind is FigureKind.TRACE and figures.has_papers_figure(sub):
+        # beside varbench's figure (every estimator at the driver's params), the papers' (each driver's own run)
+        papers = FigureJob(f"{block.name}_papers", figures.trace_papers, dict(
+            frame=sub.reset_index(drop=True), title=block.title,
+            palette=_drawing.palette_of(palette, sub["estimator_label"]), width=export.width, decay=block.ema_decay))
+        jobs.append(papers)
+        images += (papers.file,)
     if block.trace:
         table = _trace_table(sub)
     else:
@@ -140,8 +150,18 @@ def _block_section(block: ReportBlock, frame: pd.DataFrame, summary: pd.DataFram
         groups = group_table(sub)
         if not groups.empty:
             table = table.merge(groups.drop(columns="block"), on="estimator", how="left")
-    return Section(block.title, block.name, images=(job.file,) if job is not None else (),
-                   table=schema.format_table(table), note=note)
+    return Section(block.title, block.name, images=images, table=schema.format_table(table), note=note)
+
+
+def _steps_section(block: ReportBlock, frame: pd.DataFrame) -> Section | None:
+    """The section under a trace block: its table at fixed steps (:mod:`trace_table`; the same as ``varbench
+    results --format markdown``), its caption as the note. None for another block or one without rows."""
+    rows = trace_table.trace_rows(frame[frame["block"] == block.name]) if block.trace and not frame.empty else None
+    if rows is None or rows.empty:
+        return None
+    table = trace_table.paper_table(block.name, rows.reset_index(drop=True), decay=block.ema_decay)
+    return Section(f"{block.title}: at fixed steps", f"{block.name}_steps", images=(),
+                   table=export_tables.text_frame(table), note=table.caption)
 
 
 def _cross_block_sections(frame: pd.DataFrame, contents: Contents, jobs: list[FigureJob], palette: figures.Palette,
@@ -240,8 +260,9 @@ def _write_pages(out: Path, contents: Contents, frame: pd.DataFrame, summaries: 
     # one colour per estimator across the whole report, variants shaded in config order
     palette = figures.estimator_palette([e for names in contents.estimator_order.values() for e in names] +
                                         (list(frame["estimator_label"]) if not frame.empty else []))
-    sections = [s for s in (_block_section(block, frame, summary, jobs, failed.get(block.name, []), palette, export)
-                            for block in contents.blocks) if s is not None]
+    sections = [s for block in contents.blocks for s in (
+        _block_section(block, frame, summary, jobs, failed.get(block.name, []), palette, export),
+        _steps_section(block, frame)) if s is not None]
     sections += _cross_block_sections(frame, contents, jobs, palette, export, plain)
     _drawing.draw_figures(jobs, out, export, workers=workers, saver=None if _save is _drawing.save else _save)
     write_markdown(out / "report.md", sections, contents)

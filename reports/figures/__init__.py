@@ -16,11 +16,12 @@ from varbench.reports.figures._overview import bias_vs_variance, bias_vs_varianc
 from varbench.reports.figures._sequential import model_bias, sequential_panels
 from varbench.reports.figures._sweeps import series_vs, variance_vs
 from varbench.reports.figures._traces import trace_log_variance
+from varbench.reports.figures._trace_papers import has_papers_figure, trace_papers
 from varbench.reports.figures._work import (WORK_MAX_HEIGHT, WorkSize, work_height, work_normalized,
                                             work_normalized_pages, work_pages)
 
 __all__ = ["CRITIC_COLORS", "ESTIMATOR_COLORS", "EXTRA_COLORS", "FAMILY", "MAX_PER_PANEL", "MIN_FONT", "Palette",
            "WORK_MAX_HEIGHT", "WorkSize", "bias_vs_variance", "bias_vs_variance_pages", "estimator_palette",
-           "family_of", "model_bias", "panel_groups", "sequential_panels", "series_vs", "short_label",
-           "trace_log_variance", "variance_vs", "work_height", "work_normalized", "work_normalized_pages",
-           "work_pages"]
+           "family_of", "has_papers_figure", "model_bias", "panel_groups", "sequential_panels", "series_vs",
+           "short_label", "trace_log_variance", "trace_papers", "variance_vs", "work_height", "work_normalized",
+           "work_normalized_pages", "work_pages"]

@@ -10,17 +10,33 @@ from varbench.reports.figures._axes import coincide, line_ends, set_ylabel, wrap
 from varbench.reports.figures._families import panel_groups, style_of
 from varbench.reports.figures._labels import SIDE, framed, label_lines
 from varbench.reports.figures._style import Palette, estimator_palette
+from varbench.reports.trace_table import interval_columns, values
+
+
+def _log_interval(frame: pd.DataFrame, column: str) -> dict[str, pd.Series]:
+    """``_lo`` and ``_hi``: the natural log of the ends of the 95% interval of ``column``'s variance (NaN where a
+    row has none: a store written before the interval was recorded, or a lower end of 0)."""
+    out = {}
+    group = None if column == "log_variance" else column.removeprefix(schema.GROUP_VARIANCE_PREFIX)
+    for key, name in zip(("_lo", "_hi"), interval_columns(group)):
+        ends = values(frame, name)
+        out[key] = np.log(ends.where(ends > 0))
+    return out
 
 
 def _trace_panel(ax: plt.Axes, rows: pd.DataFrame, labels: list[str],
                  colors: Palette) -> tuple[dict[str, pd.Series], dict[str, tuple[object, float]]]:
-    """Draw each estimator's mean ``_y`` per step of ``rows`` (one driver); returns the curves, and per label its
-    line and last value (for the labels at the line ends)."""
+    """Draw each estimator's mean ``_y`` per step of ``rows`` (one driver), with a band from ``_lo`` to ``_hi``
+    where they are finite; returns the curves, and per label its line and last value (for the labels at the line
+    ends)."""
     curves, ends = {}, {}
     for k, label in enumerate(labels):
-        d = rows[rows["estimator_label"] == label].groupby("step", as_index=False)["_y"].mean()
+        d = rows[rows["estimator_label"] == label].groupby("step", as_index=False)[["_y", "_lo", "_hi"]].mean()
         finite = d[np.isfinite(d["_y"])]
         style = style_of(label)
+        band = finite[np.isfinite(finite["_lo"]) & np.isfinite(finite["_hi"])]
+        if len(band):  # the 95% interval of the variance, where the store has it (older stores do not)
+            ax.fill_between(band["step"], band["_lo"], band["_hi"], color=colors[label], alpha=0.15, lw=0)
         # later curves drawn thinner, so one that coincides with an earlier one still shows
         (line,) = ax.plot(finite["step"], finite["_y"], marker=style.marker, ms=3.5, color=colors[label],
                           lw=max(0.9, 1.8 - 0.25 * k), ls=style.dash)
@@ -36,7 +52,9 @@ def trace_log_variance(frame: pd.DataFrame, title: str = "", palette: Palette | 
     Every estimator is measured at the SAME params at each checkpoint (the driver's), so the curves separate
     estimator noise from parameter drift. For problems with parameter groups (an amortized problem's encoder and
     decoder) a panel per group follows the total, since which group an estimator helps is the question. More than
-    :data:`~._families.MAX_PER_PANEL` estimators get a row per group of them.
+    :data:`~._families.MAX_PER_PANEL` estimators get a row per group of them. A band around a curve is the 95%
+    interval of its variance (the mean over trace seeds of the log of each end), where the rows carry one
+    (:func:`varbench.reports.trace_table.interval_columns`); rows of an older store without it get curves alone.
 
     Args:
       frame: the trace rows of one block (:func:`varbench.reports.schema.trace_rows`).
@@ -61,7 +79,7 @@ def trace_log_variance(frame: pd.DataFrame, title: str = "", palette: Palette | 
             values = pd.to_numeric(frame[column], errors="coerce")
             if column != "log_variance":  # a group's variance, on the same natural-log scale as the total
                 values = np.log(values.where(values > 0))
-            data = frame.assign(_y=values)
+            data = frame.assign(_y=values, **_log_interval(frame, column))
             curves, ends = _trace_panel(ax, data[data["driver"] == driver], members, colors)
             hidden += [f"{' = '.join(g)} ({what})" for g in coincide(curves)]
             name = f"params trained by {driver}" + (f" · {what}" if len(panels) > 1 else "")
@@ -73,4 +91,6 @@ def trace_log_variance(frame: pd.DataFrame, title: str = "", palette: Palette | 
             if ax in line_ends(rows[r:r + 1]):
                 label_lines(ax, ends, colors)
     heading = title + (f"\n(curves that coincide: {'; '.join(dict.fromkeys(hidden))})" if hidden else "")
+    if any(np.isfinite(_log_interval(frame, column)["_hi"]).any() for column, _ in panels):
+        heading += "\n(bands: the 95% interval of each variance)"
     return framed(fig, heading, [], labels)
