@@ -37,10 +37,15 @@ def samples_axis(coordinates: int, backend: str) -> int:
     return -1 if backend == "cpu" and coordinates <= SAMPLES_LAST_UP_TO else 0
 
 
-def as_columns(tree: Any, rows: int, dtype: Any, axis: int = 0) -> jax.Array:
+def as_columns(tree: Any, rows: int, dtype: Any, axis: int = 0, samples_last: bool = False) -> jax.Array:
     """The leaves of ``tree`` (each with a leading axis of ``rows``) flattened and laid side by side as one
     ``(rows, coordinates)`` array of ``dtype``, or, with ``axis=-1``, stacked as one ``(coordinates, rows)``
-    array."""
+    array. With ``samples_last`` the leaves carry their ``rows`` axis last instead (``axis`` must be -1), and are
+    stacked without a transpose."""
+    if samples_last:
+        if axis != -1:
+            raise ValueError("samples_last needs axis=-1")
+        return jnp.concatenate([v.reshape(-1, rows).astype(dtype) for v in jax.tree_util.tree_leaves(tree)], axis=0)
     leaves = [v.reshape(rows, -1).astype(dtype) for v in jax.tree_util.tree_leaves(tree)]
     return jnp.concatenate(leaves, axis=1) if axis == 0 else jnp.concatenate([v.T for v in leaves], axis=0)
 
