@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from varbench.core.errors import (
     EstimatorContractError,
@@ -70,19 +70,12 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
     Returns:
       One row per grid point × parameter coordinate (a trace cell: per checkpoint × measured estimator).
     """
-    from varbench.engine.harness import measure, measure_batch
-
     block, spec = cell.block, cell.estimator
     if cell.driver:
         return run_trace_cell(cell)
     problems = cell.problems()
     spec.estimator.check_applies(problems[0])
-    if block.method == "mc":
-        results = measure_batch(problems, spec.estimator, params=[p.params for p in cell.points],
-                                num_samples=block.num_samples, seed=cell.seed, warmup=block.warmup)
-    else:
-        results = [measure(problem, spec.estimator, params=p.params, method="exact", seed=cell.seed,
-                           warmup=block.warmup) for problem, p in zip(problems, cell.points)]
+    results = measure_call(cell, problems)()
     rows = schema.measurement_rows(results, [p.to_json() for p in cell.points], block=block.name, cell=cell.key,
                                    problem_name=block.problem_name, estimator_name=spec.name,
                                    estimator_label=spec.label, estimator_options=spec.options, static=cell.static)
@@ -95,22 +88,60 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
     return rows
 
 
-def _paired_ratios(cell: Cell, problems: list[Any]) -> list[Any] | None:
-    """The variance ratio to the block's reference at each grid point, measured on common random numbers
-    (:func:`varbench.engine.paired.measure_ratio_batch`: one more pass of ``num_samples``); None where that does
-    not apply (exact mode, the reference's own cell, a stateful estimator, noise that differs), or where the
-    reference fails there (its own cell reports why): the reports then compare the two cells' rows unpaired."""
+def measure_call(cell: Cell, problems: list[Any]) -> Callable[[], list[Any]]:
+    """The measurement of a measure cell, as a call (so that compiling ahead calls exactly what the cell runs:
+    :mod:`varbench.suite._precompile`).
+
+    Args:
+      cell: a measure cell (not a trace's).
+      problems: ``cell.problems()``.
+
+    Returns:
+      A function returning one :class:`varbench.Result` per grid point.
+    """
+    from varbench.engine.harness import measure, measure_batch
+
+    block, estimator = cell.block, cell.estimator.estimator
+    if block.method == "mc":
+        return lambda: measure_batch(problems, estimator, params=[p.params for p in cell.points],
+                                     num_samples=block.num_samples, seed=cell.seed, warmup=block.warmup)
+    return lambda: [measure(problem, estimator, params=p.params, method="exact", seed=cell.seed,
+                            warmup=block.warmup) for problem, p in zip(problems, cell.points)]
+
+
+def ratio_call(cell: Cell, problems: list[Any]) -> Callable[[], list[Any]] | None:
+    """The paired measurement of the variance ratio to the block's reference, as a call, or None where it does not
+    apply (exact mode, a trace cell, the reference's own cell, a stateful estimator); see :func:`_paired_ratios`.
+
+    Args:
+      cell: a cell of a validated plan.
+      problems: ``cell.problems()``.
+
+    Returns:
+      A function returning one :class:`varbench.engine.paired.Ratio` per grid point, or None.
+    """
     from varbench.engine.paired import measure_ratio_batch
 
     block, spec = cell.block, cell.estimator
     reference = block.specs.get(block.reference)
-    if block.method != "mc" or reference is None or block.reference == spec.label \
+    if block.method != "mc" or cell.driver or reference is None or block.reference == spec.label \
             or spec.estimator.stateful or reference.estimator.stateful:
         return None
+    return lambda: measure_ratio_batch(problems, spec.estimator, reference.estimator,
+                                       params=[p.params for p in cell.points], num_samples=block.num_samples,
+                                       seed=cell.seed)
+
+
+def _paired_ratios(cell: Cell, problems: list[Any]) -> list[Any] | None:
+    """The variance ratio to the block's reference at each grid point, measured on common random numbers
+    (:func:`varbench.engine.paired.measure_ratio_batch`: one more pass of ``num_samples``); None where that does
+    not apply (:func:`ratio_call`), or where the reference fails there (its own cell reports why): the reports
+    then compare the two cells' rows unpaired."""
+    call = ratio_call(cell, problems)
+    if call is None:
+        return None
     try:
-        return measure_ratio_batch(problems, spec.estimator, reference.estimator,
-                                   params=[p.params for p in cell.points], num_samples=block.num_samples,
-                                   seed=cell.seed)
+        return call()
     except VarbenchError:  # different noise, a reference that does not apply or fails: unpaired instead
         return None
 

@@ -30,6 +30,8 @@ from varbench.suite._cell import CellOutcome, CellStatus, run_cell_task
 from varbench.suite._confirm import confirmation_config, flagged_families
 from varbench.suite._config import config_hash, executor_of, load_config, load_config_plugins, parse_config
 from varbench.suite._plan import Cell, validate_cells
+from varbench.suite._precompile import CompileAhead
+from varbench.suite._precompile import threads as precompile_threads
 from varbench.suite._progress import progress_bar, say_on_stderr, sigterm_interrupts
 
 
@@ -47,6 +49,7 @@ class _Job:
     say: Callable[[str], None]
     plugins: tuple[str, ...] = ()   # resolved modules and files (a confirmation run imports the same)
     confirm: bool = False
+    precompile: int = 0             # threads compiling the next cells' kernels while one runs (local executor)
 
 
 def check_out(out: Any) -> Path:
@@ -116,7 +119,7 @@ def run_suite(config: str | os.PathLike | Mapping[str, Any] | None = None, out: 
         raise VarbenchError("the config measures nothing: " + (
             f"no estimator applies to its problem (e.g. {first[0]}: {first[1]})" if first else "it has no cells"))
     job = _Job(raw, tuple(cells), config_hash(raw, quick), quick, resume, check_out(out), choice,
-               progress or say_on_stderr, tuple(modules), confirm)
+               progress or say_on_stderr, tuple(modules), confirm, precompile_threads())
     lock = store_lock.StoreLock(job.out, command=command_line(), wait=wait, on_wait=job.say)
     with sigterm_interrupts():
         _acquire(job, lock, wait)
@@ -253,10 +256,13 @@ def _run_cells(job: _Job, pool: Executor, lock: store_lock.StoreLock) -> Manifes
 def _run_todo(job: _Job, pool: Executor, manifest: Manifest, todo: list[Cell]) -> Manifest:
     """Run the cells ``todo`` on ``pool``, storing each as it finishes; an interrupted run is recorded as such."""
     latest = [manifest]  # updated by _record the moment a cell file is in place, so an interrupt counts that cell
+    # VARBENCH_PRECOMPILE: in this process, the next cells' kernels compile in background threads while a cell runs
+    # (Dask workers each compile their own).
+    ahead = CompileAhead(todo, job.precompile) if pool.kind == "local" and job.precompile else None
     try:
         with progress_bar(len(todo)) as advance:
             names = [f"cell-{c.block.name}-{c.key}" for c in todo]
-            for outcome in pool.map(run_cell_task, todo, names=names):
+            for outcome in pool.map(ahead.run if ahead else run_cell_task, todo, names=names):
                 advance(_record(job, pool.kind, latest, todo[outcome.index], outcome))
     except BaseException:
         try:
@@ -264,6 +270,9 @@ def _run_todo(job: _Job, pool: Executor, manifest: Manifest, todo: list[Cell]) -
         except store.StoreAccessError:  # the disk that refused a cell refuses this too: the first error is the news
             pass
         raise
+    finally:
+        if ahead is not None:
+            ahead.close()
     return latest[0]
 
 
