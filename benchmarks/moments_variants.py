@@ -1,12 +1,22 @@
-"""Per-chunk moment accumulation variants, timed inside the harness's loop (for accelerators).
+"""Per-chunk moment accumulation variants, timed inside the harness's loop, all compiled in one process.
 
-The GPU profile (RESULTS.md) puts three quarters of the kernel's time in the per-chunk power sums. This times,
-on the gaussian dim-``--dim`` pathwise estimates with the harness's chunk size: ``harness`` (stats.accumulate:
-pilot cond on the first chunk, an unmasked pass, a masked fallback under a cond), ``masked`` (always one masked
-pass, no fallback cond), ``bound`` (an unmasked pass with a fixed shift: no cond at all; a lower bound), and
-``gemv`` (the bound's sums as one matrix-vector product over [u, u², u³, u⁴])::
+Each variant is the harness's loop (noise drawn per chunk from ``fold_in`` keys, estimates of
+``gaussian:cost=square,dim=D``, the harness's chunk size) with a different per-chunk reduction:
 
-    python benchmarks/moments_variants.py --dim 100 --chunk 131072 --samples 4194304
+* ``floor``: the noise alone, summed (the chunked RNG floor: what no kernel can beat);
+* ``estimates``: the estimates, each leaf summed (no moments: what the moments cost is the rest);
+* ``harness``: :func:`varbench.engine.stats.accumulate` as the kernel calls it (pilot cond on the first chunk,
+  an unmasked pass, a masked fallback under a cond), in the kernel's layout (:func:`columns.samples_axis`);
+* ``masked``: always one masked pass, no fallback cond;
+* ``bound``: an unmasked pass with a fixed shift (no cond at all; a lower bound of any exact variant);
+* ``gemv``: the bound's sums as one matrix-vector product over ``[u, u², u³, u⁴]``;
+* ``variadic``: the bound's four sums as ONE variadic reduce (``lax.reduce`` of four operands), so the chunk is
+  read once;
+* ``per_leaf``: the bound's sums per params leaf, no concatenation into one block.
+
+::
+
+    python benchmarks/moments_variants.py --dims 10 100 1000 --estimators score_function pathwise
 """
 
 from __future__ import annotations
@@ -14,47 +24,79 @@ from __future__ import annotations
 import argparse
 import time
 
+VARIANTS = ("floor", "estimates", "harness", "masked", "bound", "gemv", "variadic", "per_leaf")
 
-def build(variant: str, dim: int, chunk: int):
+
+def _sums(variant: str, values, shift, scale, axis: int):
+    """``(5, coordinates)`` power sums of one chunk (samples along ``axis``), unmasked, by ``variant``."""
     import jax
     import jax.numpy as jnp
 
+    from varbench.engine import stats
+
+    if variant == "bound":
+        return stats.chunk_power_sums(values, None, shift, scale, axis)
+    n = values.shape[axis]
+    u = (values - (shift if axis == 0 else shift[:, None])) * (1 / (scale if axis == 0 else scale[:, None]))
+    u2 = u * u
+    count = jnp.full(u.shape[1] if axis == 0 else u.shape[0], n, u.dtype)
+    if variant == "gemv":
+        ones = jnp.ones((n,), u.dtype)
+        block = jnp.concatenate([u, u2, u2 * u, u2 * u2], axis=1 - (axis == -1))
+        s = ones @ block if axis == 0 else block @ ones
+        return jnp.concatenate([count[None], s.reshape(4, -1)])
+    zero = jnp.zeros((), u.dtype)
+    s = jax.lax.reduce((u, u2, u2 * u, u2 * u2), (zero,) * 4,
+                       lambda a, b: tuple(x + y for x, y in zip(a, b)), (0 if axis == 0 else u.ndim - 1,))
+    return jnp.stack([count, *s])
+
+
+def build(variant: str, estimator_name: str, dim: int, chunk: int):
+    """The compiled loop ``(key, num_chunks) -> carry`` of one variant."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
     from varbench.catalog import resolve_estimator, resolve_problem
+    from varbench.core.estimator import batched_noise
+    from varbench.core.noise import sample_noise
     from varbench.engine import columns, stats
     from varbench.engine._kernels import chunk_estimator
     from varbench.engine.subject import Subject
 
     problem = resolve_problem(f"gaussian:cost=square,dim={dim}")
-    estimator = resolve_estimator("pathwise")
+    estimator = resolve_estimator(estimator_name)
     params = {k: jnp.asarray(v) for k, v in problem.default_params().items()}
-    draw = chunk_estimator(Subject(problem, estimator, params), chunk)
-
-    def flat(key):  # the (chunk, coordinates) block every variant below sums over its first axis
-        return columns.as_columns(draw(key), chunk, jnp.float32)
+    spec = batched_noise(estimator.noise(problem, params), chunk)
+    axis = columns.samples_axis(2 * dim, jax.default_backend())
+    subject = Subject(problem, estimator, params)
+    draw = chunk_estimator(subject, chunk, samples_last=axis == -1 and variant != "per_leaf")  # as the kernel
 
     def loop(key, num_chunks):
         valid = jnp.ones(chunk, bool)
         init = stats.empty_power_sums(jnp.zeros(2 * dim, jnp.float32))
 
         def body(i, acc):
-            values = flat(jax.random.fold_in(key, i))
-            if variant == "harness":
-                return stats.accumulate(acc, values, valid, i == 0, True)
-            if variant == "masked":
-                return stats.accumulate(acc, values, valid, i == 0, True, fallback=False)
-            if variant == "bound":
-                sums = stats.chunk_power_sums(values, None, acc.shift, acc.scale)
-            else:  # gemv
-                u = (values - acc.shift) * (1 / acc.scale)
-                u2 = u * u
-                s = jnp.ones((chunk,), u.dtype) @ jnp.concatenate([u, u2, u2 * u, u2 * u2], axis=1)
-                sums = jnp.concatenate([jnp.full((1, 2 * dim), chunk, u.dtype), s.reshape(4, 2 * dim)])
-            hi, lo = stats._compensated_add(acc.hi, acc.lo, sums)
+            chunk_key = jax.random.fold_in(key, i)
+            if variant == "floor":
+                noise = sample_noise(spec, chunk_key, jnp.float32)
+                return acc._replace(hi=acc.hi + sum(jnp.sum(x) for x in jax.tree_util.tree_leaves(noise)))
+            estimates = draw(chunk_key)
+            if variant == "estimates":
+                return acc._replace(hi=acc.hi + sum(jnp.sum(x) for x in jax.tree_util.tree_leaves(estimates)))
+            if variant == "per_leaf":
+                parts = [stats.chunk_power_sums(v.reshape(chunk, -1), None, s, c) for v, s, c in zip(
+                    jax.tree_util.tree_leaves(estimates), jnp.split(acc.shift, 2), jnp.split(acc.scale, 2))]
+                hi, lo = stats._compensated_add(acc.hi, acc.lo, jnp.concatenate(parts, axis=1))
+                return stats.PowerSums(acc.shift, acc.scale, hi, lo, acc.nonfinite)
+            values = columns.as_columns(estimates, chunk, jnp.float32, axis, samples_last=axis == -1)
+            if variant in ("harness", "masked"):
+                return stats.accumulate(acc, values, valid, i == 0, True, fallback=variant == "harness", axis=axis)
+            hi, lo = stats._compensated_add(acc.hi, acc.lo, _sums(variant, values, acc.shift, acc.scale, axis))
             return stats.PowerSums(acc.shift, acc.scale, hi, lo, acc.nonfinite)
 
         return jax.lax.fori_loop(0, num_chunks, body, init)
 
-    import numpy as np
     return jax.jit(loop).lower(jax.random.key(0), np.int32(1)).compile()
 
 
@@ -62,27 +104,37 @@ def main() -> None:
     import jax
     import numpy as np
 
+    from varbench.engine import harness
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dim", type=int, default=100)
-    parser.add_argument("--chunk", type=int, default=4096)
-    parser.add_argument("--samples", type=int, default=2 ** 20)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--dims", type=int, nargs="+", default=[100])
+    parser.add_argument("--estimators", nargs="+", default=["score_function", "pathwise"])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--chunk", type=int, help="estimates per chunk (default: the harness's)")
+    parser.add_argument("--samples", type=float, default=2 ** 18, help="estimates per timing (fewer at large dims)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="rate per CPU second of this process (steadier than wall time on a shared machine)")
     args = parser.parse_args()
-    variants = ("harness", "masked", "bound", "gemv")
-    compiled = {v: build(v, args.dim, args.chunk) for v in variants}
-    n = max(args.samples // args.chunk, 1)
-    best = dict.fromkeys(variants, 0.0)
-    for r in range(args.repeats):
-        for v in variants:
-            key = jax.random.key(r + 1)
-            jax.block_until_ready(compiled[v](key, np.int32(1)))
-            start = time.perf_counter()
-            jax.block_until_ready(compiled[v](key, np.int32(n)))
-            best[v] = max(best[v], n * args.chunk / (time.perf_counter() - start))
-    print(f"{jax.default_backend()} ({jax.devices()[0].device_kind}); dim {args.dim}, chunk {args.chunk}; "
-          f"estimates/s (fraction of 'bound'), best of {args.repeats}")
-    print("| " + " | ".join(variants) + " |\n|" + "---:|" * len(variants))
-    print("| " + " | ".join(f"{best[v]:.3g} ({best[v] / best['bound']:.2f})" for v in variants) + " |")
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    cases = [(e, d, args.chunk or harness.auto_chunk_size(d, 2 * d)) for e in args.estimators for d in args.dims]
+    compiled = {(c, v): build(v, *c) for c in cases for v in args.variants}
+    best = dict.fromkeys(compiled, 0.0)
+    for r in range(args.repeats):  # interleaved rounds, the best kept: the machine may be shared
+        for (case, v), fn in compiled.items():
+            n = max(int(min(args.samples, 2e7 / case[1])) // case[2], 1)
+            start = clock()
+            jax.block_until_ready(fn(jax.random.key(r + 1), np.int32(n)))
+            best[case, v] = max(best[case, v], n * case[2] / (clock() - start))
+    print(f"{jax.default_backend()} ({jax.devices()[0].device_kind}); estimates per "
+          f"{'CPU ' if args.cpu_time else ''}second (fraction of the chunked RNG "
+          f"floor), best of {args.repeats} interleaved rounds\n")
+    print("| estimator | dim | chunk | " + " | ".join(args.variants) + " |")
+    print("|---|---:|---:|" + "---:|" * len(args.variants))
+    for case in cases:
+        base = best[case, "floor"] if "floor" in args.variants else best[case, args.variants[0]]
+        print(f"| {case[0]} | {case[1]} | {case[2]} | "
+              + " | ".join(f"{best[case, v]:.3g} ({best[case, v] / base:.2f})" for v in args.variants) + " |")
 
 
 if __name__ == "__main__":

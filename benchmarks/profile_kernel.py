@@ -5,11 +5,13 @@ one call and sum it; (2) also compute the estimates and sum them; (3) also add e
 sums (count, Σu … Σu⁴, compensated) as the harness does. Best of ``--repeats`` interleaved rounds; estimates per second and the fraction of the floor:
 
     python benchmarks/profile_kernel.py --dim 100 --chunks 1024 2048 4096
+    python benchmarks/profile_kernel.py --dim 100 --hlo    # fusions of the compiled kernels, no timing
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 
@@ -51,6 +53,31 @@ def build(estimator_name: str, dim: int, stage: str, chunk: int):
     return jax.jit(loop).lower(jax.random.key(0), np.int32(1)).compile()
 
 
+def hlo_summary(estimator_name: str, dim: int) -> str:
+    """What XLA made of the harness's kernel (full tier): fusions in the loop body, how many of them recompute the
+    normal draw's inverse error function from the random bits (XLA duplicates cheap elementwise producers into
+    each consumer instead of storing them), and the materialized ``(chunk, coordinates)`` blocks."""
+    import re
+
+    import numpy as np
+
+    from varbench.catalog import resolve_estimator, resolve_problem
+    from varbench.engine import harness
+    from varbench.engine._kernels import _jitted_kernel, kernel_subject
+    from varbench.engine.prng import make_key
+
+    problem = resolve_problem(f"gaussian:cost=square,dim={dim}")
+    subject = kernel_subject(problem, resolve_estimator(estimator_name), problem.default_params())
+    chunk = harness.auto_chunk_size(dim, 2 * dim)
+    text = _jitted_kernel.lower(subject, make_key(0), np.int32(0), np.int32(0), chunk_size=chunk).compile().as_text()
+    computations = re.split(r"\n(?=%\S+ \()", text)
+    erfinv = {c.split(" ", 1)[0] for c in computations if "erf_inv" in c and c.startswith("%fused")}
+    calls = re.findall(r"= (\S+) fusion\(.*?calls=(%[\w.]+)", text)
+    blocks = sum(1 for shape, _ in calls if re.match(rf"f32\[{chunk},(1,)?{dim}\]|f32\[{chunk},{2 * dim}\]", shape))
+    return (f"{estimator_name} dim {dim}: {len(calls)} fusions, {sum(c in erfinv for _, c in calls)} compute the "
+            f"normal's erfinv from the bits, {blocks} write a (chunk, coordinates) block")
+
+
 def main() -> None:
     import jax
     import numpy as np
@@ -60,7 +87,13 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, nargs="+", default=[4096])
     parser.add_argument("--samples", type=int, default=2 ** 18)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--hlo", action="store_true", help="only summarize the compiled kernels' fusions")
     args = parser.parse_args()
+    if args.hlo:
+        os.environ.setdefault("VARBENCH_OPTIMIZE", "full")
+        for e in ("score_function", "pathwise"):
+            print(hlo_summary(e, args.dim))
+        return
     stages = ("floor", "estimates", "moments")
     kernels = {(e, c, s): build(e, args.dim, s, c) for e in ("score_function", "pathwise")
                for c in args.chunks for s in stages}
