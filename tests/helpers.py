@@ -85,3 +85,21 @@ def assert_matches_central_differences(grad, f, params, *, h=1e-6, rel=1e-6, abs
             down[name][i] -= h
             fd = (f(up) - f(down)) / (2 * h)
             assert float(grad[name][i]) == pytest.approx(fd, rel=rel, abs=abs), (name, i)
+
+
+def serve_idx_files(source, arrays, monkeypatch, name="mnist"):
+    """Register the data set ``name`` as gzipped IDX files of ``arrays`` ({role: array}) written into ``source`` (a
+    directory the caller made) and served by file:// URLs with their SHA-256 digests; returns the RemoteFiles."""
+    import hashlib
+
+    from varbench.problems import image_data
+
+    files = {}
+    for role, array in arrays.items():
+        path = source / f"{role}.gz"
+        image_data.write_idx(path, array)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        files[role] = image_data.RemoteFile(path.name, path.as_uri(), f"sha256:{digest}", path.stat().st_size)
+    monkeypatch.setitem(image_data.REMOTE_FILES, name, files)
+    return files
+

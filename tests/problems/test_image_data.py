@@ -2,7 +2,6 @@
 local files only: no network) and the three binarizations."""
 
 import gzip
-import hashlib
 import socket
 import sys
 import urllib.error
@@ -10,6 +9,7 @@ import urllib.error
 import jax
 import numpy as np
 import pytest
+from tests.helpers import serve_idx_files
 from varbench.problems import image_data
 
 from varbench.core.errors import VarbenchError
@@ -43,13 +43,7 @@ def fake_mnist(tmp_path, monkeypatch):
     source.mkdir()
     arrays = {"train_images": _images(6, 1), "train_labels": np.arange(6, dtype=np.uint8),
               "test_images": _images(3, 2), "test_labels": np.arange(3, dtype=np.uint8)}
-    files = {}
-    for role, array in arrays.items():
-        path = source / f"{role}.gz"
-        image_data.write_idx(path, array)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        files[role] = image_data.RemoteFile(path.name, path.as_uri(), f"sha256:{digest}", path.stat().st_size)
-    monkeypatch.setitem(image_data.REMOTE_FILES, "mnist", files)
+    files = serve_idx_files(source, arrays, monkeypatch)
     return tmp_path / "cache", arrays
 
 

@@ -2,10 +2,10 @@
 per-user cache, never downloaded on the fly; a set not downloaded is one line naming the command that fetches it.
 The cache here holds small IDX files the test writes itself, "downloaded" from file:// URLs (no network)."""
 
-import hashlib
 
 import numpy as np
 import pytest
+from tests.helpers import serve_idx_files
 from varbench.problems import image_data, sbn_nets
 
 from varbench.catalog import resolve_problem
@@ -20,13 +20,7 @@ def cache(tmp_path, monkeypatch):
     images = np.random.default_rng(0).integers(0, 256, size=(6, 28, 28), dtype=np.uint8)
     arrays = {"train_images": images, "train_labels": np.arange(6, dtype=np.uint8),
               "test_images": images[:2], "test_labels": np.arange(2, dtype=np.uint8)}
-    files = {}
-    for role, array in arrays.items():
-        path = source / f"{role}.gz"
-        image_data.write_idx(path, array)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        files[role] = image_data.RemoteFile(path.name, path.as_uri(), f"sha256:{digest}", path.stat().st_size)
-    monkeypatch.setitem(image_data.REMOTE_FILES, "mnist", files)
+    files = serve_idx_files(source, arrays, monkeypatch)
     monkeypatch.setenv("VARBENCH_DATA_DIR", str(tmp_path / "cache"))
     sbn_nets.sbn_data.cache_clear()
     image_data._load.cache_clear()

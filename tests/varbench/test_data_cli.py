@@ -1,11 +1,11 @@
 """``varbench data list`` and ``varbench data download``: the cache listing, a checked download from file:// URLs
 (no network), and one-line refusals (unknown name, offline, corrupt) that leave nothing behind."""
 
-import hashlib
 import json
 
 import numpy as np
 import pytest
+from tests.helpers import serve_idx_files
 from varbench.problems import image_data
 
 from varbench.cli import main
@@ -16,14 +16,8 @@ def served(tmp_path, monkeypatch):
     """``mnist`` as two small gzipped IDX files served by file:// URLs; $VARBENCH_DATA_DIR an empty cache."""
     source = tmp_path / "source"
     source.mkdir()
-    files = {}
-    for role, array in {"train_images": np.zeros((3, 28, 28), np.uint8) + 200,
-                        "train_labels": np.arange(3, dtype=np.uint8)}.items():
-        path = source / f"{role}.gz"
-        image_data.write_idx(path, array)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        files[role] = image_data.RemoteFile(path.name, path.as_uri(), f"sha256:{digest}", path.stat().st_size)
-    monkeypatch.setitem(image_data.REMOTE_FILES, "mnist", files)
+    files = serve_idx_files(source, {"train_images": np.zeros((3, 28, 28), np.uint8) + 200,
+                                     "train_labels": np.arange(3, dtype=np.uint8)}, monkeypatch)
     monkeypatch.setenv("VARBENCH_DATA_DIR", str(tmp_path / "cache"))
     image_data._load.cache_clear()
     yield tmp_path, files
