@@ -42,7 +42,7 @@ GRID_PREFIX = "grid_"
 OPTION_PREFIX = "opt_"
 GROUP_VARIANCE_PREFIX = "group_variance_"
 #: Per-group fields of a trace record, flattened to ``<field>_<group>`` columns.
-GROUP_FIELDS = ("group_variance", "group_work_normalized_variance")
+GROUP_FIELDS = ("group_variance", "group_work_normalized_variance", "group_ci_lo", "group_ci_hi")
 
 
 def grid_column(name: str) -> str:

@@ -83,13 +83,13 @@ def interval_columns(group: str | None = None) -> tuple[str, str]:
       group: a parameter group, or None for the total variance.
 
     Returns:
-      ``("total_variance_lo", "total_variance_hi")``, or for a group ``("group_variance_lo_<group>",
-      "group_variance_hi_<group>")`` (the per-group fields a trace record may carry, flattened as
+      ``("total_variance_lo", "total_variance_hi")``, or for a group ``("group_ci_lo_<group>",
+      "group_ci_hi_<group>")`` (the per-group fields a trace record may carry, flattened as
       :func:`varbench.reports.schema.trace_rows` flattens them).
     """
     if group is None:
         return "total_variance_lo", "total_variance_hi"
-    return f"group_variance_lo_{group}", f"group_variance_hi_{group}"
+    return f"group_ci_lo_{group}", f"group_ci_hi_{group}"
 
 
 def values(frame: pd.DataFrame, column: str) -> pd.Series:

@@ -60,6 +60,15 @@ def test_total_variance_interval_is_the_sum_of_the_coordinates_bounds(vae_rows):
     flat = trace_rows(vae_rows, block="b", cell="c", trace_seed=2, estimator_name=lambda label: label)
     assert (flat[-1]["total_variance_lo"], flat[-1]["total_variance_hi"]) == row["total_variance_ci"]
     assert "total_variance_ci" not in flat[-1]
+    # Per group, the same rule over the group's coordinates; the groups' bounds add up to the total's.
+    groups = {"encoder": [n for n in res.variance if n.startswith("enc_")],
+              "decoder": [n for n in res.variance if n.startswith("dec_")]}
+    for g, names in groups.items():
+        g_lo = sum(np.sum(np.asarray(res.variance_ci[n])[..., 0]) for n in names)
+        assert row["group_ci_lo"][g] == pytest.approx(g_lo, rel=1e-12)
+        assert row["group_ci_lo"][g] < row["group_variance"][g] < row["group_ci_hi"][g]
+        assert flat[-1][f"group_ci_hi_{g}"] == row["group_ci_hi"][g]
+    assert sum(row["group_ci_hi"].values()) == pytest.approx(hi, rel=1e-12)
 
 
 def test_objective_mc_matches_the_exact_objective_and_is_the_negative_elbo():

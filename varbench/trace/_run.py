@@ -83,7 +83,8 @@ def trace(problem: Any, estimator: Any, *, estimators: Sequence[Any] | None = No
       ``group_work_normalized_variance`` (the same times ``evaluations_per_estimate``), both ``None`` otherwise;
       ``compile_seconds`` and ``run_seconds`` of the measurement (not of the training steps);
       ``total_variance_ci`` (``(lo, hi)``: the sum of the coordinates' 95% variance bounds, a conservative interval
-      of ``total_variance``). The training protocol of the discrete-VAE papers (see
+      of ``total_variance``), and per group ``group_ci_lo``/``group_ci_hi`` (``{group: bound}``, the same rule
+      over the group's coordinates; None without groups). The training protocol of the discrete-VAE papers (see
       :mod:`varbench.trace._protocol`): ``paper_ema_variance``, the mean over the encoder's coordinates (every
       param's when the problem has no ``"encoder"`` group) of ``EMA(g²) − EMA(g)²`` of the *driver's* estimates g
       along its training (decay ``settings.ema_decay``, no bias correction, as DisARM's code), a float on the
@@ -233,6 +234,7 @@ def _record(checkpoint: Checkpoint, driver: Any, res: Result, groups: Mapping[st
     objective, stderr = (_finite(v) for v in checkpoint.objective)
     group_variance = None if groups is None else {
         g: float(sum(np.sum(res.variance[n], dtype=np.float64) for n in names)) for g, names in groups.items()}
+    group_ci = None if groups is None else {g: _summed_ci(res, names) for g, names in groups.items()}
     return {
         "step": t, "driver": spec_of(driver), "estimator": res.estimator, "problem": res.problem,
         "objective": res.objective_exact, "params": {k: np.asarray(v).tolist() for k, v in res.params.items()},
@@ -245,6 +247,8 @@ def _record(checkpoint: Checkpoint, driver: Any, res: Result, groups: Mapping[st
         "group_work_normalized_variance": None if group_variance is None else {
             g: v * res.evaluations_per_estimate for g, v in group_variance.items()},
         "total_variance_ci": (_finite(bounds[:, 0].sum()), _finite(bounds[:, 1].sum())),
+        "group_ci_lo": None if group_ci is None else {g: lo for g, (lo, _) in group_ci.items()},
+        "group_ci_hi": None if group_ci is None else {g: hi for g, (_, hi) in group_ci.items()},
         # The driver's own trajectory: only its record (the same spec) carries the papers' moving-average figure.
         "paper_ema_variance": _finite(checkpoint.ema_variance) if res.estimator == spec_of(driver) else None,
         "objective_mc": objective, "objective_mc_stderr": stderr,
@@ -253,6 +257,14 @@ def _record(checkpoint: Checkpoint, driver: Any, res: Result, groups: Mapping[st
         # The measurement's own compile and run time (the training steps between checkpoints are not counted).
         "compile_seconds": res.compile_seconds, "run_seconds": res.run_seconds,
     }
+
+
+def _summed_ci(res: Result, names: Sequence[str]) -> tuple[float | None, float | None]:
+    """The interval of the variance summed over ``names``: the sum of their coordinates' 95% bounds (as the total's)."""
+    if not names:
+        return 0.0, 0.0
+    bounds = np.concatenate([np.reshape(np.asarray(res.variance_ci[n], np.float64), (-1, 2)) for n in names])
+    return _finite(bounds[:, 0].sum()), _finite(bounds[:, 1].sum())
 
 
 def _finite(value: Any) -> float | None:
