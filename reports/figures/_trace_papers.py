@@ -10,6 +10,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from varbench.reports import schema
 from varbench.reports.figures._axes import line_ends, set_ylabel, wrapped_grid
 from varbench.reports.figures._families import style_of
 from varbench.reports.figures._labels import SIDE, framed, label_lines
@@ -102,9 +103,11 @@ def trace_papers(frame: pd.DataFrame, title: str = "", palette: Palette | None =
     colors = {**estimator_palette(list(labels.values())), **(palette or {})}
     panels = []
     if _finite(frame, PAPER_EMA).any():
-        panels.append((PAPER_EMA, None, "ln EMA variance (encoder)", "ln EMA var.", True,
+        # The trace averages the encoder's coordinates where the problem has an encoder group, else all of them.
+        over = "encoder" if "encoder" in schema.trace_groups(frame) else "all"
+        panels.append((PAPER_EMA, None, f"ln EMA variance ({over})", "ln EMA var.", True,
                        "papers' metric: EMA gradient variance\n"
-                       f"(decay {decay or PAPERS_DECAY:g}, mean over encoder coordinates)"))
+                       f"(decay {decay or PAPERS_DECAY:g}, mean over {over} coordinates)"))
     objective = objective_of(frame)
     if objective is not None:
         panels.append((objective[0], objective[1], objective[2], objective[2], False,
