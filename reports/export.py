@@ -188,8 +188,7 @@ def _counts(values: pd.Series, one: str, many: str) -> str:
 def _caption(block: str, rows: pd.DataFrame, manifest: Mapping[str, Any] | None, reference: str | None) -> str:
     """What a reader needs to judge the table: the problem, method, samples, grid points and seeds, what each
     column is, and which code measured it."""
-    config = next((b for b in ((manifest or {}).get("config") or {}).get("block", [])
-                   if isinstance(b, dict) and b.get("name") == block), {})
+    config = trace_table.block_config(manifest, block)
     title, problem = config.get("title"), config.get("problem")
     where = f"block {block}" + (f", problem {problem}" if problem else "")
     parts = [f"{title} ({where})." if title else f"{where[0].upper()}{where[1:]}."]

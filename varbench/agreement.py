@@ -7,7 +7,7 @@ estimator's bias is judged against a reference gradient that is itself an estima
     z_i = (mean_i − ref_i) / sqrt(se_i² + ref_se_i²),
 
 standard normal under "no bias" when the two are independent (different seeds) and their means are normal. The
-two-sided p-values are combined with Holm's step-down procedure (:func:`varbench.unbiasedness.holm_reject`), so
+two-sided p-values are combined with Holm's step-down procedure (:func:`varbench.unbiasedness.holm_reject_per_param`), so
 the family-wise false-alarm rate over all coordinates is at most ``alpha``. As in the unbiasedness test, a
 difference within float32 rounding (:data:`varbench.unbiasedness.ROUNDING_RTOL` of the reference's gradient scale)
 is not counted: coordinates that no estimate moves (pixels constant over the data) then give z = 0.
@@ -24,7 +24,7 @@ from scipy import stats as sps
 
 from varbench.api import measure
 from varbench.core.errors import VarbenchError
-from varbench.unbiasedness import ROUNDING_RTOL, gradient_scale, holm_reject
+from varbench.unbiasedness import ROUNDING_RTOL, gradient_scale, holm_reject_per_param
 
 PerParam = dict[str, np.ndarray]
 
@@ -97,12 +97,7 @@ def compare_gradients(mean: Mapping[str, Any], se: Mapping[str, Any], ref_mean: 
         size = np.where(np.isnan(scale), np.inf, size)  # an undefined error is a disagreement, not a pass
         z[k] = np.sign(np.nan_to_num(diff, nan=1.0)) * size
         p[k] = 2 * sps.norm.sf(size)
-    flat = holm_reject(np.concatenate([p[k].ravel() for k in names]), alpha) if names else np.zeros(0, bool)
-    rejected, start = {}, 0
-    for k in names:
-        rejected[k] = flat[start:start + p[k].size].reshape(p[k].shape)
-        start += p[k].size
-    return Agreement(z, p, rejected, alpha)
+    return Agreement(z, p, holm_reject_per_param(p, alpha), alpha)
 
 
 def bias_against_reference(problem: Any, estimator: Any, reference: tuple[Mapping[str, Any], Mapping[str, Any]], *,

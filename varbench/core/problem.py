@@ -46,6 +46,10 @@ class Problem(abc.ABC):
     location_scale: ClassVar[bool] = False
     #: ``objective_exact`` is available
     has_exact_objective: ClassVar[bool] = False
+    #: ``cost(params, x)`` depends on params directly (False: score-function estimators add no ∇_θ f_θ(x) term)
+    cost_depends_on_params: ClassVar[bool] = True
+    #: the cost is a negative evidence bound (a VAE's), so traces report ``elbo = −E[cost]``
+    objective_is_negative_bound: ClassVar[bool] = False
     #: params whose default sits at a special value (a 0 or ±1, or all coordinates equal) on purpose, each with the
     #: documented reason; every other default is generic (:mod:`varbench.core.generic`), because a defect can hide
     #: at a special value (a dropped chain-rule factor exp(log_scale) is invisible at log_scale = 0)

@@ -109,7 +109,7 @@ def _same_kernels(cell: Cell, before: Cell) -> bool:
 
 class CompileAhead:
     """Runs the cells of a suite in order (:meth:`run`, as a local executor's task), compiling the next cells'
-    kernels in background threads meanwhile. Use it as a context manager: leaving drops what is queued.
+    kernels in background threads meanwhile; :meth:`close` drops what is queued.
 
     Args:
       cells: the cells, in the order they run.
@@ -123,7 +123,6 @@ class CompileAhead:
         self._queued = 1  # cells before this one are queued (or not compiled ahead: the first runs at once)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers,
                                                            thread_name_prefix="varbench-precompile")
-        self.precompiled = 0  # cells whose first kernel was ready in the cache when they started
 
     def run(self, cell: Cell) -> CellOutcome:
         """Run ``cell`` (:func:`varbench.suite._cell.run_cell_task`) once its background compilation has ended,
@@ -144,16 +143,10 @@ class CompileAhead:
                 self._pending[j] = self._pool.submit(precompile_cell, self._cells[j])
         mine = self._pending.pop(i, None)
         if mine is not None:
-            self.precompiled += bool(mine.result())  # precompile_cell never raises
+            mine.result()  # wait: a kernel is never compiled twice at once (precompile_cell never raises)
         return run_cell_task(cell)
 
     def close(self) -> None:
         """Drop the queued compilation (one in progress ends in its thread, its kernel unused)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pending.clear()
-
-    def __enter__(self) -> CompileAhead:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()

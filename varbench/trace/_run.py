@@ -136,7 +136,7 @@ def trace(problem: Any, estimator: Any, *, estimators: Sequence[Any] | None = No
                          seed + 1 + c.step, method)
              for c in reached.values() for e in measured]
     results = _measure_all(tasks, executor)
-    negative_bound = bool(getattr(problem, "objective_is_negative_bound", False))
+    negative_bound = problem.objective_is_negative_bound
     return [_record(reached[task.step], driver, res, groups, negative_bound) for task, res in zip(tasks, results)]
 
 
@@ -228,9 +228,6 @@ def param_groups(problem: Any) -> dict[str, list[str]] | None:
 def _record(checkpoint: Checkpoint, driver: Any, res: Result, groups: Mapping[str, Sequence[str]] | None,
             negative_bound: bool) -> dict[str, Any]:
     total, t = res.total_variance, checkpoint.step
-    # The battery's interval of a total: the sum of the coordinates' 95% bounds (conservative, whatever their
-    # correlation; collapses to the variance in exact mode).
-    bounds = np.concatenate([np.reshape(np.asarray(v, np.float64), (-1, 2)) for v in res.variance_ci.values()])
     objective, stderr = (_finite(v) for v in checkpoint.objective)
     group_variance = None if groups is None else {
         g: float(sum(np.sum(res.variance[n], dtype=np.float64) for n in names)) for g, names in groups.items()}
@@ -246,7 +243,7 @@ def _record(checkpoint: Checkpoint, driver: Any, res: Result, groups: Mapping[st
         "group_variance": group_variance,
         "group_work_normalized_variance": None if group_variance is None else {
             g: v * res.evaluations_per_estimate for g, v in group_variance.items()},
-        "total_variance_ci": (_finite(bounds[:, 0].sum()), _finite(bounds[:, 1].sum())),
+        "total_variance_ci": _summed_ci(res, list(res.variance_ci)),
         "group_ci_lo": None if group_ci is None else {g: lo for g, (lo, _) in group_ci.items()},
         "group_ci_hi": None if group_ci is None else {g: hi for g, (_, hi) in group_ci.items()},
         # The driver's own trajectory: only its record (the same spec) carries the papers' moving-average figure.
@@ -260,7 +257,8 @@ def _record(checkpoint: Checkpoint, driver: Any, res: Result, groups: Mapping[st
 
 
 def _summed_ci(res: Result, names: Sequence[str]) -> tuple[float | None, float | None]:
-    """The interval of the variance summed over ``names``: the sum of their coordinates' 95% bounds (as the total's)."""
+    """The interval of the variance summed over ``names``: the sum of their coordinates' 95% bounds, as the check
+    battery bounds a total (conservative, whatever their correlation; collapses to the variance in exact mode)."""
     if not names:
         return 0.0, 0.0
     bounds = np.concatenate([np.reshape(np.asarray(res.variance_ci[n], np.float64), (-1, 2)) for n in names])
