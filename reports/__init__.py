@@ -1,11 +1,30 @@
 """Tidy results, the result store, figures and report pages. Never imports JAX.
 
 ``varbench.reports.load(DIR)`` returns a suite's results as one tidy pandas DataFrame.
+
+The names below are loaded on first use, so that a module of this package that needs none of them (the drawing
+workers' :mod:`._workers`, which ``varbench report`` starts first) imports without pandas.
 """
 
-from varbench.reports.groups import group_table, group_variance
-from varbench.reports.schema import records, summary, to_frame
-from varbench.reports.store import load
-from varbench.reports.verdict import verdicts
+from __future__ import annotations
 
-__all__ = ["group_table", "group_variance", "load", "records", "summary", "to_frame", "verdicts"]
+import importlib
+from typing import Any
+
+# public name -> module that defines it
+_PUBLIC = {"group_table": "groups", "group_variance": "groups", "records": "schema", "summary": "schema",
+           "to_frame": "schema", "load": "store", "verdicts": "verdict"}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(f"{__name__}.{_PUBLIC[name]}"), name)
+        globals()[name] = value  # the next access does not come here
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,6 +1,10 @@
-"""Drawing a report's figures: each figure is a job (a drawing function and exactly the data it needs), drawn in
-worker processes when there are several and skipped when the report folder already holds it drawn from the same
-data and options.
+"""Drawing a report's figures: each figure is a job (a drawing function and exactly the data it needs,
+:mod:`._jobs`), drawn in worker processes when there are several and skipped when the report folder already holds
+it drawn from the same data and options.
+
+A fresh report starts its workers before it knows its figures (:mod:`._workers`) and hands each batch to them as it
+finds it (:class:`Drawing`): the block figures are drawn while the report computes its summary. A PNG is the drawn
+canvas cropped to its ink (:func:`save`), one drawing instead of the two and a layout pass of a tight ``savefig``.
 
 The report folder's sidecar :data:`SIDECAR` records, per figure (by its PNG's file name), a hash of its data, its
 options and the drawing code, and the seconds it took to draw; a figure whose hash is unchanged and whose files are
@@ -14,31 +18,25 @@ import concurrent.futures.process
 import functools
 import hashlib
 import json
-import multiprocessing
 import os
 import pickle
 import time
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
-import matplotlib
-import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
-from PIL import Image
-from varbench.reports import figures, schema
-from varbench.reports._contents import FigureKind, FigureSpec
 from varbench.reports._files import atomic_write, safe_stem
-from varbench.reports.figures import _overview, _work
+from varbench.reports._workers import MIN_PARALLEL, PRELOAD, SIDECAR, EarlyPool  # noqa: F401
+
+if TYPE_CHECKING:  # drawing imports them: the report's own process, whose workers draw, does not
+    import matplotlib.pyplot as plt
+    from PIL import Image
 
 #: The resolution of a PNG drawn at the figure's own width (for the pages, on screens).
 DPI = 100
 #: The resolution of a PNG drawn at a given width (``--figure-width``): a printed figure's.
 PRINT_DPI = 300
-#: The report folder's record of its figures: file name -> hash, seconds to draw.
-SIDECAR = ".figures.json"
-#: The fewest figures drawn in worker processes: starting a worker costs about an import of matplotlib and
-#: seaborn (a second or two), more than drawing two or three small figures.
-MIN_PARALLEL = 4
 
 
 class Export(NamedTuple):
@@ -75,12 +73,16 @@ def save(fig: plt.Figure, folder: Path, name: str, export: Export = Export()) ->
     Returns:
       The PNG's file name.
     """
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
     stem = safe_stem(name)  # block names come from the store: never a path
     path = folder / f"{stem}.png"
     # a figure drawn at a paper's width is printed at that width: print resolution, and almost no margin beyond it
     # (the default 0.1 in each side would shrink it, and its text below 7 pt, to fit the column)
     pad = 0.1 if export.width is None else 0.02
-    fig.savefig(path, dpi=DPI if export.width is None else PRINT_DPI, bbox_inches="tight", pad_inches=pad)
+    png = _cropped(fig, DPI if export.width is None else PRINT_DPI, pad)
     with matplotlib.rc_context({"pdf.fonttype": 42, "svg.hashsalt": stem}):  # TrueType: PDF text stays text
         for extension in export.formats:
             if extension != "png":  # no date stamped in: the same results give the same files
@@ -89,95 +91,45 @@ def save(fig: plt.Figure, folder: Path, name: str, export: Export = Export()) ->
     plt.close(fig)
     # Line plots use few colours: a 256-colour palette keeps them sharp at a third of the size, so the
     # self-contained HTML page (figures embedded) stays small enough to commit and to mail.
-    with Image.open(path) as image:
-        image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    png.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     return path.name
 
 
-# -- the drawing functions of the jobs (module level: a worker process imports them by name) --
+def _cropped(fig: plt.Figure, dpi: float, pad: float) -> Image.Image:
+    """``fig`` drawn once at ``dpi``, cropped to what is drawn on it plus ``pad`` inches of its background.
 
-def block_figure(spec: FigureSpec, title: str, frame: pd.DataFrame, palette: figures.Palette,
-                 width: float | None) -> plt.Figure:
-    """The figure that a block's ``figure`` table asks for (``spec.kind`` set), of ``frame`` (its rows and those
-    of the block it overlays)."""
-    if spec.kind is FigureKind.VARIANCE_VS:
-        col = schema.grid_column(spec.col) if spec.col else None
-        return figures.variance_vs(frame, x=schema.grid_column(spec.x), col=col, title=title, palette=palette,
-                                   width=width)
-    if spec.kind is FigureKind.TRACE:
-        return figures.trace_log_variance(frame, title=title, palette=palette, width=width)
-    if spec.kind is FigureKind.SEQUENTIAL:
-        return figures.sequential_panels(frame, title=title, width=width)
-    if spec.kind is FigureKind.SERIES:
-        return figures.series_vs(frame, x=spec.x, title=title, hue=spec.hue, width=width)
-    return figures.model_bias(frame, x=spec.x, line=spec.line, title=title, width=width)
+    What ``savefig(bbox_inches="tight")`` gives for a figure that keeps everything inside it (as every figure of
+    :mod:`varbench.reports.figures` does: :func:`~.figures._labels.framed` puts titles, keys and captions in bands
+    of their own), without its second drawing and its layout pass: half the time of saving a PNG."""
+    import matplotlib.colors as mcolors
+    from PIL import Image
 
-
-def bias_page(table: pd.DataFrame, palette: figures.Palette, width: float, blocks: list[str],
-              page: str) -> plt.Figure:
-    """A page of the bias-vs-variance figure: ``blocks`` of the report-wide summary ``table`` (the page's rows)."""
-    return _overview._bias_figure(table, palette, width, blocks, page)
-
-
-def work_page(frame: pd.DataFrame, block_order: list[str], palette: figures.Palette, width: float | None,
-              blocks: list[str], page: str) -> plt.Figure:
-    """A page of the work-normalized figure: ``blocks`` of the Monte Carlo rows ``frame`` (the page's rows; each
-    block's values are its own, so the other blocks' rows are not needed)."""
-    return figures.work_normalized(frame, block_order, palette, blocks=blocks, page=page, width=width)[0]
-
-
-def bias_pages(table: pd.DataFrame, palette: figures.Palette, width: float | None) -> list[FigureJob]:
-    """The jobs of the bias-vs-variance pages (as :func:`figures.bias_vs_variance_pages` cuts them) of the
-    report-wide summary ``table`` of the Monte Carlo rows."""
-    blocks = list(dict.fromkeys(table["block"]))
-    if not blocks:
-        return []
-    width = width or _overview.BIAS_WIDTH
-    ncols, height = _overview._bias_grid(len(blocks), width)
-    count = -(-len(blocks) // (ncols * max(1, int(_overview.BIAS_MAX_HEIGHT // height))))
-    per_page = ncols * -(-len(blocks) // (ncols * count))  # balanced: 11 blocks are 6 + 5, not 10 + 1
-    pages = [blocks[i:i + per_page] for i in range(0, len(blocks), per_page)]
-    jobs = []
-    for k, names in enumerate(pages):
-        rows = table[table["block"].isin(names)].reset_index(drop=True)
-        jobs.append(FigureJob("bias_vs_variance" + (f"_{k + 1}" if k else ""), bias_page, dict(
-            table=rows, palette=palette_of(palette, rows["estimator"]), width=width, blocks=names,
-            page=f"page {k + 1} of {len(pages)}" if len(pages) > 1 else "")))
-    return jobs
-
-
-def work_pages(frame: pd.DataFrame, block_order: list[str], palette: figures.Palette,
-               width: float | None) -> tuple[list[FigureJob], pd.DataFrame]:
-    """The jobs of the work-normalized pages (as :func:`figures.work_normalized_pages` cuts them) of the
-    measurement rows ``frame``, and the figure's table (every block)."""
-    frame = frame[frame["method"] == "mc"]
-    table = _work.work_table(frame, block_order)
-    blocks = list(dict.fromkeys(table["block"]))
-    pages = _work.work_pages([int((table["block"] == b).sum()) for b in blocks], size=_work.WorkSize.at(width))
-    jobs = []
-    for k, page in enumerate(pages):
-        names = [blocks[i] for i in page]
-        rows = frame[frame["block"].isin(names)].reset_index(drop=True)
-        jobs.append(FigureJob("work_normalized" + (f"_{k + 1}" if k else ""), work_page, dict(
-            frame=rows, block_order=list(block_order), palette=palette_of(palette, rows["estimator_label"]),
-            width=width, blocks=names, page=f"page {k + 1} of {len(pages)}" if len(pages) > 1 else "")))
-    return jobs, table.rename(columns={"estimator_label": "estimator"})
-
-
-def palette_of(palette: figures.Palette, labels: Sequence[str] | pd.Series) -> figures.Palette:
-    """The palette's colours of ``labels`` only: a figure's hash then changes with its own estimators' colours,
-    not with an estimator added to another block."""
-    present = set(map(str, labels))
-    return {label: color for label, color in palette.items() if label in present}
+    original = fig.dpi
+    fig.set_dpi(dpi)
+    try:
+        fig.canvas.draw()
+        rgba = np.array(fig.canvas.buffer_rgba())  # a copy: the canvas' buffer is replaced at the next drawing
+    finally:
+        fig.set_dpi(original)
+    background = np.round(np.asarray(mcolors.to_rgba(fig.get_facecolor())) * 255).astype(np.uint8)
+    ink = np.any(rgba != background, axis=-1)
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if rows.size:
+        rgba = rgba[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    margin = int(round(pad * dpi))
+    rgb = np.stack([np.pad(rgba[..., c], margin, constant_values=background[c]) for c in range(3)], axis=-1)
+    return Image.fromarray(rgb)
 
 
 # -- hashing, the sidecar, and drawing --
 
 @functools.lru_cache(maxsize=1)
 def _code_version() -> str:
-    """A hash of the drawing code (this module and the figures package): a changed figure redraws every one."""
+    """A hash of the drawing code (this module, the jobs' and the figures package): a changed figure redraws every
+    one."""
     digest = hashlib.sha256()
-    for path in sorted([Path(__file__)] + list(Path(figures.__file__).parent.glob("*.py"))):
+    here = Path(__file__).parent
+    for path in sorted([Path(__file__), here / "_jobs.py"] + list((here / "figures").glob("*.py"))):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()
 
@@ -244,62 +196,116 @@ def _draw_one(job: FigureJob, folder: Path, export: Export, saver: Callable[...,
 
 
 def _draw_parallel(jobs: Sequence[FigureJob], folder: Path, export: Export, workers: int) -> list[float] | None:
-    """Draw ``jobs`` in worker processes; None when the processes cannot start or died (draw them here then).
-
-    Forkserver (or spawn) starts workers as fresh interpreters: forking a process whose JAX threads run could
-    deadlock the child."""
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    if "forkserver" in methods:  # the server imports matplotlib once; each worker forks from it
-        context.set_forkserver_preload([__name__])
+    """Draw ``jobs`` in ``workers`` worker processes started now; None when the processes cannot start or died
+    (draw them here then)."""
+    started = EarlyPool(workers, PRELOAD)
     try:
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = [pool.submit(_draw_one, job, folder, export) for job in jobs]
-            return [f.result() for f in futures]
+        pool = started.pool()
+        if pool is None:
+            return None
+        futures = [pool.submit(_draw_one, job, folder, export) for job in jobs]
+        return [f.result() for f in futures]
     except (OSError, concurrent.futures.process.BrokenProcessPool, pickle.PicklingError):
         return None
+    finally:
+        started.close()
 
 
-def draw_figures(jobs: Sequence[FigureJob], folder: Path, export: Export, *, workers: int | None = None,
-                 saver: Callable[..., str] | None = None) -> dict[str, Any]:
-    """Draw the figures of ``jobs`` into ``folder`` whose data or options changed since the folder's last report
-    (or whose files are missing), in parallel when several, and record them in :data:`SIDECAR`.
+class Drawing:
+    """The figures of one report, drawn as the report finds them: those whose data or options changed since the
+    folder's last report (or whose files are missing). With workers started early (a fresh report), each batch
+    goes to them as it is submitted, so the block figures are drawn while the report computes its summary;
+    otherwise all are drawn at :meth:`finish`, in worker processes when several. :meth:`finish` records every
+    figure in :data:`SIDECAR`.
 
     Args:
-      jobs: the report's figures.
       folder: the report's folder.
       export: the formats and width.
       workers: at most this many worker processes (None: ``os.cpu_count()``; 1: draw here).
       saver: saves a drawn figure (default :func:`save`); another one (a test looking at each figure) draws every
         figure in this process.
+      early: workers started before the figures were known (:func:`~._workers.start_workers`); the caller closes
+        them.
+    """
+
+    def __init__(self, folder: Path, export: Export, *, workers: int | None = None,
+                 saver: Callable[..., str] | None = None, early: EarlyPool | None = None) -> None:
+        self.folder, self.export, self.workers, self.saver = Path(folder), export, workers, saver
+        self.early = early if saver is None else None
+        self.old = read_sidecar(self.folder)
+        self.entries: dict[str, Any] = {}
+        self.pending: list[FigureJob] = []  # changed, not handed to a worker yet
+        self.running: list[tuple[FigureJob, concurrent.futures.Future]] = []  # in the early workers
+
+    def submit(self, jobs: Sequence[FigureJob]) -> None:
+        """Add the report's figures ``jobs``; those that changed are drawn (now if the early workers are up)."""
+        for job in jobs:
+            digest, before = fingerprint(job, self.export), self.old.get(job.file, {})
+            stem = job.file.removesuffix(".png")
+            if before.get("hash") == digest and all((self.folder / f"{stem}.{ext}").is_file()
+                                                    for ext in self.export.formats):
+                self.entries[job.file] = dict(before, drawn=False)
+            else:
+                self.entries[job.file] = dict(hash=digest, seconds=None, drawn=True)
+                self.pending.append(job)
+        if self.early is not None and self.early.ready():
+            self._hand_over()
+
+    def _slowest_first(self, jobs: Sequence[FigureJob]) -> list[int]:
+        """The order that keeps any worker from starting a long figure last: by the last drawing's time, else the
+        later jobs (the cross-block pages, the report's largest figures) first."""
+        return sorted(range(len(jobs)), key=lambda i: (-(self.old.get(jobs[i].file, {}).get("seconds") or 1e9), -i))
+
+    def _hand_over(self) -> None:
+        """Give the pending figures to the early workers (none: they are drawn at :meth:`finish`)."""
+        pool = self.early.pool() if self.early is not None else None
+        if pool is None:
+            self.early = None
+            return
+        for i in self._slowest_first(self.pending):
+            job = self.pending[i]
+            self.running.append((job, pool.submit(_draw_one, job, self.folder, self.export)))
+        self.pending = []
+
+    def finish(self) -> dict[str, Any]:
+        """Draw what is left, wait for the workers and record every figure in :data:`SIDECAR`.
+
+        Returns:
+          PNG file name -> ``{"hash", "seconds", "drawn"}`` per job (``drawn``: drawn by this report; ``seconds``:
+          the last drawing's).
+        """
+        self._hand_over()
+        seconds: dict[str, float] = {}
+        for job, future in self.running:
+            try:
+                seconds[job.file] = future.result()
+            except (OSError, concurrent.futures.process.BrokenProcessPool, pickle.PicklingError):
+                self.pending.append(job)  # its worker died: drawn below
+        todo, drawn = self.pending, None
+        workers = min(self.workers or os.cpu_count() or 1, len(todo))
+        if self.saver is None and workers > 1 and len(todo) >= MIN_PARALLEL:
+            order = self._slowest_first(todo)
+            drawn = _draw_parallel([todo[i] for i in order], self.folder, self.export, workers)
+            drawn = None if drawn is None else [s for _, s in sorted(zip(order, drawn))]
+        if drawn is None:
+            drawn = [_draw_one(job, self.folder, self.export, self.saver or save) for job in todo]
+        seconds.update((job.file, s) for job, s in zip(todo, drawn))
+        for name, s in seconds.items():
+            self.entries[name]["seconds"] = round(s, 3)
+        text = json.dumps({"figures": self.entries}, indent=1)
+        atomic_write(self.folder / SIDECAR, lambda tmp: Path(tmp).write_text(text))
+        return self.entries
+
+
+def draw_figures(jobs: Sequence[FigureJob], folder: Path, export: Export, *, workers: int | None = None,
+                 saver: Callable[..., str] | None = None) -> dict[str, Any]:
+    """Draw the figures of ``jobs`` into ``folder`` whose data or options changed since the folder's last report
+    (or whose files are missing), in parallel when several, and record them in :data:`SIDECAR`: one batch of a
+    :class:`Drawing`.
 
     Returns:
-      PNG file name -> ``{"hash", "seconds", "drawn"}`` per job (``drawn``: drawn by this call; ``seconds``: the
-      last drawing's).
+      As :meth:`Drawing.finish`.
     """
-    old = read_sidecar(folder)
-    entries: dict[str, Any] = {}
-    todo = []
-    for job in jobs:
-        digest, before = fingerprint(job, export), old.get(job.file, {})
-        stem = job.file.removesuffix(".png")
-        if before.get("hash") == digest and all((folder / f"{stem}.{ext}").is_file() for ext in export.formats):
-            entries[job.file] = dict(before, drawn=False)
-        else:
-            entries[job.file] = dict(hash=digest, seconds=None, drawn=True)
-            todo.append(job)
-    workers = min(workers or os.cpu_count() or 1, len(todo))
-    seconds = None
-    if saver is None and workers > 1 and len(todo) >= MIN_PARALLEL:
-        # slowest first, so that no worker starts a long figure last: by the last drawing's time, else the
-        # cross-block pages (the report's last and largest figures) first
-        order = sorted(range(len(todo)), key=lambda i: (-(old.get(todo[i].file, {}).get("seconds") or 1e9), -i))
-        drawn = _draw_parallel([todo[i] for i in order], folder, export, workers)
-        seconds = None if drawn is None else [s for _, s in sorted(zip(order, drawn))]
-    if seconds is None:
-        seconds = [_draw_one(job, folder, export, saver or save) for job in todo]
-    for job, s in zip(todo, seconds):
-        entries[job.file]["seconds"] = round(s, 3)
-    text = json.dumps({"figures": entries}, indent=1)
-    atomic_write(folder / SIDECAR, lambda tmp: Path(tmp).write_text(text))
-    return entries
+    drawing = Drawing(folder, export, workers=workers, saver=saver)
+    drawing.submit(jobs)
+    return drawing.finish()

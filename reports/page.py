@@ -5,8 +5,10 @@ and, in a section under it, its table at fixed steps), then the cross-block figu
 were skipped. Each figure is a PNG (which the pages embed), with a PDF and an SVG beside it on
 request; drawn at a given width (a paper's column), its text stays at 7 pt or more.
 
-The figures are drawn in worker processes (:mod:`varbench.reports._drawing`), and a report into a folder that holds
-an earlier one draws again only the figures whose data or options changed; the pages are always written.
+The figures are drawn in worker processes (:mod:`varbench.reports._drawing`), which a fresh report starts before it
+loads the store, and which draw the block figures while the report computes its summary; this process imports no
+plotting library unless it draws itself. A report into a folder that holds an earlier one draws again only the
+figures whose data or options changed; the pages are always written.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
-from varbench.reports import _drawing, confirmation, figures, schema, store, trace_table, verdict
+from varbench.reports import _drawing, _jobs, _workers, confirmation, schema, store, trace_table, verdict
 from varbench.reports import export as export_tables
 from varbench.reports._contents import Contents, FigureKind, ReportBlock, Section
 # DPI, PRINT_DPI, SIDECAR: kept under the page's names too (callers read page.DPI)
 from varbench.reports._drawing import DPI, PRINT_DPI, SIDECAR, Export, FigureJob  # noqa: F401
 from varbench.reports._page_text import write_html, write_markdown
+from varbench.reports.figures._colors import Palette, estimator_palette
 from varbench.reports.groups import group_table
 
 #: Saves a drawn figure (:func:`_drawing.save`); a test may put another in its place to look at each figure, which
@@ -105,7 +108,7 @@ def figure_width(value: float | str | None) -> float | None:
     return width
 
 
-def _block_job(block: ReportBlock, sub: pd.DataFrame, everything: pd.DataFrame, palette: figures.Palette,
+def _block_job(block: ReportBlock, sub: pd.DataFrame, everything: pd.DataFrame, palette: Palette,
                width: float | None) -> FigureJob | None:
     """The job of the figure that the block's ``figure`` table asks for (None: none), of its rows ``sub``,
     ``width`` inches wide (None: the figure's own width)."""
@@ -116,14 +119,31 @@ def _block_job(block: ReportBlock, sub: pd.DataFrame, everything: pd.DataFrame, 
         # Draw another block's rows (typically its exact-mode twin) on the same axes.
         sub = pd.concat([sub, everything[everything["block"] == spec.overlay]], ignore_index=True)
     labels = sub["estimator_label"] if "estimator_label" in sub else palette
-    return FigureJob(block.name, _drawing.block_figure, dict(spec=spec, title=block.title, frame=sub.reset_index(
-        drop=True), palette=_drawing.palette_of(palette, labels), width=width))
+    return FigureJob(block.name, _jobs.block_figure, dict(spec=spec, title=block.title, frame=sub.reset_index(
+        drop=True), palette=_jobs.palette_of(palette, labels), width=width))
+
+
+def _figure_jobs(block: ReportBlock, frame: pd.DataFrame, palette: Palette,
+                 export: Export) -> list[FigureJob]:
+    """The figures of one block: the one its ``figure`` table asks for and, for a trace block with the papers'
+    fields, the papers' figure beside it (none for a block without rows)."""
+    sub = frame[frame["block"] == block.name] if not frame.empty else frame
+    if sub.empty:
+        return []
+    job = _block_job(block, sub, frame, palette, export.width)
+    jobs = [job] if job is not None else []
+    if block.trace and block.figure.kind is FigureKind.TRACE and trace_table.has_papers_figure(sub):
+        # beside varbench's figure (every estimator at the driver's params), the papers' (each driver's own run)
+        jobs.append(FigureJob(f"{block.name}_papers", _jobs.papers_figure, dict(
+            frame=sub.reset_index(drop=True), title=block.title,
+            palette=_jobs.palette_of(palette, sub["estimator_label"]), width=export.width, decay=block.ema_decay)))
+    return jobs
 
 
 def _block_section(block: ReportBlock, frame: pd.DataFrame, summary: pd.DataFrame, jobs: list[FigureJob],
-                   failed: list[str], palette: figures.Palette, export: Export) -> Section | None:
-    """The section of one block: its figure (its job appended to ``jobs``), its table and its note, which names
-    the block's ``failed`` cells. None for a block without rows or failures (nothing to show)."""
+                   failed: list[str]) -> Section | None:
+    """The section of one block: its figures (``jobs``), its table and its note, which names the block's
+    ``failed`` cells. None for a block without rows or failures (nothing to show)."""
     sub = frame[frame["block"] == block.name] if not frame.empty else frame
     note = block.figure.note
     if failed:
@@ -131,16 +151,7 @@ def _block_section(block: ReportBlock, frame: pd.DataFrame, summary: pd.DataFram
             "; ".join(failed) + "."
     if sub.empty:
         return Section(block.title, block.name, images=(), table=None, note=note) if failed else None
-    job = _block_job(block, sub, frame, palette, export.width)
-    jobs += [job] if job is not None else []
-    images = (job.file,) if job is not None else ()
-    if block.trace and block.figure.kind is FigureKind.TRACE and figures.has_papers_figure(sub):
-        # beside varbench's figure (every estimator at the driver's params), the papers' (each driver's own run)
-        papers = FigureJob(f"{block.name}_papers", figures.trace_papers, dict(
-            frame=sub.reset_index(drop=True), title=block.title,
-            palette=_drawing.palette_of(palette, sub["estimator_label"]), width=export.width, decay=block.ema_decay))
-        jobs.append(papers)
-        images += (papers.file,)
+    images = tuple(job.file for job in jobs)
     if block.trace:
         table = _trace_table(sub)
     else:
@@ -164,7 +175,7 @@ def _steps_section(block: ReportBlock, frame: pd.DataFrame) -> Section | None:
                    table=export_tables.text_frame(table), note=table.caption)
 
 
-def _cross_block_sections(frame: pd.DataFrame, contents: Contents, jobs: list[FigureJob], palette: figures.Palette,
+def _cross_block_sections(frame: pd.DataFrame, contents: Contents, jobs: list[FigureJob], palette: Palette,
                           export: Export, summary: pd.DataFrame) -> list[Section]:
     """Bias vs variance and the work-normalized variance over every Monte Carlo block (none without one); their
     figures' jobs are appended to ``jobs``, a job per page. ``summary`` is the report's :func:`schema.summary`."""
@@ -180,7 +191,7 @@ def _cross_block_sections(frame: pd.DataFrame, contents: Contents, jobs: list[Fi
         mc = summary[summary["method"] == "mc"].reset_index(drop=True)
     else:
         mc = schema.summary(frame[frame["method"] == "mc"], block_order, contents.estimator_order)
-    pages = _drawing.bias_pages(mc, palette, export.width)
+    pages = _jobs.bias_pages(mc, palette, export.width)
     jobs += pages
     names = tuple(job.file for job in pages)
     bias = Section("Bias vs variance", "bias_vs_variance", images=names, table=None,
@@ -188,7 +199,7 @@ def _cross_block_sections(frame: pd.DataFrame, contents: Contents, jobs: list[Fi
                         "simultaneous 95% upper bound on its largest relative bias against its median total variance; "
                         "a cross marks a bias detected by the Holm-corrected test. " + verdict.RULE)
     # a page per group of blocks: one figure of every estimator of every block would be too tall to read
-    pages, table = _drawing.work_pages(frame, block_order, palette, export.width)
+    pages, table = _jobs.work_pages(frame, block_order, palette, export.width)
     jobs += pages
     names = tuple(job.file for job in pages)
     work = Section("Work-normalized variance", "work_normalized", images=names, table=schema.format_table(table),
@@ -200,7 +211,7 @@ def _cross_block_sections(frame: pd.DataFrame, contents: Contents, jobs: list[Fi
 
 def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, *,
                  formats: str | Sequence[str] = ("png",), width: float | None = None,
-                 workers: int | None = None) -> Path:
+                 workers: int | None = None, started: _workers.EarlyPool | None = None) -> Path:
     """Write ``report.md``, ``report.html`` and the figures for the store at ``root`` into ``out``.
 
     The HTML embeds its figures (base64 PNG), so it is a single self-contained file. A report that fails leaves no
@@ -216,6 +227,8 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, 
       workers: draw the figures in at most this many worker processes (None: ``os.cpu_count()``; 1: in this
         process). A figure whose data, options and files are unchanged since the last report into ``out`` is not
         drawn again (:data:`SIDECAR` records each figure's hash and drawing time).
+      started: worker processes started for this report already (:func:`~._workers.start_workers`; ``varbench
+        report`` starts them before it imports the drawing code); closed by this function.
 
     Returns:
       The HTML page's path.
@@ -228,7 +241,6 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, 
     root = Path(root)
     out = Path(out) if out is not None else root / "report"
     manifest = store.check_store(root, need_blocks=True)  # before anything is created
-    frame = store.load(root)
     if out.exists() and not out.is_dir():
         raise store.StoreError(f"report folder {str(out)!r} is an existing file; give a directory (--out)")
     created = out  # the outermost folder this report creates (None: out exists)
@@ -239,32 +251,41 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, 
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise store.StoreError(f"cannot create the report folder {str(out)!r}: {err.strerror or err}") from None
+    # a fresh report draws every figure: its workers start now, beside the loading and the summary
+    early = started or (_workers.start_workers(out, root, workers) if _save is _drawing.save else None)
     try:
-        contents = Contents.from_manifest(manifest)
-        summary = schema.summary(frame, [b.name for b in contents.blocks], contents.estimator_order)
-        confirmed = confirmation.with_confirmations(summary, confirmation.confirmations(root))
-        return _write_pages(out, contents, frame, (confirmed, summary), export, workers)
+        drawing = _drawing.Drawing(out, export, workers=workers, saver=None if _save is _drawing.save else _save,
+                                   early=early)
+        return _write_pages(root, out, Contents.from_manifest(manifest), drawing)
     except BaseException:
         if created is not None:  # a report that failed leaves no half-written folder behind
             shutil.rmtree(created, ignore_errors=True)
         raise
+    finally:
+        if early is not None:
+            early.close()
 
 
-def _write_pages(out: Path, contents: Contents, frame: pd.DataFrame, summaries: tuple[pd.DataFrame, pd.DataFrame],
-                 export: Export, workers: int | None) -> Path:
-    """The sections, their figures (those whose data changed, in parallel) and the two pages; ``summaries``: the
-    report's summary with and without the confirmations' columns."""
-    summary, plain = summaries
-    failed = contents.failures_by_block()
-    jobs: list[FigureJob] = []
+def _write_pages(root: Path, out: Path, contents: Contents, drawing: _drawing.Drawing) -> Path:
+    """The sections, their figures (those whose data changed) and the two pages. The block figures go to the
+    ``drawing`` before the summary is computed: they do not need it, and early workers draw them meanwhile."""
+    frame = store.load(root)
+    export = drawing.export
     # one colour per estimator across the whole report, variants shaded in config order
-    palette = figures.estimator_palette([e for names in contents.estimator_order.values() for e in names] +
+    palette = estimator_palette([e for names in contents.estimator_order.values() for e in names] +
                                         (list(frame["estimator_label"]) if not frame.empty else []))
+    block_jobs = {block.name: _figure_jobs(block, frame, palette, export) for block in contents.blocks}
+    drawing.submit([job for jobs in block_jobs.values() for job in jobs])
+    plain = schema.summary(frame, [b.name for b in contents.blocks], contents.estimator_order)
+    summary = confirmation.with_confirmations(plain, confirmation.confirmations(root))
+    failed = contents.failures_by_block()
     sections = [s for block in contents.blocks for s in (
-        _block_section(block, frame, summary, jobs, failed.get(block.name, []), palette, export),
+        _block_section(block, frame, summary, block_jobs[block.name], failed.get(block.name, [])),
         _steps_section(block, frame)) if s is not None]
-    sections += _cross_block_sections(frame, contents, jobs, palette, export, plain)
-    _drawing.draw_figures(jobs, out, export, workers=workers, saver=None if _save is _drawing.save else _save)
+    cross: list[FigureJob] = []
+    sections += _cross_block_sections(frame, contents, cross, palette, export, plain)
+    drawing.submit(cross)
+    drawing.finish()
     write_markdown(out / "report.md", sections, contents)
     return write_html(out / "report.html", sections, contents, out)
 

@@ -107,6 +107,18 @@ def values(frame: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_numeric(frame[column], errors="coerce").astype(float)
 
 
+def has_papers_figure(frame: pd.DataFrame) -> bool:
+    """Whether a trace block's rows have anything for :func:`~.figures.trace_papers` to draw.
+
+    Args:
+      frame: the trace rows of one block.
+
+    Returns:
+      True when some row has the papers' EMA variance or an objective (:func:`objective_of`).
+    """
+    return bool(np.isfinite(values(frame, PAPER_EMA).to_numpy()).any()) or objective_of(frame) is not None
+
+
 def objective_of(frame: pd.DataFrame) -> tuple[str, str, str] | None:
     """The objective a trace block's papers' figure and table show: its ELBO, else its Monte Carlo objective.
 

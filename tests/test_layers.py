@@ -61,8 +61,20 @@ def test_imports_point_downward(package, path):
             assert name.split(".")[0] != "jax", f"reports/{path.name} imports JAX"
 
 
-def test_reports_load_without_jax():
-    code = "import sys, varbench.reports, varbench.reports.page; assert 'jax' not in sys.modules, 'jax imported'"
+def test_reports_and_the_command_line_load_without_jax():
+    """The reports, and the parser of every command: ``varbench report`` never pays for importing JAX."""
+    code = ("import sys, varbench.reports, varbench.reports.page, varbench.cli; varbench.cli.build_parser(); "
+            "assert 'jax' not in sys.modules, 'jax imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_a_report_process_whose_workers_draw_imports_no_plotting_library():
+    """``varbench report`` loads the store and writes the pages; its worker processes draw. Its own process imports
+    neither pyplot nor seaborn nor scipy.stats (a second of a report's five), until it draws a figure itself."""
+    code = ("import sys, varbench.reports.page, varbench.reports._jobs, varbench.reports.figures as f; "
+            "f.estimator_palette(['score_function']); f.WorkSize.at(3.3); "
+            "heavy = [m for m in ('matplotlib.pyplot', 'seaborn', 'scipy.stats') if m in sys.modules]; "
+            "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 

@@ -8,20 +8,42 @@ into panels by family. Every figure takes a ``width`` in inches (a paper column 
 7 pt or more. Each figure returns a matplotlib ``Figure``; :func:`work_normalized` also returns its table.
 """
 
-# _style first: the file-only backend and the theme are set before anything draws
-from varbench.reports.figures._style import CRITIC_COLORS, ESTIMATOR_COLORS, EXTRA_COLORS, Palette, estimator_palette
-from varbench.reports.figures._families import FAMILY, MAX_PER_PANEL, family_of, panel_groups, short_label
-from varbench.reports.figures._labels import MIN_FONT
-from varbench.reports.figures._overview import bias_vs_variance, bias_vs_variance_pages
-from varbench.reports.figures._sequential import model_bias, sequential_panels
-from varbench.reports.figures._sweeps import series_vs, variance_vs
-from varbench.reports.figures._traces import trace_log_variance
-from varbench.reports.figures._trace_papers import has_papers_figure, trace_papers
-from varbench.reports.figures._work import (WORK_MAX_HEIGHT, WorkSize, work_height, work_normalized,
-                                            work_normalized_pages, work_pages)
+from __future__ import annotations
 
-__all__ = ["CRITIC_COLORS", "ESTIMATOR_COLORS", "EXTRA_COLORS", "FAMILY", "MAX_PER_PANEL", "MIN_FONT", "Palette",
-           "WORK_MAX_HEIGHT", "WorkSize", "bias_vs_variance", "bias_vs_variance_pages", "estimator_palette",
-           "family_of", "has_papers_figure", "model_bias", "panel_groups", "sequential_panels", "series_vs",
-           "short_label", "trace_log_variance", "trace_papers", "variance_vs", "work_height", "work_normalized",
-           "work_normalized_pages", "work_pages"]
+import importlib
+from typing import Any
+
+# public name -> module that defines it. Loaded on first use: the colours (:mod:`._colors`), the pages' sizes
+# (:mod:`._pages`) and :func:`has_papers_figure` need no pyplot, so a report's own process, whose workers draw,
+# never imports it. A drawing module loads :mod:`._style` first: the file-only backend and the theme.
+_PUBLIC = {
+    "CRITIC_COLORS": "_colors", "ESTIMATOR_COLORS": "_colors", "EXTRA_COLORS": "_colors", "Palette": "_colors",
+    "estimator_palette": "_colors",
+    "FAMILY": "_families", "MAX_PER_PANEL": "_families", "family_of": "_families", "panel_groups": "_families",
+    "short_label": "_families",
+    "MIN_FONT": "_labels",
+    "bias_vs_variance": "_overview", "bias_vs_variance_pages": "_overview",
+    "model_bias": "_sequential", "sequential_panels": "_sequential",
+    "series_vs": "_sweeps", "variance_vs": "_sweeps",
+    "trace_log_variance": "_traces",
+    "has_papers_figure": "_trace_papers", "trace_papers": "_trace_papers",
+    "WORK_MAX_HEIGHT": "_pages", "WorkSize": "_pages", "work_height": "_pages", "work_pages": "_pages",
+    "work_normalized": "_work", "work_normalized_pages": "_work",
+}
+_DRAWING = {"_families", "_labels", "_overview", "_sequential", "_sweeps", "_traces", "_trace_papers", "_work"}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _PUBLIC[name] in _DRAWING:
+        importlib.import_module(f"{__name__}._style")
+    value = getattr(importlib.import_module(f"{__name__}.{_PUBLIC[name]}"), name)
+    globals()[name] = value  # the next access does not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -4,7 +4,6 @@ below them."""
 
 from __future__ import annotations
 
-import textwrap
 from typing import Sequence
 
 import matplotlib
@@ -13,6 +12,7 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
+from varbench.reports.figures._pages import wrap  # noqa: F401 - every figure's text wrapping, here too
 
 #: Variances below this fraction of a panel's largest are zero up to rounding and are not drawn on log axes.
 ZERO_FRACTION = 1e-12
@@ -158,22 +158,6 @@ def line_ends(rows: Sequence[Sequence[plt.Axes]]) -> list[plt.Axes]:
             if nxt is None or nxt.get_subplotspec().rowspan.start != ax.get_subplotspec().rowspan.start:
                 ends.append(ax)
     return ends
-
-
-def wrap(text: str, width: float, fontsize: float) -> str:
-    """``text`` broken into lines that fit ``width`` inches at ``fontsize`` points (an average glyph is a little
-    over half as wide as high).
-
-    Args:
-      text: the text; its own line breaks are kept.
-      width: the width (inches).
-      fontsize: in points.
-
-    Returns:
-      The wrapped text.
-    """
-    chars = max(20, int(width * 72 / (0.6 * fontsize)))
-    return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
 
 
 def _band_sizes(width: float, title: str, keys: bool, key_text: str, fontsize: float) -> tuple[float, float, float]:

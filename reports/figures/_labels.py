@@ -209,20 +209,22 @@ def label_lines(ax: plt.Axes, ends: dict[str, tuple[object, float]], colors: Pal
                   bbox_to_anchor=(1.02, 0.5), frameon=False, fontsize=7.5, handlelength=3)
 
 
-def framed(fig: plt.Figure, title: str, keys: list, labels: list[str]) -> plt.Figure:
-    """``fig`` made taller by the bands of its title and keys, then finished (:func:`finish`).
+def framed(fig: plt.Figure, title: str, keys: list, labels: list[str], caption: str = "") -> plt.Figure:
+    """``fig`` made taller by the bands of its title and keys, then finished (:func:`finish`). Everything stays
+    inside the figure: its PNG is cropped from the drawn canvas, not laid out again to take in what sticks out.
 
     Args:
       fig: the figure, its panels drawn.
       title: its title ("": none).
       keys: artists drawn on no axes whose labels say what a kind of mark means (a legend under the panels).
       labels: the estimator labels written short in it: the key to their abbreviations goes under the keys.
+      caption: text under the keys, before that key ("": none).
 
     Returns:
       ``fig``.
     """
     key_text = abbreviation_key(labels)
-    key_text = f"Labels: {key_text}." if key_text else ""
+    key_text = " ".join(t for t in (caption, f"Labels: {key_text}." if key_text else "") if t)
     width, height = fig.get_size_inches()
     fig.set_size_inches(width, height + band_height(width, title, bool(keys), key_text))
     finish(fig, bands(fig, title, keys, key_text))

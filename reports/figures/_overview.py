@@ -9,21 +9,16 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 from varbench.reports import schema
 from varbench.reports.figures._axes import plain_log_ticks
 from varbench.reports.figures._families import short_label
 from varbench.reports.figures._labels import framed, point_labels
+from varbench.reports.figures._pages import (  # noqa: F401 - the figure's sizes and pages, under its names too
+    BIAS_MAX_HEIGHT, BIAS_PANEL, BIAS_WIDTH, bias_grid, bias_pages)
 from varbench.reports.figures._style import Palette, estimator_palette, text_color
 
-#: The narrowest panel (inches) of :func:`bias_vs_variance`: its points are labelled, so panels stay wide.
-BIAS_PANEL = 4.5
-#: The default width (inches) of :func:`bias_vs_variance`: two panels a row.
-BIAS_WIDTH = 11.7
-#: The tallest page (inches) of :func:`bias_vs_variance_pages`.
-BIAS_MAX_HEIGHT = 19.0
 #: The bias figure's title.
 BIAS_TITLE = "Bias vs variance per block (× bias detected, Holm-corrected; ○ none detected)"
 
@@ -54,12 +49,6 @@ def _bias_panel(ax: plt.Axes, block: str, table: pd.DataFrame, colors: Palette) 
     ax.tick_params(labelsize=7)
     ax.margins(0.2)
     plain_log_ticks(ax)
-
-
-def _bias_grid(n: int, width: float) -> tuple[int, float]:
-    """Columns and panel height (inches) of :func:`bias_vs_variance` for ``n`` panels ``width`` inches wide."""
-    ncols = max(1, min(n, int(width // BIAS_PANEL)))
-    return ncols, float(np.clip(0.62 * width / ncols, 2.4, 4.0))
 
 
 def bias_vs_variance(frame: pd.DataFrame, block_order: Sequence[str] | None = None,
@@ -96,7 +85,7 @@ def _bias_figure(table: pd.DataFrame, palette: Palette | None, width: float, blo
     """:func:`bias_vs_variance` of the summary ``table`` (computed once for every page: it takes seconds)."""
     drawn = [b for b in dict.fromkeys(table["block"]) if blocks is None or b in blocks]
     colors = palette or estimator_palette(list(table["estimator"]))
-    ncols, height = _bias_grid(len(drawn), width)
+    ncols, height = bias_grid(len(drawn), width)
     fig, axes = plt.subplots(-(-len(drawn) // ncols), ncols, figsize=(width, height * -(-len(drawn) // ncols)),
                              squeeze=False)
     axes = axes.ravel()
@@ -129,9 +118,6 @@ def bias_vs_variance_pages(frame: pd.DataFrame, block_order: Sequence[str] | Non
     blocks = list(dict.fromkeys(table["block"]))
     if not blocks:
         return []
-    ncols, height = _bias_grid(len(blocks), width or BIAS_WIDTH)
-    count = -(-len(blocks) // (ncols * max(1, int(BIAS_MAX_HEIGHT // height))))
-    per_page = ncols * -(-len(blocks) // (ncols * count))  # balanced: 11 blocks are 6 + 5, not 10 + 1
-    pages = [blocks[i:i + per_page] for i in range(0, len(blocks), per_page)]
+    pages = bias_pages(blocks, width or BIAS_WIDTH)
     return [_bias_figure(table, palette, width or BIAS_WIDTH, names,
                          f"page {k + 1} of {len(pages)}" if len(pages) > 1 else "") for k, names in enumerate(pages)]

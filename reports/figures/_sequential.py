@@ -12,8 +12,8 @@ import seaborn as sns
 from matplotlib.lines import Line2D
 from varbench.reports import schema
 from varbench.reports.figures._axes import integer_ticks, plain_log_ticks, wrap
-from varbench.reports.figures._families import MAX_PER_PANEL, abbreviation_key, short_label
-from varbench.reports.figures._labels import finish
+from varbench.reports.figures._families import MAX_PER_PANEL, short_label
+from varbench.reports.figures._labels import framed
 from varbench.reports.figures._style import CRITIC_COLORS, estimator_palette, value_palette
 
 #: The estimators drawn as horizontal reference lines in :func:`sequential_panels`, and their legend text.
@@ -61,12 +61,6 @@ def _bias_key(ax: plt.Axes, **style: object) -> None:
     handles, labels = ax.get_legend_handles_labels()
     keys = [Line2D([], [], color="0.3", marker="|", ms=9, ls="none"), Line2D([], [], color="0.3", ls=":")]
     ax.legend(handles + keys, labels + list(BIAS_KEY.values()), **style)
-
-
-def _caption(fig: plt.Figure, text: str) -> None:
-    """``text`` under the figure, wrapped to its width (call after its layout; a tight save takes it in)."""
-    if text:
-        fig.text(0.5, 0.0, wrap(text, fig.get_size_inches()[0], 8), ha="center", va="top", fontsize=8)
 
 
 def _model_bias_points(ax: plt.Axes, sub: pd.DataFrame, x_col: str, color: tuple, label: str,
@@ -164,11 +158,8 @@ def model_bias(frame: pd.DataFrame, x: str, line: str, title: str = "", estimato
     _model_bias_axes(axes, x, bottom, references)
     if title:
         fig.suptitle(wrap(title, width, 10), fontsize=10)
-    finish(fig)
-    key = abbreviation_key(references)
-    _caption(fig, " ".join(([BIAS_CAPTION] if model["noise_floor"].notna().any() else [])
-                           + ([f"Labels: {key}."] if key else [])))
-    return fig
+    # the title is the figure's own (set above); the caption and the key to the labels go in a band under it
+    return framed(fig, "", [], list(references), caption=BIAS_CAPTION if model["noise_floor"].notna().any() else "")
 
 
 def _largest_bias(rows: pd.DataFrame, exact: bool) -> pd.DataFrame:
@@ -312,7 +303,4 @@ def sequential_panels(frame: pd.DataFrame, title: str = "", width: float | None 
     _one_variance_legend([ax for ax in axes[0] if ax.get_visible()], stack[4] if width < STACK_BELOW else None)
     if title:
         fig.suptitle(wrap(title, width, 10), fontsize=10)
-    finish(fig)
-    if per["bias_halfwidth"].notna().any():
-        _caption(fig, BIAS_CAPTION)
-    return fig
+    return framed(fig, "", [], [], caption=BIAS_CAPTION if per["bias_halfwidth"].notna().any() else "")

@@ -15,7 +15,8 @@ from varbench.reports.figures._axes import line_ends, set_ylabel, wrapped_grid
 from varbench.reports.figures._families import style_of
 from varbench.reports.figures._labels import SIDE, framed, label_lines
 from varbench.reports.figures._style import Palette, estimator_palette
-from varbench.reports.trace_table import GROUP, PAPER_EMA, PAPERS_DECAY, objective_of, paper_metric, values
+from varbench.reports.trace_table import (  # noqa: F401 - has_papers_figure: the figures' name too
+    GROUP, PAPER_EMA, PAPERS_DECAY, has_papers_figure, objective_of, paper_metric, values)
 
 #: Standard errors either side of the objective in its band (a 95% interval).
 Z95 = 1.96
@@ -24,18 +25,6 @@ Z95 = 1.96
 def _finite(frame: pd.DataFrame, column: str) -> pd.Series:
     """Whether each row has a finite ``column`` (all False where the frame lacks it: an older store)."""
     return pd.Series(np.isfinite(values(frame, column).to_numpy()), frame.index)
-
-
-def has_papers_figure(frame: pd.DataFrame) -> bool:
-    """Whether a trace block's rows have anything for :func:`trace_papers` to draw.
-
-    Args:
-      frame: the trace rows of one block.
-
-    Returns:
-      True when some row has the papers' EMA variance or an objective (:func:`objective_of`).
-    """
-    return bool(_finite(frame, PAPER_EMA).any()) or objective_of(frame) is not None
 
 
 def _per_driver(frame: pd.DataFrame, column: str, stderr: str | None) -> dict[str, pd.DataFrame]:

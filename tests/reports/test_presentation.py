@@ -155,3 +155,22 @@ def test_check_figure_clips_an_exact_zero_at_a_floor_and_keys_every_marker(tmp_p
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert any("Monte Carlo" in t for t in labels) and "exact" in labels and any("floor" in t for t in labels)
     assert check_figure.variance_figure(pd.DataFrame(rows), "check", tmp_path / "v.png").exists()
+
+
+def test_captioned_figures_keep_everything_inside_and_the_cropped_png_matches_a_tight_save(tmp_path):
+    """A PNG is cropped from the drawn canvas (one drawing, no second layout pass), so a figure must not put text
+    outside itself: the captions of the sequential and model-bias figures are bands inside them. The crop is what
+    ``bbox_inches="tight"`` gives, to a few pixels."""
+    seq = [(f"n_step:n={n}", {"n": n}, dict(bias=(b, 0.0), se=(4.0, 3.0))) for n, b in ((1, 14.0), (5, 1.7))]
+    model = [("model_pathwise", {"model_error": e}, dict(bias=(0.6 * e, 0.8 * e), se=(0.03, 0.04))) for e in (0, 0.1)]
+    for name, draw in (("seq", lambda: figures.sequential_panels(pd.DataFrame(block_rows("s", seq)))),
+                       ("model", lambda: figures.model_bias(pd.DataFrame(block_rows("m", model)), x="model_error",
+                                                            line="T"))):
+        fig = draw()
+        fig.canvas.draw()
+        box, (width, height) = fig.get_tightbbox(), fig.get_size_inches()
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height, (name, box)
+        fig.savefig(tmp_path / f"{name}_tight.png", dpi=page.DPI, bbox_inches="tight", pad_inches=0.1)
+        page._drawing.save(fig, tmp_path, name)
+        with Image.open(tmp_path / f"{name}_tight.png") as tight, Image.open(tmp_path / f"{name}.png") as cropped:
+            assert np.allclose(cropped.size, tight.size, atol=8), (name, cropped.size, tight.size)

@@ -8,7 +8,7 @@ import textwrap
 import pandas as pd
 import pytest
 from varbench.cli import main
-from varbench.reports import _drawing, page, schema, store
+from varbench.reports import _drawing, _workers, page, schema, store
 
 BLOCKS = ("b1", "b2")
 LABELS = ("pathwise", "score_function")
@@ -60,16 +60,35 @@ def _stamps(folder):
 
 
 def test_figures_drawn_in_workers_are_the_files_drawn_one_by_one(root, serial, tmp_path, monkeypatch):
-    ran = []
-    parallel = _drawing._draw_parallel
-    monkeypatch.setattr(_drawing, "_draw_parallel", lambda *a: ran.append(parallel(*a)) or ran[-1])
-    page.write_report(root, tmp_path / "parallel", workers=2)
-    assert ran and ran[0] is not None and len(ran[0]) == 4  # drawn by the workers, not the serial fallback
+    """A fresh report's workers start before its figures are known and draw each batch as the report finds it; a
+    report into a folder with a record draws its changed figures (4 or more) in workers started then. Both give the
+    files that one process draws."""
+    handed = []
+
+    class Counting(_workers.EarlyPool):
+        def pool(self):
+            pool = super().pool()
+            if pool is not None and not hasattr(pool, "counted"):
+                submit, pool.counted = pool.submit, True
+                pool.submit = lambda fn, *args: handed.append(args[0].file) or submit(fn, *args)
+            return pool
+
+    monkeypatch.setattr(_workers, "EarlyPool", Counting)
+    monkeypatch.setattr(_drawing, "EarlyPool", Counting)
     names = sorted(p.name for p in serial.glob("*.png"))
-    assert names == sorted(p.name for p in (tmp_path / "parallel").glob("*.png")) and len(names) == 4
-    for name in names:
-        assert (serial / name).read_bytes() == (tmp_path / "parallel" / name).read_bytes(), name
-    assert (serial / "report.md").read_text() == (tmp_path / "parallel" / "report.md").read_text()
+    page.write_report(root, tmp_path / "fresh", workers=2)
+    assert sorted(handed) == names and len(names) == 4  # drawn by the workers, not the serial fallback
+    shutil.copytree(tmp_path / "fresh", tmp_path / "again")
+    for png in (tmp_path / "again").glob("*.png"):
+        png.unlink()  # recorded, but missing: drawn again
+    handed.clear()
+    page.write_report(root, tmp_path / "again", workers=2)
+    assert sorted(handed) == names
+    for out in ("fresh", "again"):
+        assert names == sorted(p.name for p in (tmp_path / out).glob("*.png"))
+        for name in names:
+            assert (serial / name).read_bytes() == (tmp_path / out / name).read_bytes(), (out, name)
+        assert (serial / "report.md").read_text() == (tmp_path / out / "report.md").read_text()
 
 
 def test_an_unchanged_store_redraws_nothing_and_one_changed_block_only_its_figures(root, serial, tmp_path, capsys):

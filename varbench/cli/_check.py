@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from varbench.cli._common import FORMATS, add_executor, add_plugin, add_seed, executor_choice
 from varbench.core.errors import VarbenchError
-from varbench.spec import parse_assignments
 
 if TYPE_CHECKING:
     from varbench.battery import CheckReport
@@ -53,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     # Progress goes to stderr in every format, so that stdout stays the report alone (a check can take minutes).
     def say(line: str) -> None:
         print(f"varbench check: {line}", file=sys.stderr, flush=True)
+
+    from varbench.spec import parse_assignments  # imports JAX: only for this command, not for every command's parser
 
     report = check(args.estimator, problems=args.problems, against=args.against, level=args.level, seed=args.seed,
                    progress=say, executor=executor_choice(args),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from varbench.cli._common import path
 
@@ -45,8 +46,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Write the report and print where; returns 0."""
-    from varbench.reports.page import figure_timings, write_report
-    html = write_report(args.dir, args.out, formats=args.figure_format, width=args.figure_width)
+    from varbench.reports._workers import start_workers
+
+    # the workers that draw the figures import the drawing code while this process imports it and loads the store
+    started = start_workers(args.out if args.out is not None else os.path.join(args.dir, "report"), args.dir)
+    try:
+        from varbench.reports.page import figure_timings, write_report
+        html = write_report(args.dir, args.out, formats=args.figure_format, width=args.figure_width,
+                            started=started)
+    finally:
+        if started is not None:
+            started.close()
     print(html)
     if args.timings:
         rows = figure_timings(html.parent)
