@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from varbench.reports._files import StoreError
 from varbench.reports.manifest import read_json
@@ -78,30 +78,46 @@ class EarlyPool:
             pool.shutdown()
 
 
-def start_workers(folder: str | os.PathLike, root: str | os.PathLike, workers: int | None = None) -> EarlyPool | None:
-    """Worker processes for a report of the store ``root`` into ``folder``, started now so that they are ready when
-    its figures are known: only where a report there draws every figure (no :data:`SIDECAR` yet), the store's
-    config has blocks for :data:`MIN_PARALLEL` figures or more (a figure per block, and the two across blocks) and
-    several processes may draw. Imports neither pandas nor matplotlib: ``varbench report`` starts them before it
-    imports the drawing code.
+def expected_figures(manifest: Mapping[str, Any] | None) -> int:
+    """How many figures a report of a store with this manifest draws at most: one per block of its config and the
+    two across blocks (0 without blocks).
+
+    Args:
+      manifest: the store's parsed ``manifest.json`` (None: none).
+
+    Returns:
+      The count.
+    """
+    config = (manifest or {}).get("config")
+    blocks = config.get("block") if isinstance(config, Mapping) else None
+    return len(blocks) + 2 if isinstance(blocks, list) and blocks else 0
+
+
+def stored_figures(root: str | os.PathLike) -> int:
+    """:func:`expected_figures` of the store at ``root`` (0 where its manifest cannot be read: the report refuses
+    it, and no process is started for a refused command)."""
+    try:
+        return expected_figures(read_json(root))
+    except (StoreError, OSError):
+        return 0
+
+
+def start_workers(folder: str | os.PathLike, figures: int, workers: int | None = None) -> EarlyPool | None:
+    """Worker processes for a report into ``folder`` of ``figures`` figures at most, started now so that they are
+    ready when its figures are known: only where a report there draws every figure (no :data:`SIDECAR` yet), there
+    are :data:`MIN_PARALLEL` figures or more, and several processes may draw. Imports neither pandas nor
+    matplotlib: ``varbench report`` starts them before it imports the drawing code, ``varbench suite`` before its
+    cells run.
 
     Args:
       folder: the report's folder.
-      root: the result store (none are started unless its manifest can be read: a command refused for its store
-        starts no process).
+      figures: how many figures the report draws at most (:func:`expected_figures`).
       workers: at most this many (None: ``os.cpu_count()``).
 
     Returns:
       The pool to pass to :class:`~._drawing.Drawing` (the caller closes it), or None.
     """
     count = workers or os.cpu_count() or 1
-    if count < 2 or (Path(folder) / SIDECAR).exists():
-        return None
-    try:
-        manifest = read_json(root)
-    except (StoreError, OSError, ValueError):  # a damaged or unreadable manifest: the report refuses it
-        return None
-    blocks = (manifest or {}).get("config", {}).get("block", [])
-    if not isinstance(blocks, list) or len(blocks) + 2 < MIN_PARALLEL:
+    if count < 2 or figures < MIN_PARALLEL or (Path(folder) / SIDECAR).exists():
         return None
     return EarlyPool(count, PRELOAD)

@@ -252,7 +252,8 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, 
     except OSError as err:
         raise store.StoreError(f"cannot create the report folder {str(out)!r}: {err.strerror or err}") from None
     # a fresh report draws every figure: its workers start now, beside the loading and the summary
-    early = started or (_workers.start_workers(out, root, workers) if _save is _drawing.save else None)
+    early = started or (_workers.start_workers(out, _workers.expected_figures(manifest), workers)
+                         if _save is _drawing.save else None)
     try:
         drawing = _drawing.Drawing(out, export, workers=workers, saver=None if _save is _drawing.save else _save,
                                    early=early)

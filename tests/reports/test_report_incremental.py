@@ -135,3 +135,12 @@ def test_suite_without_report_draws_none_and_says_how_to(tmp_path, capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.endswith(f"no report drawn (draw it with: varbench report {out})")
     assert not pd.read_parquet(next((out / "cells").glob("*.parquet"))).empty
+
+
+def test_workers_start_early_only_for_a_fresh_report_of_several_figures(tmp_path):
+    assert _workers.expected_figures({"config": {"block": [{"name": "a"}, {"name": "b"}]}}) == 4  # + 2 overviews
+    assert _workers.expected_figures(None) == 0 and _workers.stored_figures(tmp_path) == 0  # no store there
+    assert _workers.start_workers(tmp_path, _workers.MIN_PARALLEL - 1) is None  # drawn here: cheaper
+    assert _workers.start_workers(tmp_path, 8, workers=1) is None
+    (tmp_path / page.SIDECAR).write_text("{}")  # an earlier report: most figures are unchanged
+    assert _workers.start_workers(tmp_path, 8) is None

@@ -46,10 +46,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Write the report and print where; returns 0."""
-    from varbench.reports._workers import start_workers
+    from varbench.reports._workers import start_workers, stored_figures
 
     # the workers that draw the figures import the drawing code while this process imports it and loads the store
-    started = start_workers(args.out if args.out is not None else os.path.join(args.dir, "report"), args.dir)
+    started = start_workers(args.out if args.out is not None else os.path.join(args.dir, "report"),
+                            stored_figures(args.dir))
     try:
         from varbench.reports.page import figure_timings, write_report
         html = write_report(args.dir, args.out, formats=args.figure_format, width=args.figure_width,

@@ -24,6 +24,7 @@ from varbench.executors import Executor, ExecutorChoice, Outcome
 from varbench.provenance import command_line, environment, now
 from varbench.reports import manifest as manifest_file
 from varbench.reports import schema, store, store_lock
+from varbench.reports._workers import start_workers
 from varbench.reports.manifest import Failure, FailureKind, Manifest, Run
 from varbench.reports.confirmation import CONFIRM_FOLDER
 from varbench.suite._cell import CellOutcome, CellStatus, run_cell_task
@@ -182,12 +183,23 @@ def _run_locked(job: _Job, lock: store_lock.StoreLock, report: bool) -> Manifest
     with job.executor.start() as pool:
         if existing and not job.resume:
             store.clear(job.out)
-        manifest = _run_cells(job, pool, lock)
-    if job.confirm:
-        _confirm_flags(job)
-    if report:
-        from varbench.reports.page import write_report
-        write_report(job.out)
+        # the report's drawing workers import the drawing code while the cells run, not after them
+        drawing = start_workers(job.out / "report", len({c.block.name for c in job.cells}) + 2) if report else None
+        try:
+            manifest = _run_cells(job, pool, lock)
+        except BaseException:
+            if drawing is not None:
+                drawing.close()
+            raise
+    try:
+        if job.confirm:
+            _confirm_flags(job)
+        if report:
+            from varbench.reports.page import write_report
+            write_report(job.out, started=drawing)
+    finally:
+        if drawing is not None:
+            drawing.close()
     return manifest
 
 
