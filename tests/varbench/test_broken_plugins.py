@@ -45,7 +45,7 @@ def _suite_config(folder, middle: str) -> str:
 @pytest.fixture(autouse=True)
 def _no_report(monkeypatch):
     """The suite's HTML report is not what these tests look at (and costs seconds)."""
-    monkeypatch.setattr("varbench.reports.page.write_report", lambda out: None)
+    monkeypatch.setattr("varbench.reports.page.write_report", lambda out, **options: None)
 
 
 @pytest.mark.parametrize("name", BROKEN)
