@@ -13,8 +13,6 @@ import dataclasses
 import importlib
 import importlib.metadata
 import importlib.util
-import math
-import numbers
 import os
 import pkgutil
 import sys

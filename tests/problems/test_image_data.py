@@ -43,7 +43,7 @@ def fake_mnist(tmp_path, monkeypatch):
     source.mkdir()
     arrays = {"train_images": _images(6, 1), "train_labels": np.arange(6, dtype=np.uint8),
               "test_images": _images(3, 2), "test_labels": np.arange(3, dtype=np.uint8)}
-    files = serve_idx_files(source, arrays, monkeypatch)
+    serve_idx_files(source, arrays, monkeypatch)
     return tmp_path / "cache", arrays
 
 

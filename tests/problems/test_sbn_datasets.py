@@ -20,7 +20,7 @@ def cache(tmp_path, monkeypatch):
     images = np.random.default_rng(0).integers(0, 256, size=(6, 28, 28), dtype=np.uint8)
     arrays = {"train_images": images, "train_labels": np.arange(6, dtype=np.uint8),
               "test_images": images[:2], "test_labels": np.arange(2, dtype=np.uint8)}
-    files = serve_idx_files(source, arrays, monkeypatch)
+    serve_idx_files(source, arrays, monkeypatch)
     monkeypatch.setenv("VARBENCH_DATA_DIR", str(tmp_path / "cache"))
     sbn_nets.sbn_data.cache_clear()
     image_data._load.cache_clear()

@@ -12,7 +12,7 @@ import pytest
 import varbench
 from varbench.catalog import resolve_estimator, resolve_problem
 from varbench.cli import main
-from varbench.core.errors import NotApplicableError, VarbenchError
+from varbench.core.errors import NotApplicableError
 from varbench.core.naming import spec_of
 from varbench.core.noise import sample_noise
 from varbench.engine.harness import exact_objective_and_gradient

@@ -52,7 +52,7 @@ def test_a_second_process_reuses_the_compiled_kernel(tmp_path):
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr
         results.append(json.loads(proc.stdout))
-        kernels = sorted(n for n in os.listdir(cache) if n.startswith("jit__kernel"))
+        kernels = sorted(n for n in os.listdir(cache) if n.startswith("jit_mc_kernel"))
         listings.append([(n, os.stat(cache / n).st_mtime_ns) for n in kernels])
     # Small helper executables near the size threshold may or may not be written, depending on how long they took
     # to compile; the kernel must be written once and then only read.

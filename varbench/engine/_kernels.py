@@ -21,7 +21,7 @@ from varbench.core.errors import VarbenchError
 from varbench.core.estimator import Estimator, batched_noise
 from varbench.core.noise import sample_noise
 from varbench.core.problem import Problem
-from varbench.engine import columns, compile_tier, sharding, stats
+from varbench.engine import columns, compile_tier, exported_kernels, sharding, stats
 from varbench.engine.kernel_cache import KernelCache
 from varbench.engine.subject import Subject
 
@@ -147,12 +147,21 @@ def _batched_kernel(subjects: Subject, keys: jax.Array, num_full: jax.Array, rem
 _jitted_batched_kernel = jax.jit(_batched_kernel, static_argnames=("chunk_size",))
 
 
-def _compile(jitted: Any, args: tuple, chunk_size: int, work: int) -> tuple[Any, float]:
-    """The kernel compiled for a run of ``work`` scalar evaluations (its tier: :mod:`varbench.engine.compile_tier`)
-    and the seconds spent compiling it (0 if cached)."""
+#: The kernels by name, for :mod:`varbench.engine.exported_kernels`.
+_KERNELS = {"mc_kernel": _jitted_kernel, "mc_batched_kernel": _jitted_batched_kernel}
+
+
+def _compile(name: str, args: tuple, chunk_size: int, work: int) -> tuple[Any, float]:
+    """The kernel ``name`` (of :data:`_KERNELS`) compiled for a run of ``work`` scalar evaluations (its tier:
+    :mod:`varbench.engine.compile_tier`) and the seconds spent compiling it (0 if cached). Lowered from its kept
+    exported form where there is one (:mod:`varbench.engine.exported_kernels`), else traced."""
     leaves, treedef = jax.tree_util.tree_flatten(args)
-    signature = (id(jitted), treedef, tuple(jax.typeof(x) for x in leaves), chunk_size, jax.default_backend())
-    return compile_tier.compile_cached(COMPILED, signature, lambda: jitted.lower(*args, chunk_size=chunk_size), work)
+    signature = (name, treedef, tuple(jax.typeof(x) for x in leaves), chunk_size, jax.default_backend())
+    # the result: one PowerSums per params leaf (grid axes only change shapes), known without tracing
+    out_tree = jax.tree_util.tree_structure(jax.tree_util.tree_map(lambda _: stats.PowerSums(*[0] * 5),
+                                                                   args[0].params))
+    lower = exported_kernels.lowering(name, _KERNELS[name], args, {"chunk_size": chunk_size}, out_tree)
+    return compile_tier.compile_cached(COMPILED, signature, lower, work)
 
 
 def compiled_kernel(subject: Subject, key: jax.Array, chunk_size: int,
@@ -170,7 +179,7 @@ def compiled_kernel(subject: Subject, key: jax.Array, chunk_size: int,
       ``(executable, compile seconds)``; the seconds are 0 if the executable was cached. The executable takes
       ``(subject, key, num_full, remainder)`` (int32 chunk counts) and returns power sums per params leaf.
     """
-    return _compile(_jitted_kernel, (subject, key, np.int32(0), np.int32(0)), chunk_size, work)
+    return _compile("mc_kernel", (subject, key, np.int32(0), np.int32(0)), chunk_size, work)
 
 
 def run_moments(subject: Subject, key: jax.Array, num_samples: int, chunk_size: int, *, batched: bool = False,
@@ -198,7 +207,7 @@ def run_moments(subject: Subject, key: jax.Array, num_samples: int, chunk_size: 
         return sharding.run_moments_sharded(_kernel, subject, key, num_samples, chunk_size,
                                             work=num_samples * scalars)
     points = int(np.shape(key)[0]) if batched else 1  # a batched kernel runs num_samples at every grid point
-    compiled, compile_seconds = _compile(_jitted_batched_kernel if batched else _jitted_kernel,
+    compiled, compile_seconds = _compile("mc_batched_kernel" if batched else "mc_kernel",
                                          (subject, key, np.int32(0), np.int32(0)), chunk_size,
                                          num_samples * points * scalars)
     start = time.perf_counter()
