@@ -53,8 +53,14 @@ def test_a_second_process_reuses_the_compiled_kernel(tmp_path):
         assert proc.returncode == 0, proc.stderr
         results.append(json.loads(proc.stdout))
         kernels = sorted(n for n in os.listdir(cache) if n.startswith("jit_mc_kernel"))
-        listings.append([(n, os.stat(cache / n).st_mtime_ns) for n in kernels])
+        kept = sorted(os.listdir(cache / "kernels"))  # the lowered program, read back instead of traced
+        listings.append([(n, os.stat(cache / n).st_mtime_ns) for n in kernels] +
+                        [(n, os.stat(cache / "kernels" / n).st_mtime_ns) for n in kept])
     # Small helper executables near the size threshold may or may not be written, depending on how long they took
     # to compile; the kernel must be written once and then only read.
-    assert len(listings[0]) == 1 and listings[1] == listings[0]
+    assert len(listings[0]) == 2 and listings[1] == listings[0]
     assert results[1]["grad_mean"] == results[0]["grad_mean"]  # same seed, same executable, same answer
+    info = subprocess.run([sys.executable, "-m", "varbench", "info", "--format", "json"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    facts = json.loads(info.stdout)
+    assert facts["kept_kernels"] == 1 and facts["kept_kernels_bytes"] > 0

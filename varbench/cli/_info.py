@@ -37,10 +37,10 @@ def run(args: argparse.Namespace) -> int:
     import jax
 
     from varbench import __version__
-    from varbench.engine import compile_cache, compile_tier, kernel_cache
+    from varbench.engine import compile_cache, compile_tier, exported_kernels, kernel_cache
     facts = {"varbench": __version__, "jax": jax.__version__, "backend": jax.default_backend(),
              "devices": [str(d) for d in jax.devices()], **_settings(), **compile_cache.info(),
-             **compile_tier.info(), **kernel_cache.info()}
+             **exported_kernels.info(), **compile_tier.info(), **kernel_cache.info()}
     if args.format == "json":
         print(json.dumps(facts))
     else:

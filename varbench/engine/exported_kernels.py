@@ -98,6 +98,13 @@ class Lowered:
         return Compiled(self.lowered.compile(compiler_options=dict(compiler_options or {}) or None), self.out_tree)
 
 
+def info() -> dict[str, int]:
+    """How many lowered kernels are kept and their bytes, for ``varbench info``."""
+    directory = compile_cache.directory()
+    files = list((Path(directory) / FOLDER).glob("*" + _SUFFIX)) if directory is not None else []
+    return {"kept_kernels": len(files), "kept_kernels_bytes": sum(f.stat().st_size for f in files)}
+
+
 def lowering(name: str, jitted: Any, args: tuple, static: Mapping[str, Any], out_tree: Any) -> Callable[[], Any]:
     """A function that lowers ``jitted(*args, **static)``: from the kept exported form where it can be kept, else
     by tracing ``jitted`` (for :func:`varbench.engine.compile_tier.compile_cached`).
