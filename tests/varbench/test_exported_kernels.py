@@ -90,10 +90,14 @@ def test_a_new_environment_or_source_is_a_new_entry(store, monkeypatch):
     assert exported_kernels.counts["loaded"] == 0
 
 
-def test_the_environment_holds_the_source_digest_versions_and_flags():
+def test_the_environment_holds_the_source_digest_versions_and_the_flags_in_force():
     source, versions, backend, _, flags = exported_kernels._environment()
     assert len(source) == 64 and versions[0] == jax.__version__ and backend == jax.default_backend()
-    assert dict(flags)["jax_enable_x64"] in ("True", "False")
+    with jax.enable_x64(not jax.config.jax_enable_x64):  # a block that changes a flag changes the key
+        inside = exported_kernels._environment()
+    assert dict(inside[-1])["jax_enable_x64"] != dict(flags)["jax_enable_x64"] and inside[:-1] == (source, versions,
+                                                                                                   backend, _)
+    assert exported_kernels._environment()[-1] == flags
 
 
 def test_a_damaged_entry_is_written_again_and_the_numbers_hold(store):

@@ -265,14 +265,19 @@ def _aval(aval: Any) -> str:
     return aval.str_short()
 
 
-@functools.cache
 def _environment() -> tuple:
-    """What, besides the kernel, decides its program: the source of :data:`PACKAGES`, JAX's versions, the backend
-    and device, and JAX's tracing flags."""
-    device = jax.devices()[0]
+    """What, besides the kernel, decides its program: the source of :data:`PACKAGES`, the libraries' versions, the
+    backend and device, and JAX's tracing flags as they are now (read at every call: ``jax.enable_x64(True)`` and
+    the like change them within a block, and exact mode runs its kernels in one)."""
     flags = tuple((flag, str(getattr(jax.config, flag, None))) for flag in TRACING_FLAGS)
-    return (_source_digest(), tuple(_version(d) for d in DISTRIBUTIONS), jax.default_backend(), device.device_kind,
-            flags)
+    return _installation() + (flags,)
+
+
+@functools.cache
+def _installation() -> tuple:
+    """The part of :func:`_environment` fixed for the process: source digest, versions, backend, device kind."""
+    device = jax.devices()[0]
+    return (_source_digest(), tuple(_version(d) for d in DISTRIBUTIONS), jax.default_backend(), device.device_kind)
 
 
 def _version(distribution: str) -> str:
