@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from varbench.core.errors import NotApplicableError
-from varbench.engine import columns, compile_tier, exported_kernels, kernel_cache
+from varbench.engine import columns, exported_kernels, kernel_cache
 from varbench.engine.subject import Subject
 
 #: Grid points evaluated per loop iteration of the exact-mode kernel (fewer when the whole grid is smaller).
@@ -139,13 +139,10 @@ _jitted_grid_kernel = jax.jit(_grid_kernel, static_argnames=("treedef", "batch_s
 def _compiled(args: tuple, treedef: Any, batch_size: int, work: int) -> tuple[Any, float]:
     """The grid kernel compiled for these argument shapes and a run of ``work`` scalar evaluations (its tier:
     :mod:`varbench.engine.compile_tier`), and the seconds spent compiling it (0 if cached)."""
-    leaves, structure = jax.tree_util.tree_flatten(args)
-    signature = (structure, tuple(jax.typeof(x) for x in leaves), treedef, batch_size, jax.default_backend())
     params = args[0].params
     out_tree = jax.tree_util.tree_structure((params, params))  # (mean, variance), each shaped like the params
-    lower = exported_kernels.lowering("grid_kernel", _jitted_grid_kernel, args,
-                                      {"treedef": treedef, "batch_size": batch_size}, out_tree)
-    return compile_tier.compile_cached(COMPILED, signature, lower, work)
+    return exported_kernels.compile_cached(COMPILED, "grid_kernel", _jitted_grid_kernel, args,
+                                           {"treedef": treedef, "batch_size": batch_size}, out_tree, work)
 
 
 def _pad(x: np.ndarray, size: int) -> np.ndarray:

@@ -155,13 +155,11 @@ def _compile(name: str, args: tuple, chunk_size: int, work: int) -> tuple[Any, f
     """The kernel ``name`` (of :data:`_KERNELS`) compiled for a run of ``work`` scalar evaluations (its tier:
     :mod:`varbench.engine.compile_tier`) and the seconds spent compiling it (0 if cached). Lowered from its kept
     exported form where there is one (:mod:`varbench.engine.exported_kernels`), else traced."""
-    leaves, treedef = jax.tree_util.tree_flatten(args)
-    signature = (name, treedef, tuple(jax.typeof(x) for x in leaves), chunk_size, jax.default_backend())
     # the result: one PowerSums per params leaf (grid axes only change shapes), known without tracing
     out_tree = jax.tree_util.tree_structure(jax.tree_util.tree_map(lambda _: stats.PowerSums(*[0] * 5),
                                                                    args[0].params))
-    lower = exported_kernels.lowering(name, _KERNELS[name], args, {"chunk_size": chunk_size}, out_tree)
-    return compile_tier.compile_cached(COMPILED, signature, lower, work)
+    return exported_kernels.compile_cached(COMPILED, name, _KERNELS[name], args, {"chunk_size": chunk_size}, out_tree,
+                                           work)
 
 
 def compiled_kernel(subject: Subject, key: jax.Array, chunk_size: int,

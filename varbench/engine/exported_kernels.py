@@ -46,7 +46,7 @@ import jax
 import numpy as np
 from jax import export as jax_export
 
-from varbench.engine import compile_cache
+from varbench.engine import compile_cache, compile_tier
 
 #: The packages whose source the key hashes, and whose classes may appear in a kept kernel's arguments.
 PACKAGES = ("varbench", "varbench.estimators", "varbench.problems")
@@ -105,21 +105,33 @@ def info() -> dict[str, int]:
     return {"kept_kernels": len(files), "kept_kernels_bytes": sum(f.stat().st_size for f in files)}
 
 
-def lowering(name: str, jitted: Any, args: tuple, static: Mapping[str, Any], out_tree: Any) -> Callable[[], Any]:
-    """A function that lowers ``jitted(*args, **static)``: from the kept exported form where it can be kept, else
-    by tracing ``jitted`` (for :func:`varbench.engine.compile_tier.compile_cached`).
+def compile_cached(cache: Any, name: str, jitted: Any, args: tuple, static: Mapping[str, Any], out_tree: Any,
+                   work: int) -> tuple[Any, float]:
+    """``jitted(*args, **static)`` compiled through :func:`varbench.engine.compile_tier.compile_cached` (held in
+    ``cache`` under the kernel's name, argument structure and types, static arguments and backend), lowered from its
+    kept exported form where it can be kept, else by tracing ``jitted``.
 
     Args:
+      cache: the engine's :class:`~varbench.engine.kernel_cache.KernelCache` for these kernels.
       name: the kernel's name (one per function).
       jitted: the kernel, ``jax.jit`` of a function of pytrees of arrays.
       args: its arguments.
-      static: its static keyword arguments (plain data).
+      static: its static keyword arguments (plain data, or a pytree structure).
       out_tree: the structure of its result (``jax.tree_util.tree_structure``), known without tracing.
+      work: scalar evaluations of the run (its compile tier).
+
+    Returns:
+      ``(executable, compile seconds)``; the seconds are 0 if the executable was cached.
     """
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    signature = (name, treedef, tuple(jax.typeof(x) for x in leaves), tuple(sorted(static.items())),
+                 jax.default_backend())
+
     def lower_kernel() -> Any:
         kept = lower(name, jitted.__wrapped__, args, static, out_tree)
         return kept if kept is not None else jitted.lower(*args, **static)
-    return lower_kernel
+
+    return compile_tier.compile_cached(cache, signature, lower_kernel, work)
 
 
 def lower(name: str, fn: Callable, args: tuple, static: Mapping[str, Any], out_tree: Any) -> Lowered | None:

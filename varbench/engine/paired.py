@@ -36,7 +36,7 @@ from varbench.core.estimator import Estimator, State, batched_noise
 from varbench.core.naming import spec_of
 from varbench.core.noise import noise_dimension, sample_noise
 from varbench.core.problem import Params, Problem
-from varbench.engine import _checks, columns, compile_tier, exported_kernels, settings, stats
+from varbench.engine import _checks, columns, exported_kernels, settings, stats
 from varbench.engine._chunks import memory_guard, plan
 from varbench.engine._kernels import COMPILED, kernel_subject
 from varbench.engine._pairing import keyed as _keyed
@@ -199,12 +199,9 @@ def _run(pair: _Pair, keys: jax.Array, num_samples: int, chunk_size: int, work: 
     if num_full >= 2 ** 31:
         raise VarbenchError("num_samples / chunk_size must be below 2^31; use a larger chunk_size")
     name = "paired_batched_kernel" if batched else "paired_kernel"
-    args = (pair, keys, np.int32(0), np.int32(0))
-    leaves, treedef = jax.tree_util.tree_flatten(args)
-    signature = (name, treedef, tuple(jax.typeof(x) for x in leaves), chunk_size, jax.default_backend())
-    lower = exported_kernels.lowering(name, _jitted_batched if batched else _jitted, args,
-                                      {"chunk_size": chunk_size}, _SUMS_TREE)
-    compiled, compile_seconds = compile_tier.compile_cached(COMPILED, signature, lower, work)
+    compiled, compile_seconds = exported_kernels.compile_cached(
+        COMPILED, name, _jitted_batched if batched else _jitted, (pair, keys, np.int32(0), np.int32(0)),
+        {"chunk_size": chunk_size}, _SUMS_TREE, work)
     start = time.perf_counter()
     out = jax.device_get(jax.block_until_ready(compiled(pair, keys, np.int32(num_full), np.int32(remainder))))
     return out, compile_seconds, time.perf_counter() - start
