@@ -8,8 +8,8 @@ import pytest
 from varbench.catalog import resolve_estimator, resolve_problem
 from varbench.core.estimator import KeyedEstimator
 from varbench.core.pytree import pytree_dataclass
-from varbench.engine import columns
-from varbench.engine._kernels import chunk_estimator
+from varbench.engine import _kernels, columns, stats
+from varbench.engine._kernels import chunk_estimator, kernel_subject
 from varbench.engine.subject import Subject
 
 
@@ -46,3 +46,44 @@ def test_samples_last_chunk_is_the_same_estimates_transposed(estimator):
 def test_samples_last_columns_need_the_transposed_layout():
     with pytest.raises(ValueError, match="axis=-1"):
         columns.as_columns({"a": jnp.zeros((2, 4))}, 4, jnp.float32, 0, samples_last=True)
+
+
+@pytree_dataclass
+class _SometimesNaN(_Keyed):
+    """Estimates with a NaN coordinate in about 7% of rows (eps₀ > 1.5): they are excluded and counted."""
+
+    name = "test_layout_sometimes_nan"
+
+    def estimate(self, problem, params, state, key):
+        eps = jax.random.normal(key, params["mean"].shape)
+        return {"mean": jnp.where(eps[0] > 1.5, jnp.nan, eps * 3.0 + 1.0), "log_scale": eps * eps}
+
+
+def _kernel_moments(monkeypatch, on_host, subject, num_full, remainder, chunk):
+    """The Monte Carlo kernel's moments on the host's path (pilot under a cond, fallback pass) or an accelerator's
+    (first chunk before the loop, one masked pass), and its jaxpr; a new jit each time (the path is chosen when
+    tracing)."""
+    monkeypatch.setattr(_kernels, "streams_on_host", lambda: on_host)
+    kernel = lambda s, k, f, r: _kernels._kernel(s, k, f, r, chunk_size=chunk)
+    args = (subject, jax.random.key(5), np.int32(num_full), np.int32(remainder))
+    out = jax.jit(kernel)(*args)
+    moments = jax.tree_util.tree_map(stats.to_moments, out, is_leaf=lambda x: isinstance(x, stats.PowerSums))
+    return moments, str(jax.make_jaxpr(kernel)(*args))
+
+
+@pytest.mark.parametrize("estimator", [resolve_estimator("score_function"), _SometimesNaN()], ids=lambda e: e.name)
+@pytest.mark.parametrize("num_full,remainder", [(5, 0), (3, 17), (0, 40), (1, 0)])
+def test_accelerator_path_gives_the_host_paths_moments_without_a_cond(monkeypatch, estimator, num_full, remainder):
+    problem = resolve_problem("gaussian:cost=square,dim=3")
+    subject = kernel_subject(problem, estimator, problem.default_params())
+    host, host_jaxpr = _kernel_moments(monkeypatch, True, subject, num_full, remainder, 64)
+    device, device_jaxpr = _kernel_moments(monkeypatch, False, subject, num_full, remainder, 64)
+    assert "cond[" in host_jaxpr and "cond[" not in device_jaxpr
+    for k in ("mean", "log_scale"):
+        a, b = host[k], device[k]
+        assert a.count == b.count == num_full * 64 + remainder - a.nonfinite
+        assert a.nonfinite == b.nonfinite
+        for field in ("mean", "m2", "m3", "m4"):
+            np.testing.assert_allclose(getattr(b, field), getattr(a, field), rtol=2e-6, atol=1e-9)
+    if isinstance(estimator, _SometimesNaN) and num_full:
+        assert host["mean"].nonfinite > 0  # the exclusion was exercised

@@ -22,9 +22,10 @@ from varbench.engine.params import host_memory_bytes
 CHUNK_ELEMENTS = 2 ** 21
 MIN_CHUNK, MAX_CHUNK = 256, 2 ** 16
 #: The same on an accelerator, where every chunk is a loop iteration with a fixed launch and synchronisation cost
-#: (on an H100, dim 100: 2.6e7 estimates/s at the CPU's chunk of 4096, 2.3e8 at 65536, 2.8e8 at 262144; see
-#: benchmarks/RESULTS.md) and memory is plentiful: 2^26 float32 elements are 256 MiB.
-ACCELERATOR_CHUNK_ELEMENTS, ACCELERATOR_MAX_CHUNK = 2 ** 26, 2 ** 20
+#: (on an H100, dim 100: 2.6e7 estimates/s at the CPU's chunk of 4096, 2.3e8 at 65536, 2.8e8 at 262144; on an H200,
+#: 3.5e8 at 131072 and 3.9e8 at 524288; see benchmarks/RESULTS.md) and memory is plentiful: 2^28 float32 elements
+#: are 1 GiB.
+ACCELERATOR_CHUNK_ELEMENTS, ACCELERATOR_MAX_CHUNK = 2 ** 28, 2 ** 20
 #: Largest chunk size accepted from a caller (the chunk's keys are indexed by 32-bit integers).
 MAX_CHUNK_SIZE = 2 ** 31 - 1
 #: Bytes of one noise or gradient scalar while streaming (the kernels run in float32).

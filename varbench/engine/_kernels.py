@@ -64,7 +64,8 @@ def kernel_subject(problem: Problem, estimator: Estimator, params: Mapping[str, 
                    {k: jnp.asarray(v) for k, v in params.items()})
 
 
-def chunk_estimator(subject: Subject, chunk_size: int, samples_last: bool = False) -> Callable[[jax.Array], Any]:
+def chunk_estimator(subject: Subject, chunk_size: int, samples_last: bool = False, materialize_noise: bool = False
+                    ) -> Callable[[jax.Array], Any]:
     """A function ``key -> estimates of one chunk`` (every leaf gets a leading axis of ``chunk_size``).
 
     The chunk's noise is drawn in one call from one key (one bulk draw per noise block, as
@@ -78,10 +79,17 @@ def chunk_estimator(subject: Subject, chunk_size: int, samples_last: bool = Fals
     coordinates) then run along contiguous memory and the estimates need no transpose. Measured on 2 CPU cores,
     same values: 1.0–1.3× (gaussian dim 1 score function 1.29×, lgssm score function 1.14×; benchmarks/RESULTS.md).
 
+    ``materialize_noise`` writes the chunk's noise out once (``lax.optimization_barrier``) before the estimator
+    reads it. Left to itself, XLA's GPU back end split the Monte Carlo kernel's normal draw into a fusion with three
+    chunk-sized outputs (the uniform value, the log term and one branch of the inverse error function) that the
+    estimates' fusion read back (an H200, JAX 0.11.2): one array is a third of that memory traffic. Measured in the
+    kernel's loop: -5 % to +6 % (benchmarks/RESULTS.md), within the runs' spread.
+
     Args:
       subject: what is measured (traced values inside a kernel).
       chunk_size: estimates per chunk.
       samples_last: put the chunk axis last instead of first (on the noise and the estimates).
+      materialize_noise: write the drawn noise out before the estimator reads it (on accelerators).
 
     Returns:
       The function drawing a chunk of estimates from one key.
@@ -95,10 +103,21 @@ def chunk_estimator(subject: Subject, chunk_size: int, samples_last: bool = Fals
     spec = batched_noise(estimator.noise(problem, params), chunk_size)
     from_noise = jax.vmap(lambda n: estimator.estimate_from_noise(problem, params, state, n), in_axes=axis,
                           out_axes=axis)
+    written = jax.lax.optimization_barrier if materialize_noise else (lambda noise: noise)
     if not samples_last:
-        return lambda key: from_noise(sample_noise(spec, key, dtype))
+        return lambda key: from_noise(written(sample_noise(spec, key, dtype)))
     return lambda key: from_noise(jax.tree_util.tree_map(lambda x: jnp.moveaxis(x, 0, -1),
-                                                         sample_noise(spec, key, dtype)))
+                                                         written(sample_noise(spec, key, dtype))))
+
+
+def streams_on_host() -> bool:
+    """Whether the kernels run on the CPU, where a ``lax.cond`` costs nothing: the first-chunk pilot then stays
+    inside the loop under a cond (one traced copy of the estimator, half the compile time) and a chunk is summed
+    unmasked, with a masked pass only for a non-finite chunk (``stats.accumulate(fallback=True)``). On an
+    accelerator every cond makes the device wait for its predicate on the host, so the first chunk is added before
+    the loop, each chunk is summed once, masked, and the drawn noise is written out once before the estimator reads
+    it (``chunk_estimator(materialize_noise=True)``)."""
+    return jax.default_backend() == "cpu"
 
 
 def _kernel(subject: Subject, key: jax.Array, num_full: jax.Array, remainder: jax.Array, *, chunk_size: int) -> Any:
@@ -115,17 +134,22 @@ def _kernel(subject: Subject, key: jax.Array, num_full: jax.Array, remainder: ja
     leaves = jax.tree_util.tree_leaves(params)
     dtype = jnp.result_type(*leaves)
 
-    fallback = jax.default_backend() == "cpu"  # see stats.accumulate: masks are cheap on accelerators
+    on_host = streams_on_host()
     coordinates = columns.count(params)
     axis = columns.samples_axis(coordinates, jax.default_backend())
-    draw = chunk_estimator(subject, chunk_size, samples_last=axis == -1)
+    draw = chunk_estimator(subject, chunk_size, samples_last=axis == -1, materialize_noise=not on_host)
 
-    def body(i: jax.Array, acc: stats.PowerSums) -> stats.PowerSums:
+    def add_chunk(i: jax.Array, acc: stats.PowerSums, first: Any) -> stats.PowerSums:
         flat = columns.as_columns(draw(jax.random.fold_in(key, i)), chunk_size, dtype, axis, samples_last=axis == -1)
         valid = jnp.arange(chunk_size) < jnp.where(i < num_full, chunk_size, remainder)
-        return stats.accumulate(acc, flat, valid, i == 0, i < num_full, fallback=fallback, axis=axis)
+        return stats.accumulate(acc, flat, valid, first, i < num_full, fallback=on_host, axis=axis)
 
-    sums = jax.lax.fori_loop(0, num_chunks, body, stats.empty_power_sums(jnp.zeros(coordinates, dtype)))
+    empty = stats.empty_power_sums(jnp.zeros(coordinates, dtype))
+    if on_host:  # the pilot under a cond on the loop index: one copy of the estimator to compile
+        sums = jax.lax.fori_loop(0, num_chunks, lambda i, acc: add_chunk(i, acc, i == 0), empty)
+    else:  # the first chunk added before the loop (its pilot chosen when tracing): no wait for the host per chunk
+        sums = jax.lax.fori_loop(1, num_chunks, lambda i, acc: add_chunk(i, acc, False),
+                                 add_chunk(jnp.int32(0), empty, True))
     return jax.tree_util.tree_map(
         lambda shift, scale, hi, lo: stats.PowerSums(shift, scale, hi, lo, sums.nonfinite),
         *(columns.split_columns(field, params) for field in (sums.shift, sums.scale, sums.hi, sums.lo)))

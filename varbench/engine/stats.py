@@ -136,11 +136,16 @@ def accumulate(acc: PowerSums, values: jax.Array, valid: jax.Array, first: jax.A
     the masked pass excludes and counts). Under ``vmap`` with a batched predicate both passes run (a select).
     ``fallback=False`` always sums once, masked: on a GPU the masks fuse into the reduction and the fallback's
     ``cond`` (a wait for the predicate on the host every chunk) cost more (1.3x on an H100, RESULTS.md).
+    ``first`` given as a Python bool picks the pilot when tracing, with no ``cond`` at all: a kernel that adds its
+    first chunk before its loop (as the Monte Carlo kernel does off CPU) never waits for the host on it.
     """
     if axis not in (0, -1):
         raise ValueError(f"axis must be 0 or -1; got {axis!r}")
-    shift, scale = jax.lax.cond(first, lambda: _pilot(values, _rows(values, valid, axis)[0], axis),
-                                lambda: (acc.shift, acc.scale))
+    pilot = lambda: _pilot(values, _rows(values, valid, axis)[0], axis)
+    if isinstance(first, bool):
+        shift, scale = pilot() if first else (acc.shift, acc.scale)
+    else:
+        shift, scale = jax.lax.cond(first, pilot, lambda: (acc.shift, acc.scale))
 
     def masked() -> tuple[jax.Array, jax.Array]:
         rows, nonfinite = _rows(values, valid, axis)
