@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 
 def build(estimator_name: str, dim: int, stage: str, chunk: int):
@@ -53,7 +54,7 @@ def build(estimator_name: str, dim: int, stage: str, chunk: int):
     return jax.jit(loop).lower(jax.random.key(0), np.int32(1)).compile()
 
 
-def hlo_summary(estimator_name: str, dim: int) -> str:
+def hlo_summary(estimator_name: str, dim: int, write_to: Path | None = None) -> str:
     """What XLA made of the harness's kernel (full tier): fusions in the loop body, how many of them recompute the
     normal draw's inverse error function from the random bits (XLA duplicates cheap elementwise producers into
     each consumer instead of storing them), and the materialized ``(chunk, coordinates)`` blocks."""
@@ -70,6 +71,9 @@ def hlo_summary(estimator_name: str, dim: int) -> str:
     subject = kernel_subject(problem, resolve_estimator(estimator_name), problem.default_params())
     chunk = harness.auto_chunk_size(dim, 2 * dim)
     text = _jitted_kernel.lower(subject, make_key(0), np.int32(0), np.int32(0), chunk_size=chunk).compile().as_text()
+    if write_to is not None:
+        write_to.mkdir(parents=True, exist_ok=True)
+        (write_to / f"kernel_{estimator_name}_dim{dim}_chunk{chunk}.hlo.txt").write_text(text)
     computations = re.split(r"\n(?=%\S+ \()", text)
     erfinv = {c.split(" ", 1)[0] for c in computations if "erf_inv" in c and c.startswith("%fused")}
     calls = re.findall(r"= (\S+) fusion\(.*?calls=(%[\w.]+)", text)
@@ -88,11 +92,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2 ** 18)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--hlo", action="store_true", help="only summarize the compiled kernels' fusions")
+    parser.add_argument("--hlo-dir", type=Path, help="with --hlo: also write each kernel's optimized HLO here")
     args = parser.parse_args()
     if args.hlo:
         os.environ.setdefault("VARBENCH_OPTIMIZE", "full")
         for e in ("score_function", "pathwise"):
-            print(hlo_summary(e, args.dim))
+            print(hlo_summary(e, args.dim, args.hlo_dir))
         return
     stages = ("floor", "estimates", "moments")
     kernels = {(e, c, s): build(e, args.dim, s, c) for e in ("score_function", "pathwise")
