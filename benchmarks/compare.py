@@ -46,6 +46,17 @@ ESTIMATORS = ("score_function", "pathwise")
 K, MEAN, LOG_SCALE = 1.0, 1.0, 0.0
 
 
+#: The columns that run varbench's chunked kernel or its RNG floor (at least ``--min-chunks`` chunks each).
+KERNEL_COLUMNS = ("varbench", "RNG floor", "RNG floor, chunked")
+
+
+def kernel_samples(dim: int, n: int, min_chunks: int) -> int:
+    """Estimates for the kernel columns: ``n``, or ``min_chunks`` of the backend's automatic chunks if that is more
+    (an accelerator's chunk holds up to 2^20 estimates: a few chunks measure a call's fixed cost, not the kernel)."""
+    from varbench.engine import harness
+    return max(n, min_chunks * harness.auto_chunk_size(dim, 2 * dim))
+
+
 def samples_for(dim: int, base: int, max_elements: float = 2e7) -> int:
     """Estimates per measurement: the largest power of two ≤ ``base`` and ≤ ``max_elements`` / dim (peers that
     hold every estimate must fit in memory; a GPU needs more work per call to be measured at all). Powers of two
@@ -252,6 +263,8 @@ def main() -> None:
     parser.add_argument("--max-elements", type=float, default=2e7,
                         help="cap on estimates × dim per measurement (peers hold every estimate; raise it on a GPU)")
     parser.add_argument("--naive-samples", type=int, default=300)
+    parser.add_argument("--min-chunks", type=int, default=16,
+                        help="the varbench and RNG-floor columns run at least this many of the kernel's chunks")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds; the best is kept")
     parser.add_argument("--peer-rounds", type=int, default=1,
                         help="rounds that also run the peers (slow: optax's jacfwd is O(dim²) per estimate)")
@@ -276,21 +289,24 @@ def main() -> None:
              "naive loop": naive_rate, "NumPy": numpy_rate}
     rates: dict = {}
     versions: dict = {}
+    kernel_n = {d: kernel_samples(d, n, args.min_chunks) for _, d, n in cases}
+    count = lambda name, d, n: (args.naive_samples if name == "naive loop" else
+                                kernel_n[d] if name in KERNEL_COLUMNS else n)
     for e, d, n in cases:  # compile and warm up everything outside the timed rounds
         varbench_rate(e, d, 1000, 0)
-        floor_rate(e, d, n, 0)
-        chunked_floor(e, d, n, 0)
+        floor_rate(e, d, kernel_n[d], 0)
+        chunked_floor(e, d, kernel_n[d], 0)
         for prng in ("rbg", "unsafe_rbg") if d in args.prng_dims else ():
             varbench_rate(e, d, 1000, 0, prng)
-            floor_rate(e, d, n, 0, prng)
+            floor_rate(e, d, kernel_n[d], 0, prng)
     for round_ in range(args.repeats):
         print(f"round {round_ + 1}/{args.repeats}", file=sys.stderr, flush=True)
         for e, d, n in cases:
             for name, fn in local.items():
-                best_of(rates, (name, e, d), fn(e, d, args.naive_samples if name == "naive loop" else n, round_ + 1))
+                best_of(rates, (name, e, d), fn(e, d, count(name, d, n), round_ + 1))
             for prng in ("rbg", "unsafe_rbg") if d in args.prng_dims else ():
-                best_of(rates, (f"varbench {prng}", e, d), varbench_rate(e, d, n, round_ + 1, prng))
-                best_of(rates, (f"RNG floor {prng}", e, d), floor_rate(e, d, n, round_ + 1, prng))
+                best_of(rates, (f"varbench {prng}", e, d), varbench_rate(e, d, kernel_n[d], round_ + 1, prng))
+                best_of(rates, (f"RNG floor {prng}", e, d), floor_rate(e, d, kernel_n[d], round_ + 1, prng))
         for label, name in PEERS.items() if round_ < args.peer_rounds else ():
             peer, versions[label] = peer_rates(name, cases, args)
             for (e, d), r in peer.items():
@@ -300,7 +316,8 @@ def main() -> None:
     print(f"Machine: {machine()}")
     print("Peers: " + "; ".join(f"{k}: {v}" for k, v in versions.items()))
     print(f"Best of {args.repeats} interleaved rounds (peers in the first {args.peer_rounds}); estimates per second "
-          f"(ratio = varbench / column). Naive loop: {args.naive_samples} estimates, extrapolated.\n")
+          f"(ratio = varbench / column). Naive loop: {args.naive_samples} estimates, extrapolated. Estimates "
+          f"'K / N': K for varbench and the RNG floors (at least {args.min_chunks} chunks), N for the others.\n")
     print("| estimator | dim | estimates | " + " | ".join(columns[:1] + [f"{c} (×)" for c in columns[1:]]) + " |")
     print("|---|---:|---:|" + "---:|" * len(columns))
     for e, d, n in cases:
@@ -309,7 +326,8 @@ def main() -> None:
         for c in columns[1:]:
             r = rates.get((c, e, d))
             cells.append("—" if r is None else f"{fmt(r)} ({ours / r:.2g}×)")
-        print(f"| {e} | {d} | {n} | " + " | ".join(cells) + " |")
+        estimates = str(n) if kernel_n[d] == n else f"{kernel_n[d]} / {n}"
+        print(f"| {e} | {d} | {estimates} | " + " | ".join(cells) + " |")
 
     if args.prng_dims:
         print("\nEffect of --prng (varbench and its RNG floor, estimates per second; fraction = varbench / floor):\n")
