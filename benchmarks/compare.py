@@ -279,6 +279,8 @@ def main() -> None:
                         help="varbench's compile tier (VARBENCH_OPTIMIZE) for the throughput tables (default: full)")
     args = parser.parse_args()
     os.environ["VARBENCH_OPTIMIZE"] = args.optimize  # read when varbench first compiles, and by the subprocesses
+    from varbench.engine import settings
+    settings.ensure_configured()  # XLA's flags as varbench's kernels get them, before anything starts JAX's backend
     if args.setup_peers:
         setup_peers(args)
         return

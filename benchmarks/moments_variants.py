@@ -8,12 +8,15 @@ Each variant is the harness's loop (noise drawn per chunk from ``fold_in`` keys,
 * ``harness``: :func:`varbench.engine.stats.accumulate` as the kernel calls it (pilot cond on the first chunk,
   an unmasked pass, a masked fallback under a cond), in the kernel's layout (:func:`columns.samples_axis`);
 * ``masked``: always one masked pass, no fallback cond (the pilot still under a cond in the loop);
+* ``blocked``: the harness with ``block=stats.SUM_BLOCK`` (the four powers summed over 32-sample blocks in one
+  variadic reduce, then the blocks' sums by XLA), the CPU kernel's path;
 * ``peeled``: the first chunk added before the loop (pilot chosen when tracing, no cond at all), then one masked
   pass per chunk;
 * ``peeled_noise``: ``peeled`` with the chunk's noise written out once before the estimator reads it
   (``chunk_estimator(materialize_noise=True)``): the kernel's path on accelerators (``_kernels.streams_on_host``);
 * ``bound``: an unmasked pass with a fixed shift (no cond at all; a lower bound of any exact variant);
-* ``bound_noise``: ``bound`` with the noise written out once, as ``peeled_noise``;
+* ``bound_noise``, ``harness_noise``, ``estimates_noise``: those with the noise written out once, as
+  ``peeled_noise``;
 * ``gemv``: the bound's sums as one matrix-vector product over ``[u, u², u³, u⁴]``;
 * ``variadic``: the bound's four sums as ONE variadic reduce (``lax.reduce`` of four operands), so the chunk is
   read once;
@@ -34,8 +37,8 @@ import argparse
 import time
 from pathlib import Path
 
-VARIANTS = ("floor", "estimates", "harness", "masked", "peeled", "peeled_noise", "bound", "bound_noise", "gemv",
-            "variadic", "per_leaf", "barrier", "optimistic")
+VARIANTS = ("floor", "estimates", "estimates_noise", "harness", "blocked", "harness_noise", "masked", "peeled", "peeled_noise",
+            "bound", "bound_noise", "gemv", "variadic", "per_leaf", "barrier", "optimistic")
 
 
 def _sums(variant: str, values, valid, shift, scale, axis: int):
@@ -45,7 +48,7 @@ def _sums(variant: str, values, valid, shift, scale, axis: int):
 
     from varbench.engine import stats
 
-    if variant in ("bound", "bound_noise", "barrier"):
+    if variant in ("bound", "barrier"):
         values = jax.lax.optimization_barrier(values) if variant == "barrier" else values
         return stats.chunk_power_sums(values, None, shift, scale, axis)
     n = values.shape[axis]
@@ -68,8 +71,9 @@ def _sums(variant: str, values, valid, shift, scale, axis: int):
     return jnp.stack([s[4], *s[:4]] if variant == "optimistic" else [count, *s])
 
 
-def build(variant: str, estimator_name: str, dim: int, chunk: int):
-    """The compiled loop ``(key, num_chunks) -> carry`` of one variant."""
+def build(name: str, estimator_name: str, dim: int, chunk: int):
+    """The compiled loop ``(key, num_chunks) -> carry`` of one variant (a ``_noise`` suffix: its noise written out
+    once, ``chunk_estimator(materialize_noise=True)``)."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -87,8 +91,9 @@ def build(variant: str, estimator_name: str, dim: int, chunk: int):
     spec = batched_noise(estimator.noise(problem, params), chunk)
     axis = columns.samples_axis(2 * dim, jax.default_backend())
     subject = Subject(problem, estimator, params)
+    variant = name.removesuffix("_noise")
     draw = chunk_estimator(subject, chunk, samples_last=axis == -1 and variant != "per_leaf",  # as the kernel
-                           materialize_noise=variant.endswith("_noise"))
+                           materialize_noise=name.endswith("_noise"))
 
     def loop(key, num_chunks):
         valid = jnp.ones(chunk, bool)
@@ -108,14 +113,15 @@ def build(variant: str, estimator_name: str, dim: int, chunk: int):
                 hi, lo = stats._compensated_add(acc.hi, acc.lo, jnp.concatenate(parts, axis=1))
                 return stats.PowerSums(acc.shift, acc.scale, hi, lo, acc.nonfinite)
             values = columns.as_columns(estimates, chunk, jnp.float32, axis, samples_last=axis == -1)
-            if variant in ("harness", "masked", "peeled", "peeled_noise"):
+            if variant in ("harness", "blocked", "masked", "peeled"):
                 return stats.accumulate(acc, values, valid, i == 0 if first is None else first, True,
-                                        fallback=variant == "harness", axis=axis)
+                                        fallback=variant in ("harness", "blocked"), axis=axis,
+                                        block=stats.SUM_BLOCK if variant == "blocked" else 0)
             sums = _sums(variant, values, valid, acc.shift, acc.scale, axis)
             hi, lo = stats._compensated_add(acc.hi, acc.lo, sums)
             return stats.PowerSums(acc.shift, acc.scale, hi, lo, acc.nonfinite)
 
-        if variant.startswith("peeled"):
+        if variant == "peeled":
             return jax.lax.fori_loop(1, num_chunks, lambda i, acc: body(i, acc, False), body(0, init, True))
         return jax.lax.fori_loop(0, num_chunks, body, init)
 
@@ -123,6 +129,9 @@ def build(variant: str, estimator_name: str, dim: int, chunk: int):
 
 
 def main() -> None:
+    from varbench.engine import settings
+    settings.ensure_configured()  # XLA's flags as varbench's kernels get them, set before JAX starts its backend
+
     import jax
     import numpy as np
 

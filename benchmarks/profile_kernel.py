@@ -83,6 +83,9 @@ def hlo_summary(estimator_name: str, dim: int, write_to: Path | None = None) -> 
 
 
 def main() -> None:
+    from varbench.engine import settings
+    settings.ensure_configured()  # XLA's flags as varbench's kernels get them, set before JAX starts its backend
+
     import jax
     import numpy as np
 

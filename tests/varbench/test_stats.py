@@ -122,3 +122,23 @@ def test_variance_interval_covers_at_its_nominal_rate(dist):
     if dist != "normal":
         chi_lo, chi_hi = (n - 1) * var / sps.chi2.ppf(0.975, n - 1), (n - 1) * var / sps.chi2.ppf(0.025, n - 1)
         assert coverage > np.mean((chi_lo <= true) & (true <= chi_hi)) + 0.05
+
+
+@pytest.mark.parametrize("block", [0, stats.SUM_BLOCK])
+@pytest.mark.parametrize("shape,axis", [((65536, 20), 0), ((20, 65536), -1), ((4096, 200), 0), ((1000, 3), 0)])
+def test_one_chunks_power_sums_are_float32_accurate_in_both_layouts(shape, axis, block):
+    # Within a chunk XLA sums as a tree, so its float32 error stays near float32's epsilon, and so do 32-sample
+    # blocks summed first (block=SUM_BLOCK; 1000 rows are not whole blocks and take the plain sums). A sequential
+    # sum (what one variadic lax.reduce over the whole axis compiles to on CPU) is off by up to 4e-5 here.
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal(shape).astype(np.float32) * 3 + 1
+    coords = shape[1] if axis == 0 else shape[0]
+    shift, scale = np.full(coords, 0.9, np.float32), np.full(coords, 4.0, np.float32)
+    got = np.asarray(jax.jit(lambda v: stats.chunk_power_sums(v, None, jnp.asarray(shift), jnp.asarray(scale),
+                                                              axis, block))(jnp.asarray(values)))
+    u = (values.astype(np.float64) - 0.9) / 4.0
+    along = 0 if axis == 0 else 1
+    for p in range(1, 5):
+        error = np.abs(got[p] - np.sum(u ** p, along)) / np.sum(np.abs(u) ** p, along)
+        assert error.max() < 1e-6, (p, error.max())
+    assert np.all(got[0] == values.shape[axis])

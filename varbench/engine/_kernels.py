@@ -113,7 +113,8 @@ def chunk_estimator(subject: Subject, chunk_size: int, samples_last: bool = Fals
 def streams_on_host() -> bool:
     """Whether the kernels run on the CPU, where a ``lax.cond`` costs nothing: the first-chunk pilot then stays
     inside the loop under a cond (one traced copy of the estimator, half the compile time) and a chunk is summed
-    unmasked, with a masked pass only for a non-finite chunk (``stats.accumulate(fallback=True)``). On an
+    unmasked, with a masked pass only for a non-finite chunk (``stats.accumulate(fallback=True)``), its four power
+    sums taken over 32-sample blocks in one pass first (``stats.SUM_BLOCK``: 1.09-1.19x the kernel's rate). On an
     accelerator every cond makes the device wait for its predicate on the host, so the first chunk is added before
     the loop, each chunk is summed once, masked, and the drawn noise is written out once before the estimator reads
     it (``chunk_estimator(materialize_noise=True)``)."""
@@ -142,7 +143,8 @@ def _kernel(subject: Subject, key: jax.Array, num_full: jax.Array, remainder: ja
     def add_chunk(i: jax.Array, acc: stats.PowerSums, first: Any) -> stats.PowerSums:
         flat = columns.as_columns(draw(jax.random.fold_in(key, i)), chunk_size, dtype, axis, samples_last=axis == -1)
         valid = jnp.arange(chunk_size) < jnp.where(i < num_full, chunk_size, remainder)
-        return stats.accumulate(acc, flat, valid, first, i < num_full, fallback=on_host, axis=axis)
+        return stats.accumulate(acc, flat, valid, first, i < num_full, fallback=on_host, axis=axis,
+                                block=stats.SUM_BLOCK if on_host else 0)
 
     empty = stats.empty_power_sums(jnp.zeros(coordinates, dtype))
     if on_host:  # the pilot under a cond on the loop index: one copy of the estimator to compile
