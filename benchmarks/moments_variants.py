@@ -15,6 +15,8 @@ Each variant is the harness's loop (noise drawn per chunk from ``fold_in`` keys,
 * ``peeled_noise``: ``peeled`` with the chunk's noise written out once before the estimator reads it
   (``chunk_estimator(materialize_noise=True)``): the kernel's path on accelerators (``_kernels.streams_on_host``);
 * ``bound``: an unmasked pass with a fixed shift (no cond at all; a lower bound of any exact variant);
+* ``bound_blocked``: ``bound`` summed as ``blocked`` (what the CPU kernel would cost without its pilot and
+  fallback conds, which read the chunk's estimates too);
 * ``bound_noise``, ``harness_noise``, ``estimates_noise``: those with the noise written out once, as
   ``peeled_noise``;
 * ``gemv``: the bound's sums as one matrix-vector product over ``[u, u², u³, u⁴]``;
@@ -38,7 +40,7 @@ import time
 from pathlib import Path
 
 VARIANTS = ("floor", "estimates", "estimates_noise", "harness", "blocked", "harness_noise", "masked", "peeled", "peeled_noise",
-            "bound", "bound_noise", "gemv", "variadic", "per_leaf", "barrier", "optimistic")
+            "bound", "bound_blocked", "bound_noise", "gemv", "variadic", "per_leaf", "barrier", "optimistic")
 
 
 def _sums(variant: str, values, valid, shift, scale, axis: int):
@@ -48,9 +50,10 @@ def _sums(variant: str, values, valid, shift, scale, axis: int):
 
     from varbench.engine import stats
 
-    if variant in ("bound", "barrier"):
+    if variant in ("bound", "bound_blocked", "barrier"):
         values = jax.lax.optimization_barrier(values) if variant == "barrier" else values
-        return stats.chunk_power_sums(values, None, shift, scale, axis)
+        return stats.chunk_power_sums(values, None, shift, scale, axis,
+                                      stats.SUM_BLOCK if variant == "bound_blocked" else 0)
     n = values.shape[axis]
     u = (values - (shift if axis == 0 else shift[:, None])) * (1 / (scale if axis == 0 else scale[:, None]))
     count = jnp.full(u.shape[1] if axis == 0 else u.shape[0], n, u.dtype)
