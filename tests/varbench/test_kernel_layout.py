@@ -87,3 +87,26 @@ def test_accelerator_path_gives_the_host_paths_moments_without_a_cond(monkeypatc
             np.testing.assert_allclose(getattr(b, field), getattr(a, field), rtol=2e-6, atol=1e-9)
     if isinstance(estimator, _SometimesNaN) and num_full:
         assert host["mean"].nonfinite > 0  # the exclusion was exercised
+
+
+def test_accelerator_path_under_the_grid_vmap_gives_each_points_host_moments(monkeypatch):
+    # measure_batch's kernel vmaps the whole kernel over grid points: the first chunk added before the loop must
+    # stay per point (its own pilot), as the cond on the host's path does.
+    problem = resolve_problem("gaussian:cost=square,dim=3")
+    estimator = _SometimesNaN()
+    points = [kernel_subject(problem, estimator, {k: np.asarray(v) + 0.5 * i
+                                                  for k, v in problem.default_params().items()}) for i in range(2)]
+    subjects = jax.tree_util.tree_map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *points)
+    keys = jax.random.split(jax.random.key(9), 2)
+    out = {}
+    for on_host in (True, False):
+        monkeypatch.setattr(_kernels, "streams_on_host", lambda on_host=on_host: on_host)
+        kernel = lambda s, k: _kernels._batched_kernel(s, k, np.int32(3), np.int32(10), chunk_size=64)
+        out[on_host] = jax.jit(kernel)(subjects, keys)
+    for k in ("mean", "log_scale"):
+        for i in range(2):
+            host, device = (stats.to_moments(jax.tree_util.tree_map(lambda x: x[i], out[h][k])) for h in (True, False))
+            assert host.count == device.count and host.nonfinite == device.nonfinite > 0
+            for field in ("mean", "m2", "m3", "m4"):
+                np.testing.assert_allclose(getattr(device, field), getattr(host, field), rtol=2e-6, atol=1e-9)
+        assert not np.allclose(out[True][k].shift[0], out[True][k].shift[1])  # the points' pilots differ
