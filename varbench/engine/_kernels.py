@@ -112,9 +112,10 @@ def chunk_estimator(subject: Subject, chunk_size: int, samples_last: bool = Fals
 
 def streams_on_host() -> bool:
     """Whether the kernels run on the CPU, where a ``lax.cond`` costs nothing: the first-chunk pilot then stays
-    inside the loop under a cond (one traced copy of the estimator, half the compile time) and a chunk is summed
-    unmasked, with a masked pass only for a non-finite chunk (``stats.accumulate(fallback=True)``), its four power
-    sums taken over 32-sample blocks in one pass first (``stats.SUM_BLOCK``: 1.09-1.19x the kernel's rate). On an
+    inside the loop under a cond (one traced copy of the estimator; adding the first chunk before the loop traces
+    two) and a chunk is summed unmasked, with a masked pass only for a non-finite chunk
+    (``stats.accumulate(fallback=True)``), its four power sums taken over 32-sample blocks in one pass first
+    (``stats.SUM_BLOCK``: 1.09-1.19x the kernel's rate). On an
     accelerator every cond makes the device wait for its predicate on the host, so the first chunk is added before
     the loop, each chunk is summed once, masked, and the drawn noise is written out once before the estimator reads
     it (``chunk_estimator(materialize_noise=True)``)."""
