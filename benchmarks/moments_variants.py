@@ -39,8 +39,9 @@ import argparse
 import time
 from pathlib import Path
 
-VARIANTS = ("floor", "estimates", "estimates_noise", "harness", "blocked", "harness_noise", "masked", "peeled", "peeled_noise",
-            "bound", "bound_blocked", "bound_noise", "gemv", "variadic", "per_leaf", "barrier", "optimistic")
+VARIANTS = ("floor", "estimates", "estimates_noise", "harness", "blocked", "harness_noise", "masked", "peeled",
+            "peeled_noise", "bound", "bound_blocked", "bound_noise", "gemv", "variadic", "per_leaf", "barrier",
+            "optimistic")
 
 
 def _sums(variant: str, values, valid, shift, scale, axis: int):
